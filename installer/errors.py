@@ -1,0 +1,57 @@
+"""One exception hierarchy, rooted in ChatalotError.
+
+Every message says what was tried and, where it can, what to do next.
+"""
+
+from __future__ import annotations
+
+
+class ChatalotError(Exception):
+    """Base of every error this tool raises on purpose."""
+
+
+class UsageError(ChatalotError):
+    """Bad command-line options or variables (exit code 5)."""
+
+
+class InventoryError(ChatalotError):
+    """A broken inventory file; the message names the file and the line."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.detail = message
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+
+
+class UnreachableError(ChatalotError):
+    """The host could not be reached (connection refused, timeout, auth, host key)."""
+
+
+class HostKeyError(UnreachableError):
+    """The host's SSH key is unknown or has changed."""
+
+
+class CommandError(ChatalotError):
+    """A command on the host failed where failure was not expected."""
+
+    def __init__(self, what: str, exit_code: int, stderr: str) -> None:
+        self.what = what
+        self.exit_code = exit_code
+        self.stderr = stderr
+        tail = stderr.strip().splitlines()[-5:]
+        detail = ("; ".join(tail)) if tail else "no error output"
+        super().__init__(f"{what} failed (exit {exit_code}): {detail}")
+
+
+class UnsupportedDistroError(ChatalotError):
+    """The host runs a distribution no strategy supports."""
+
+
+class MigrationError(ChatalotError):
+    """The migration set or the ledger is inconsistent (sqlx's own messages)."""
+
+
+class TuningError(ChatalotError):
+    """Tuning inputs that cannot give a working server (e.g. too few connections)."""

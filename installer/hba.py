@@ -1,0 +1,77 @@
+"""pg_hba.conf editing, pure: a managed block for the app role, and no `trust`.
+
+The block goes before the first rule, so its lines match first. Every other
+line is kept as it is, except a `trust` method, which becomes `peer` on
+`local` lines and `scram-sha-256` on host lines (trust lets anyone in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BEGIN = "# BEGIN chatalot-db managed block: rewritten on every run, edit around it"
+END = "# END chatalot-db managed block"
+
+LOOPBACK = ("127.0.0.1/32", "::1/128")
+
+
+@dataclass(frozen=True)
+class HbaWanted:
+    database: str
+    user: str
+    #: addresses the app role may connect from with a password over plain TCP
+    local_cidrs: tuple[str, ...] = LOOPBACK
+    #: remote networks, allowed only over SSL (hostssl)
+    remote_cidrs: tuple[str, ...] = ()
+
+
+def managed_block(w: HbaWanted) -> list[str]:
+    lines = [BEGIN]
+    for cidr in w.local_cidrs:
+        lines.append(f"host    {w.database:<15} {w.user:<15} {cidr:<23} scram-sha-256")
+    for cidr in w.remote_cidrs:
+        lines.append(f"hostssl {w.database:<15} {w.user:<15} {cidr:<23} scram-sha-256")
+    lines.append(END)
+    return lines
+
+
+def _fix_trust(line: str) -> str:
+    """Replace a `trust` method on a rule line; other lines unchanged."""
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return line
+    code, sep, comment = line.partition("#")
+    fields = code.split()
+    if "trust" not in fields:
+        return line
+    kind = fields[0]
+    # method is the first field after the address part; `trust` never appears elsewhere
+    # in a valid rule except as a database/user name, which we leave alone
+    method_index = 3 if kind == "local" else 4
+    if kind != "local" and len(fields) > 4 and "/" not in fields[3] and len(fields) > 5:
+        method_index = 5  # address + netmask form
+    if len(fields) <= method_index or fields[method_index] != "trust":
+        return line
+    fields[method_index] = "peer" if kind == "local" else "scram-sha-256"
+    new = "    ".join(fields)
+    return new + (f"  {sep}{comment}" if sep else "")
+
+
+def render(current: str, wanted: HbaWanted) -> str:
+    """Return pg_hba.conf text with the managed block in place and no trust rules."""
+    lines = current.splitlines()
+    kept: list[str] = []
+    inside = False
+    for line in lines:
+        if line.strip() == BEGIN:
+            inside = True
+            continue
+        if inside:
+            if line.strip() == END:
+                inside = False
+            continue
+        kept.append(_fix_trust(line))
+    # at the top: before every rule, so the app role's lines match first; a blank line after
+    while kept and not kept[0].strip():
+        kept.pop(0)
+    return "\n".join([*managed_block(wanted), "", *kept]).rstrip("\n") + "\n"

@@ -1,0 +1,69 @@
+"""postgresql.conf values and our drop-in file, pure: rendering, quoting, comparing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import jinja2
+
+from installer.resources import templates_dir
+
+_SIMPLE = re.compile(r"^-?[0-9]+(\.[0-9]+)?([a-zA-Z]{1,3})?$|^[a-z][a-z0-9_]*$")
+_UNITS_KB = {"kb": 1, "mb": 1024, "gb": 1024**2, "tb": 1024**3}
+
+
+def pg_value(value: object) -> str:
+    """A value as written in postgresql.conf: simple words and numbers bare, the rest quoted."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    text = str(value)
+    if _SIMPLE.match(text):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "''").replace("\n", " ") + "'"
+
+
+def render(settings: Mapping[str, str], host: str, inputs: str = "") -> str:
+    """Render templates/postgresql.conf.j2 (StrictUndefined: a missing value is an error)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["pgvalue"] = pg_value
+    try:
+        text = env.get_template("postgresql.conf.j2").render(
+            settings=dict(settings), host=host, inputs=inputs
+        )
+    except jinja2.TemplateError as e:
+        lineno = getattr(e, "lineno", None)
+        raise RuntimeError(f"templates/postgresql.conf.j2:{lineno}: {e}") from e
+    return text.rstrip("\n") + "\n"
+
+
+def _as_kb(text: str) -> int | None:
+    m = re.fullmatch(r"\s*(\d+)\s*([kKmMgGtT][bB])\s*", text)
+    if not m:
+        return None
+    return int(m.group(1)) * _UNITS_KB[m.group(2).lower()]
+
+
+def same_value(wanted: str, live: str) -> bool:
+    """Whether a live `current_setting()` equals the wanted value (units normalised)."""
+    w, v = str(wanted).strip().strip("'"), str(live).strip()
+    if w.lower() == v.lower():
+        return True
+    wk, vk = _as_kb(w), _as_kb(v)
+    if wk is not None and vk is not None:
+        return wk == vk
+    try:
+        return float(w) == float(v)
+    except ValueError:
+        pass
+    bools = {"on": "on", "true": "on", "yes": "on", "1": "on",
+             "off": "off", "false": "off", "no": "off", "0": "off"}
+    if w.lower() in bools and v.lower() in bools:
+        return bools[w.lower()] == bools[v.lower()]
+    # lists like listen_addresses: compare as sets of items
+    return {p.strip() for p in w.split(",")} == {p.strip() for p in v.split(",")}

@@ -1,0 +1,1 @@
+"""Probes read a host, changing nothing; each is one round trip."""

@@ -1,0 +1,103 @@
+"""Gather facts: distribution, memory, CPUs, init system. One round trip."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import distro
+
+from installer.errors import CommandError
+from installer.probes.sections import SectionScript
+from installer.transport.base import Transport
+
+
+@dataclass(frozen=True)
+class Facts:
+    os_id: str
+    os_like: tuple[str, ...]
+    version_id: str
+    codename: str
+    pretty_name: str
+    memory_kb: int
+    cpus: int
+    pid1: str
+    is_root: bool
+    raw: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def systemd(self) -> bool:
+        """True when systemd is PID 1 (so units can be enabled and started)."""
+        return self.pid1 == "systemd"
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """Parse /etc/os-release text with the `distro` package."""
+    with tempfile.NamedTemporaryFile("w", suffix="os-release", delete=False) as f:
+        f.write(text)
+        path = f.name
+    try:
+        d = distro.LinuxDistribution(
+            include_lsb=False,
+            os_release_file=path,
+            distro_release_file=os.devnull,
+            include_uname=False,
+            include_oslevel=False,
+        )
+        info = {k.upper(): str(v) for k, v in d.os_release_info().items()}
+        info["_ID"] = d.id()
+        info["_LIKE"] = d.like()
+        info["_VERSION"] = d.version()
+        info["_CODENAME"] = d.codename()
+        info["_PRETTY"] = d.name(pretty=True)
+        return info
+    finally:
+        os.unlink(path)
+
+
+FACTS_SCRIPT_SECTIONS = {
+    "os-release": "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null",
+    "meminfo": "grep -m1 '^MemTotal:' /proc/meminfo",
+    "nproc": "nproc 2>/dev/null || getconf _NPROCESSORS_ONLN",
+    "pid1": "cat /proc/1/comm 2>/dev/null",
+    "uid": "id -u",
+    "cgroup-v2-memory": "cat /sys/fs/cgroup/memory.max 2>/dev/null",
+    "cgroup-v2-cpu": "cat /sys/fs/cgroup/cpu.max 2>/dev/null",
+    "cgroup-v1-memory": "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null",
+    "cgroup-v1-quota": "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null",
+    "cgroup-v1-period": "cat /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null",
+}
+
+
+def gather(t: Transport) -> Facts:
+    """Read the host's facts in one round trip."""
+    s = SectionScript()
+    for name, cmd in FACTS_SCRIPT_SECTIONS.items():
+        s.section(name, cmd)
+    s.raw("true")
+    r = t.run(s.script, timeout=60)
+    if not r.ok:
+        raise CommandError("gathering facts", r.exit_code, r.stderr)
+    sec = s.parse(r.stdout)
+    return facts_from_sections(sec)
+
+
+def facts_from_sections(sec: dict[str, str]) -> Facts:
+    """Pure: turn the probe's sections into Facts."""
+    osr = parse_os_release(sec.get("os-release", ""))
+    mem_line = sec.get("meminfo", "").split()
+    memory_kb = int(mem_line[1]) if len(mem_line) >= 2 and mem_line[1].isdigit() else 0
+    nproc = sec.get("nproc", "").strip()
+    return Facts(
+        os_id=osr.get("_ID", ""),
+        os_like=tuple(osr.get("_LIKE", "").split()),
+        version_id=osr.get("_VERSION", ""),
+        codename=osr.get("_CODENAME", ""),
+        pretty_name=osr.get("_PRETTY", "") or osr.get("PRETTY_NAME", ""),
+        memory_kb=memory_kb,
+        cpus=int(nproc) if nproc.isdigit() else 1,
+        pid1=sec.get("pid1", "").strip(),
+        is_root=sec.get("uid", "").strip() == "0",
+        raw={k: v for k, v in sec.items() if k.startswith("cgroup")},
+    )

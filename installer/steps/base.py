@@ -1,0 +1,201 @@
+"""Steps compare what is wanted with what the probes found, and act only where needed.
+
+Each step returns ok / changed / skipped / failed with a reason. In check mode a
+step runs its probes, says what it would change and changes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import secrets
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import StrEnum
+
+from installer import envfile
+from installer.config import HostConfig
+from installer.distros.base import Strategy
+from installer.errors import ChatalotError, CommandError
+from installer.probes.facts import Facts
+from installer.probes.postgres import HostState, probe_state, psql_command
+from installer.transport.base import Result, Transport, sh
+
+
+class Status(StrEnum):
+    OK = "ok"
+    CHANGED = "changed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    status: Status
+    reason: str = ""
+    diff: str | None = None
+
+
+def ok(reason: str) -> StepResult:
+    return StepResult(Status.OK, reason)
+
+
+def changed(reason: str, diff: str | None = None) -> StepResult:
+    return StepResult(Status.CHANGED, reason, diff)
+
+
+def skipped(reason: str) -> StepResult:
+    return StepResult(Status.SKIPPED, reason)
+
+
+def failed(reason: str) -> StepResult:
+    return StepResult(Status.FAILED, reason)
+
+
+class StepFailed(ChatalotError):
+    """Raised inside a step to fail the host with a message."""
+
+
+BACKUP_SUFFIX = ".chatalot-db.bak"
+
+
+class HostContext:
+    """Everything a step needs about one host; passed explicitly, never global."""
+
+    def __init__(
+        self, name: str, transport: Transport, config: HostConfig, *, check: bool, diff: bool
+    ) -> None:
+        self.name = name
+        self.t = transport
+        self.config = config
+        self.check = check
+        self.diff = diff
+        self._facts: Facts | None = None
+        self._strategy: Strategy | None = None
+        self._state: HostState | None = None
+        self._password: str | None = None
+        self.password_is_new = False
+        #: settings wanted in the drop-in, filled by the settings step's planner
+        self.wanted_settings: dict[str, str] = {}
+
+    # -- facts and strategy -------------------------------------------------
+    @property
+    def facts(self) -> Facts:
+        if self._facts is None:
+            raise RuntimeError("facts not gathered yet")
+        return self._facts
+
+    @property
+    def strategy(self) -> Strategy:
+        if self._strategy is None:
+            raise RuntimeError("no strategy selected yet")
+        return self._strategy
+
+    def set_facts(self, facts: Facts, strategy: Strategy) -> None:
+        self._facts, self._strategy = facts, strategy
+
+    # -- state (probed lazily, re-probed after a change) --------------------
+    @property
+    def state(self) -> HostState:
+        if self._state is None:
+            self._state = probe_state(
+                self.t, self.strategy, self.config, sorted(self.wanted_settings)
+            )
+        return self._state
+
+    def invalidate(self) -> None:
+        """Forget the probed state: the next step reads the host again."""
+        self._state = None
+
+    @property
+    def major(self) -> int:
+        m = self.strategy.major
+        if m is None:
+            raise StepFailed("could not tell which PostgreSQL major version this host uses")
+        return m
+
+    # -- the app role's password ---------------------------------------------
+    @property
+    def password(self) -> str:
+        """The password from the env file, or a new one (generated once per run)."""
+        if self._password is None:
+            url = envfile.read_url(self.state.env_file)
+            pw = envfile.password_from_url(url, self.config.db_user)
+            if pw is None:
+                pw = secrets.token_urlsafe(32)
+                self.password_is_new = True
+            self._password = pw
+        return self._password
+
+    def database_url(self) -> str:
+        return envfile.database_url(
+            self.config.db_user, self.password, "localhost", self.config.pg_port,
+            self.config.db_name,
+        )
+
+    # -- acting ------------------------------------------------------------
+    def root(self, command: str, what: str, stdin: str | None = None,
+             timeout: float = 600) -> Result:
+        """Run a command as root; raise CommandError naming `what` if it fails."""
+        return self.t.check(command, what=what, become="root", stdin=stdin, timeout=timeout)
+
+    def psql(self, sql: str, what: str, database: str = "postgres") -> Result:
+        """Run SQL (sent on stdin, never in argv) as the postgres superuser."""
+        return self.t.check(
+            psql_command(self.config.pg_port, database, "-At"),
+            what=what, become="postgres", stdin=sql, timeout=600,
+        )
+
+    def write_file(self, path: str, content: str, *, mode: str, owner: str,
+                   backup: bool = True) -> None:
+        """Atomically replace a file (content on stdin), keeping the old one as a backup."""
+        directory = path.rsplit("/", 1)[0] or "/"
+        q = sh(path)
+        keep = f"cp -p {q} {sh(path + BACKUP_SUFFIX)}" if backup else "true"
+        script = (
+            "set -e; umask 077\n"
+            f"mkdir -p {sh(directory)}\n"
+            f"tmp=$(mktemp {sh(path + '.XXXXXX')})\n"
+            'trap \'rm -f "$tmp"\' EXIT\n'
+            'cat > "$tmp"\n'
+            f'chmod {sh(mode)} "$tmp"; chown {sh(owner)} "$tmp"\n'
+            f"if [ -e {q} ]; then {keep}; fi\n"
+            f'mv -f "$tmp" {q}\n'
+            "trap - EXIT\n"
+        )
+        self.root(script, f"writing {path}", stdin=content)
+
+    def restore_file(self, path: str, previous: str | None) -> None:
+        """Put back the file as it was before `write_file` (or remove it if it was new)."""
+        bak = sh(path + BACKUP_SUFFIX)
+        if previous is None:
+            self.root(f"rm -f {sh(path)}", f"removing {path}")
+        else:
+            self.root(f"cp -p {bak} {sh(path)}", f"restoring {path} from its backup")
+
+
+def unified_diff(path: str, old: str | None, new: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            (old or "").splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"{path} (before)" if old is not None else "/dev/null",
+            tofile=f"{path} (after)",
+        )
+    )
+
+
+class Step(ABC):
+    """One thing the host should be; `run` makes it so (or says what it would do)."""
+
+    name: str = "step"
+
+    def title(self, ctx: HostContext) -> str:
+        return self.name
+
+    @abstractmethod
+    def run(self, ctx: HostContext) -> StepResult: ...
+
+
+def require_success(r: Result, what: str) -> None:
+    if not r.ok:
+        raise CommandError(what, r.exit_code, r.stderr or r.stdout)

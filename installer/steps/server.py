@@ -1,0 +1,170 @@
+"""Server configuration steps: our postgresql.conf drop-in, and pg_hba.conf."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+
+from installer import hba, pgconf
+from installer.errors import UsageError
+from installer.steps.base import (
+    HostContext,
+    Step,
+    StepFailed,
+    StepResult,
+    changed,
+    ok,
+    unified_diff,
+)
+
+_SETTING_NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+
+
+def plan_settings(ctx: HostContext) -> dict[str, str]:
+    """Every setting our drop-in holds: access settings, tuning (slot), then pg_settings."""
+    wanted: dict[str, str] = {
+        "listen_addresses": ctx.config.pg_listen,
+        "password_encryption": "scram-sha-256",
+    }
+    # Slot for memory-scaled tuning (its own issue): computed settings go here.
+    wanted.update(_user_settings(ctx.config.pg_settings))
+    return wanted
+
+
+def _user_settings(pg_settings: Mapping[str, object]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in pg_settings.items():
+        if not isinstance(name, str) or not _SETTING_NAME.match(name):
+            raise UsageError(f"pg_settings: {name!r} is not a PostgreSQL setting name")
+        if isinstance(value, bool):
+            out[name] = "on" if value else "off"
+        else:
+            out[name] = str(value)
+    return out
+
+
+FILE_ERRORS_SQL = """SELECT coalesce(name, '?') || ' (' || sourcefile || ':' || sourceline || '): ' || error
+FROM pg_file_settings
+WHERE error IS NOT NULL
+  AND NOT (error = 'setting could not be applied'
+           AND name IN (SELECT name FROM pg_settings WHERE context = 'postmaster'));
+"""
+
+
+class ConfigureSettings(Step):
+    """Our settings are rendered into the drop-in and in force in the running server."""
+
+    name = "configure postgresql.conf"
+
+    def run(self, ctx: HostContext) -> StepResult:
+        wanted = ctx.wanted_settings
+        path = ctx.strategy.dropin_path()
+        content = pgconf.render(wanted, host=ctx.name)
+        st = ctx.state
+        file_differs = content != st.dropin
+        if st.sql is None:
+            return changed(f"would write {path} ({len(wanted)} settings)",
+                           unified_diff(path, st.dropin, content) if ctx.diff else None)
+        live: dict[str, dict[str, object]] = st.sql.get("settings", {})
+        unknown = [n for n in wanted if n not in live and "." not in n]
+        if unknown:
+            raise StepFailed(f"unknown PostgreSQL setting(s): {', '.join(unknown)}; "
+                             "nothing was changed")
+        differing = {
+            n: (str(live[n]["value"]) if n in live else "(unset)", v)
+            for n, v in wanted.items()
+            if n not in live or not pgconf.same_value(v, str(live[n]["value"]))
+        }
+        if not file_differs and not differing:
+            return ok(f"{len(wanted)} settings in force")
+        diff = "\n".join(f"{n}: {old} -> {new}" for n, (old, new) in differing.items())
+        if ctx.diff and file_differs:
+            diff = (diff + "\n" if diff else "") + unified_diff(path, st.dropin, content)
+        if ctx.check:
+            what = ", ".join(differing) or f"{path} (values already live)"
+            return changed(f"would set {what}", diff or None)
+        previous = st.dropin
+        if file_differs:
+            ctx.write_file(path, content, mode="0644", owner="postgres:postgres")
+            errors = [ln for ln in ctx.psql(FILE_ERRORS_SQL, "checking the new settings")
+                      .stdout.splitlines() if ln.strip()]
+            if errors:
+                ctx.restore_file(path, previous)
+                raise StepFailed("PostgreSQL rejects the new settings, previous configuration "
+                                 "restored, server left as it was: " + "; ".join(errors))
+        restart = any(live.get(n, {}).get("context") == "postmaster" for n in differing)
+        action = "reloaded"
+        if not restart:
+            ctx.psql("SELECT pg_reload_conf();", "reloading the configuration")
+            time.sleep(0.2)
+            ctx.invalidate()
+            restart = any(
+                s.get("pending_restart") for s in (ctx.state.sql or {}).get("settings", {}).values()
+            )
+        if restart:
+            action = "restarted"
+            self._restart(ctx, path, previous, differing)
+        ctx.invalidate()
+        still = self._not_in_force(ctx, wanted)
+        if still:
+            raise StepFailed("settings written but not in force (overridden later, e.g. by "
+                             "ALTER SYSTEM in postgresql.auto.conf?): " + ", ".join(still))
+        names = ", ".join(differing) or "file only"
+        return changed(f"set {names}; PostgreSQL {action}", diff or None)
+
+    def _restart(self, ctx: HostContext, path: str, previous: str | None,
+                 differing: Mapping[str, tuple[str, str]]) -> None:
+        s = ctx.strategy
+        r = ctx.t.run(s.control_script("restart"), become="root", timeout=300)
+        ctx.invalidate()
+        if r.ok and ctx.state.running:
+            return
+        detail = (r.stderr or r.stdout).strip().splitlines()[-3:]
+        ctx.restore_file(path, previous)
+        ctx.t.run(s.control_script("start"), become="root", timeout=300)
+        ctx.invalidate()
+        back = "running again on the previous configuration" if ctx.state.running else \
+            "NOT running: check the server log"
+        names = ", ".join(f"{n} = {new}" for n, (_, new) in differing.items())
+        raise StepFailed(f"PostgreSQL did not restart with {names} ({'; '.join(detail)}); "
+                         f"previous configuration restored, server {back}")
+
+    @staticmethod
+    def _not_in_force(ctx: HostContext, wanted: Mapping[str, str]) -> list[str]:
+        live = (ctx.state.sql or {}).get("settings", {})
+        return [f"{n} is {live[n]['value']!r}, wanted {v!r}" for n, v in wanted.items()
+                if n in live and not pgconf.same_value(v, str(live[n]["value"]))]
+
+
+class ConfigureHba(Step):
+    """pg_hba.conf: the app role by scram-sha-256 over loopback only, no `trust` anywhere."""
+
+    name = "configure pg_hba.conf"
+
+    def run(self, ctx: HostContext) -> StepResult:
+        path = ctx.strategy.hba_path()
+        st = ctx.state
+        wanted = hba.HbaWanted(ctx.config.db_name, ctx.config.db_user)
+        if st.hba is None:
+            if ctx.check:
+                return changed(f"would add the {ctx.config.db_user} rules to {path}")
+            raise StepFailed(f"{path} not found: is the cluster created?")
+        new = hba.render(st.hba, wanted)
+        if new == st.hba:
+            return ok("app role by scram-sha-256 on loopback; no trust rules")
+        diff = unified_diff(path, st.hba, new) if ctx.diff else None
+        if ctx.check:
+            return changed(f"would update {path}", diff)
+        previous = st.hba
+        ctx.write_file(path, new, mode="0640", owner="postgres:postgres")
+        if st.running:
+            errors = ctx.psql(
+                "SELECT line_number || ': ' || error FROM pg_hba_file_rules "
+                "WHERE error IS NOT NULL;", "checking pg_hba.conf").stdout.strip()
+            if errors:
+                ctx.restore_file(path, previous)
+                raise StepFailed(f"PostgreSQL rejects the new {path} (restored): {errors}")
+            ctx.psql("SELECT pg_reload_conf();", "reloading pg_hba.conf")
+        ctx.invalidate()
+        return changed(f"updated {path} (previous kept as .chatalot-db.bak)", diff)
