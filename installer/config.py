@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.errors import UsageError
+from installer import tuning
+from installer.errors import TuningError, UsageError
 from installer.sqltext import validate_identifier
 
 DEFAULT_ENV_FILE = "/etc/chatalot/database.env"
@@ -23,7 +24,13 @@ class HostConfig:
     pg_port: int = 5432
     pg_listen: str = "localhost"
     env_file: str = DEFAULT_ENV_FILE
-    pg_settings: Mapping[str, Any] = field(default_factory=dict)
+    pg_settings: Mapping[str, str] = field(default_factory=dict)
+    #: tuning inputs that override the host's facts (None: use the facts)
+    pg_memory_kb: int | None = None
+    pg_cpus: int | None = None
+    pg_disk: str | None = None
+    pg_profile: str = "chatalot"
+    pg_max_connections: int | None = None
 
     @classmethod
     def from_vars(cls, hostvars: Mapping[str, Any]) -> HostConfig:
@@ -42,7 +49,27 @@ class HostConfig:
             raise UsageError(
                 f"pg_settings must be a dict like {{'work_mem': '8MB'}}, got {settings!r}"
             )
-        return cls(db_name, db_user, pg_version, pg_port, listen, env_file, dict(settings))
+        memory = hostvars.get("pg_memory")
+        disk = hostvars.get("pg_disk")
+        profile = str(hostvars.get("pg_profile", "chatalot"))
+        if disk is not None and str(disk) not in tuning.DISK_TYPES:
+            raise UsageError(f"pg_disk must be one of {', '.join(tuning.DISK_TYPES)}, got {disk!r}")
+        if profile not in tuning.PROFILES:
+            raise UsageError(
+                f"pg_profile must be one of {', '.join(tuning.PROFILES)}, got {profile!r}")
+        try:
+            memory_kb = tuning.parse_size(memory) if memory not in (None, "") else None
+            user_settings = tuning.merge_overrides({}, settings)
+        except TuningError as e:
+            raise UsageError(f"pg_memory / pg_settings: {e}") from None
+        return cls(
+            db_name, db_user, pg_version, pg_port, listen, env_file, user_settings,
+            pg_memory_kb=memory_kb,
+            pg_cpus=_opt_int(hostvars, "pg_cpus", 1, 4096),
+            pg_disk=str(disk) if disk is not None else None,
+            pg_profile=profile,
+            pg_max_connections=_opt_int(hostvars, "pg_max_connections", 1, 262143),
+        )
 
 
 def _opt_int(hostvars: Mapping[str, Any], key: str, lo: int, hi: int) -> int | None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BEGIN = "# BEGIN chatalot-db managed block: rewritten on every run, edit around it"
-END = "# END chatalot-db managed block"
+BEGIN = "# BEGIN chatalot-db managed block for {user}@{database}: rewritten on every run"
+END = "# END chatalot-db managed block for {user}@{database}"
 
 LOOPBACK = ("127.0.0.1/32", "::1/128")
 
@@ -26,12 +26,12 @@ class HbaWanted:
 
 
 def managed_block(w: HbaWanted) -> list[str]:
-    lines = [BEGIN]
+    lines = [BEGIN.format(user=w.user, database=w.database)]
     for cidr in w.local_cidrs:
         lines.append(f"host    {w.database:<15} {w.user:<15} {cidr:<23} scram-sha-256")
     for cidr in w.remote_cidrs:
         lines.append(f"hostssl {w.database:<15} {w.user:<15} {cidr:<23} scram-sha-256")
-    lines.append(END)
+    lines.append(END.format(user=w.user, database=w.database))
     return lines
 
 
@@ -62,12 +62,14 @@ def render(current: str, wanted: HbaWanted) -> str:
     lines = current.splitlines()
     kept: list[str] = []
     inside = False
+    begin = BEGIN.format(user=wanted.user, database=wanted.database)
+    end = END.format(user=wanted.user, database=wanted.database)
     for line in lines:
-        if line.strip() == BEGIN:
+        if line.strip() == begin:
             inside = True
             continue
         if inside:
-            if line.strip() == END:
+            if line.strip() == end:
                 inside = False
             continue
         kept.append(_fix_trust(line))

@@ -8,19 +8,14 @@ from collections.abc import Mapping
 import jinja2
 
 from installer.resources import templates_dir
+from installer.tuning import conf_value, render_value
 
-_SIMPLE = re.compile(r"^-?[0-9]+(\.[0-9]+)?([a-zA-Z]{1,3})?$|^[a-z][a-z0-9_]*$")
 _UNITS_KB = {"kb": 1, "mb": 1024, "gb": 1024**2, "tb": 1024**3}
 
 
 def pg_value(value: object) -> str:
-    """A value as written in postgresql.conf: simple words and numbers bare, the rest quoted."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    text = str(value)
-    if _SIMPLE.match(text):
-        return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "''").replace("\n", " ") + "'"
+    """A value as written in postgresql.conf: bare tokens as they are, the rest quoted."""
+    return conf_value(render_value(value))
 
 
 def render(settings: Mapping[str, str], host: str, inputs: str = "") -> str:
@@ -49,14 +44,19 @@ def _as_kb(text: str) -> int | None:
     return int(m.group(1)) * _UNITS_KB[m.group(2).lower()]
 
 
-def same_value(wanted: str, live: str) -> bool:
-    """Whether a live `current_setting()` equals the wanted value (units normalised)."""
+def same_value(wanted: str, live: str, unit: str | None = None) -> bool:
+    """Whether a live `current_setting()` equals the wanted value (units normalised).
+
+    `unit` is pg_settings.unit ("8kB" for shared_buffers): PostgreSQL rounds a
+    size to it, so sizes less than one unit apart are the same value.
+    """
     w, v = str(wanted).strip().strip("'"), str(live).strip()
     if w.lower() == v.lower():
         return True
     wk, vk = _as_kb(w), _as_kb(v)
     if wk is not None and vk is not None:
-        return wk == vk
+        step = _as_kb(unit or "") or (_as_kb("1" + unit) if unit and unit[0].isalpha() else None)
+        return abs(wk - vk) < (step or 1)
     try:
         return float(w) == float(v)
     except ValueError:

@@ -24,7 +24,10 @@ DEFAULT_MAJOR = {
 
 APT_ENV = "DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a"
 # wait for another apt/dpkg run (unattended-upgrades) instead of failing on its lock
-APT_OPTS = "-o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+APT_OPTS = (
+    "-o DPkg::Lock::Timeout=600 "
+    "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+)
 
 
 class DebianStrategy(Strategy):

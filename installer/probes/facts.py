@@ -11,6 +11,7 @@ import distro
 from installer.errors import CommandError
 from installer.probes.sections import SectionScript
 from installer.transport.base import Transport
+from installer.tuning import disk_type_from_rotational
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Facts:
     cpus: int
     pid1: str
     is_root: bool
+    #: "ssd", "hdd" or "nvme", from the device under /var/lib
+    disk: str = "ssd"
     raw: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -67,6 +70,11 @@ FACTS_SCRIPT_SECTIONS = {
     "cgroup-v1-memory": "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null",
     "cgroup-v1-quota": "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null",
     "cgroup-v1-period": "cat /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null",
+    # the block device under /var/lib (where every distribution keeps the data directory)
+    "disk": "d=$(findmnt -no SOURCE -T /var/lib 2>/dev/null | sed 's|^/dev/||; s|\\[.*||'); "
+    "b=$d; [ -e /sys/class/block/$d/partition ] && "
+    "b=$(basename \"$(readlink -f /sys/class/block/$d/..)\"); "
+    "echo \"$b $(cat /sys/block/$b/queue/rotational 2>/dev/null)\"",
 }
 
 
@@ -99,5 +107,13 @@ def facts_from_sections(sec: dict[str, str]) -> Facts:
         cpus=int(nproc) if nproc.isdigit() else 1,
         pid1=sec.get("pid1", "").strip(),
         is_root=sec.get("uid", "").strip() == "0",
+        disk=_disk(sec.get("disk", "")),
         raw={k: v for k, v in sec.items() if k.startswith("cgroup")},
     )
+
+
+def _disk(text: str) -> str:
+    parts = text.split()
+    device = parts[0] if parts else ""
+    rotational = parts[1] if len(parts) > 1 else None
+    return disk_type_from_rotational(rotational, device)

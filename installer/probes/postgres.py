@@ -63,8 +63,11 @@ SELECT jsonb_build_object(
                      WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT') AS public_connect
       FROM pg_database WHERE datname = {db}) d),
   'settings', (SELECT coalesce(jsonb_object_agg(name, jsonb_build_object(
-      'value', current_setting(name), 'context', context, 'pending_restart', pending_restart)), '{{}}')
+      'value', current_setting(name), 'unit', unit, 'context', context,
+      'pending_restart', pending_restart)), '{{}}')
       FROM pg_settings WHERE name IN ({names})),
+  'caps', (SELECT jsonb_object_agg(name, enumvals) FROM pg_settings
+      WHERE name IN ('wal_compression', 'io_method')),
   'hba_rules', (SELECT coalesce(jsonb_agg(jsonb_build_object(
       'line', line_number, 'type', type, 'database', database, 'user_name', user_name,
       'address', address, 'auth_method', auth_method, 'error', error)), '[]')

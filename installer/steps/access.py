@@ -48,7 +48,8 @@ class AppRole(Step):
         password = ctx.password
         if role is None:
             if ctx.check:
-                return changed(f"would create role {user} (LOGIN, no superuser/createdb/createrole)")
+                return changed(f"would create role {user} "
+                               "(LOGIN, no superuser/createdb/createrole)")
             verifier = scram.make_verifier(password)
             flags = " ".join(flag for flag, _ in ROLE_FLAGS.values())
             ctx.psql(f"CREATE ROLE {quote_ident(user)} {flags} "

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 
 from installer import hba, pgconf
-from installer.errors import UsageError
 from installer.steps.base import (
     HostContext,
     Step,
@@ -17,34 +15,51 @@ from installer.steps.base import (
     ok,
     unified_diff,
 )
+from installer.tuning import (
+    TuningInputs,
+    compute,
+    effective_cpus,
+    effective_memory_kb,
+    format_kb,
+    merge_overrides,
+)
 
-_SETTING_NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+
+def tuning_inputs(ctx: HostContext, caps: Mapping[str, list[str]] | None = None) -> TuningInputs:
+    """The calculator's inputs: the host's facts (cgroup limits honoured), unless overridden."""
+    c, f = ctx.config, ctx.facts
+    raw = f.raw
+    memory = c.pg_memory_kb or effective_memory_kb(
+        f.memory_kb, raw.get("cgroup-v2-memory"), raw.get("cgroup-v1-memory"))
+    cpus = c.pg_cpus or effective_cpus(
+        f.cpus, raw.get("cgroup-v2-cpu"), raw.get("cgroup-v1-quota"), raw.get("cgroup-v1-period"))
+    caps = caps or {}
+    return TuningInputs(
+        memory_kb=memory, cpus=cpus, disk=c.pg_disk or f.disk, pg_major=ctx.major,
+        profile=c.pg_profile, max_connections=c.pg_max_connections,
+        lz4="lz4" in caps.get("wal_compression", ["lz4"]),
+        io_uring="io_uring" in caps.get("io_method", ["io_uring"]),
+    )
 
 
-def plan_settings(ctx: HostContext) -> dict[str, str]:
-    """Every setting our drop-in holds: access settings, tuning (slot), then pg_settings."""
+def describe(inp: TuningInputs) -> str:
+    return (f"{format_kb(inp.memory_kb)} RAM, {inp.cpus} CPUs, {inp.disk}, PostgreSQL "
+            f"{inp.pg_major}, profile {inp.profile}")
+
+
+def plan_settings(ctx: HostContext, caps: Mapping[str, list[str]] | None = None
+                  ) -> dict[str, str]:
+    """Every setting our drop-in holds: access settings, tuning, then the user's pg_settings."""
     wanted: dict[str, str] = {
         "listen_addresses": ctx.config.pg_listen,
         "password_encryption": "scram-sha-256",
     }
-    # Slot for memory-scaled tuning (its own issue): computed settings go here.
-    wanted.update(_user_settings(ctx.config.pg_settings))
-    return wanted
+    wanted.update(compute(tuning_inputs(ctx, caps)))
+    return merge_overrides(wanted, ctx.config.pg_settings)
 
 
-def _user_settings(pg_settings: Mapping[str, object]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in pg_settings.items():
-        if not isinstance(name, str) or not _SETTING_NAME.match(name):
-            raise UsageError(f"pg_settings: {name!r} is not a PostgreSQL setting name")
-        if isinstance(value, bool):
-            out[name] = "on" if value else "off"
-        else:
-            out[name] = str(value)
-    return out
-
-
-FILE_ERRORS_SQL = """SELECT coalesce(name, '?') || ' (' || sourcefile || ':' || sourceline || '): ' || error
+FILE_ERRORS_SQL = """SELECT coalesce(name, '?') || ' (' || sourcefile || ':' || sourceline
+       || '): ' || error
 FROM pg_file_settings
 WHERE error IS NOT NULL
   AND NOT (error = 'setting could not be applied'
@@ -58,10 +73,11 @@ class ConfigureSettings(Step):
     name = "configure postgresql.conf"
 
     def run(self, ctx: HostContext) -> StepResult:
-        wanted = ctx.wanted_settings
-        path = ctx.strategy.dropin_path()
-        content = pgconf.render(wanted, host=ctx.name)
         st = ctx.state
+        caps = (st.sql or {}).get("caps") or None
+        wanted = plan_settings(ctx, caps)
+        path = ctx.strategy.dropin_path()
+        content = pgconf.render(wanted, host=ctx.name, inputs=describe(tuning_inputs(ctx, caps)))
         file_differs = content != st.dropin
         if st.sql is None:
             return changed(f"would write {path} ({len(wanted)} settings)",
@@ -74,7 +90,7 @@ class ConfigureSettings(Step):
         differing = {
             n: (str(live[n]["value"]) if n in live else "(unset)", v)
             for n, v in wanted.items()
-            if n not in live or not pgconf.same_value(v, str(live[n]["value"]))
+            if n not in live or not _same(v, live[n])
         }
         if not file_differs and not differing:
             return ok(f"{len(wanted)} settings in force")
@@ -134,7 +150,12 @@ class ConfigureSettings(Step):
     def _not_in_force(ctx: HostContext, wanted: Mapping[str, str]) -> list[str]:
         live = (ctx.state.sql or {}).get("settings", {})
         return [f"{n} is {live[n]['value']!r}, wanted {v!r}" for n, v in wanted.items()
-                if n in live and not pgconf.same_value(v, str(live[n]["value"]))]
+                if n in live and not _same(v, live[n])]
+
+
+def _same(wanted: str, live: Mapping[str, object]) -> bool:
+    unit = live.get("unit")
+    return pgconf.same_value(wanted, str(live["value"]), str(unit) if unit else None)
 
 
 class ConfigureHba(Step):

@@ -1,0 +1,238 @@
+"""SSH transport: one Fabric/paramiko connection per host, reused by every step.
+
+Host keys are verified against known_hosts. Unlike Fabric's own Connection
+(which auto-adds unknown keys), an unknown key is refused unless the user
+asked for --accept-new-host-keys, and a changed key is always refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import select
+import shlex
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import paramiko
+from fabric import Connection
+
+from installer.errors import HostKeyError, UnreachableError
+from installer.transport.base import Result, Transport, sh
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's SHA256 fingerprint of a key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
+    """Refuse unknown host keys, or accept and record them (accept-new)."""
+
+    def __init__(self, accept_new: bool, record_in: Path) -> None:
+        self.accept_new = accept_new
+        self.record_in = record_in
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
+                         key: paramiko.PKey) -> None:
+        if not self.accept_new:
+            raise HostKeyError(
+                f"host key for {hostname} is not in known_hosts ({self.record_in}); "
+                f"its {key.get_name()} key is {fingerprint(key)}. Verify it, then add it "
+                f"(ssh-keyscan {hostname.strip('[]').split(']:')[0]} >> {self.record_in}) "
+                "or rerun with --accept-new-host-keys"
+            )
+        self.record_in.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.record_in, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as f:
+            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        client.get_host_keys().add(hostname, key.get_name(), key)
+
+
+def ssh_options(common_args: str) -> dict[str, str]:
+    """`-o Key=Value` options from ansible_ssh_common_args (keys lower-cased)."""
+    out: dict[str, str] = {}
+    words = shlex.split(common_args or "")
+    i = 0
+    while i < len(words):
+        w = words[i]
+        opt = None
+        if w == "-o" and i + 1 < len(words):
+            opt, i = words[i + 1], i + 2
+        elif w.startswith("-o") and len(w) > 2:
+            opt, i = w[2:], i + 1
+        else:
+            i += 1
+        if opt:
+            key, _, value = opt.replace(" ", "=", 1).partition("=")
+            out[key.strip().lower()] = value.strip()
+    return out
+
+
+def _truthy(value: object) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+class SSHTransport(Transport):
+    """Runs commands over one SSH connection; become via sudo (or runuser as root)."""
+
+    def __init__(self, name: str, conn: Connection, become_password: str | None) -> None:
+        super().__init__()
+        self.name = name
+        self.conn = conn
+        self.become_password = become_password
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_hostvars(cls, name: str, hostvars: Mapping[str, Any], *,
+                      accept_new_host_keys: bool = False, become_password: str | None = None,
+                      connect_timeout: float = 15.0) -> SSHTransport:
+        """Connect now (one connection for the whole run), verifying the host key."""
+        opts = ssh_options(str(hostvars.get("ansible_ssh_common_args", "")))
+        host = str(hostvars.get("ansible_host", name))
+        port = hostvars.get("ansible_port") or opts.get("port")
+        user = hostvars.get("ansible_user") or opts.get("user")
+        key = hostvars.get("ansible_ssh_private_key_file") or opts.get("identityfile")
+        connect_kwargs: dict[str, Any] = {"auth_timeout": connect_timeout,
+                                          "banner_timeout": connect_timeout}
+        if key:
+            connect_kwargs["key_filename"] = [os.path.expanduser(str(key))]
+        password = hostvars.get("ansible_password") or hostvars.get("ansible_ssh_pass")
+        if password:
+            connect_kwargs["password"] = str(password)
+        conn = Connection(
+            host, user=str(user) if user else None, port=int(port) if port else None,
+            connect_timeout=int(connect_timeout), connect_kwargs=connect_kwargs,
+        )
+        known = opts.get("userknownhostsfile") or conn.ssh_config.get("userknownhostsfile")
+        known_path = Path(os.path.expanduser(str(known).split()[0] if known else
+                                             "~/.ssh/known_hosts"))
+        client = conn.client
+        client.set_missing_host_key_policy(KnownHostsPolicy(accept_new_host_keys, known_path))
+        for path in {Path(os.path.expanduser("~/.ssh/known_hosts")), known_path}:
+            if path.is_file():
+                client.load_system_host_keys(str(path))
+        if opts.get("stricthostkeychecking", "").lower() == "no":
+            pass  # deliberately ignored: we never turn host-key checking off
+        target = f"{conn.user}@{conn.host}:{conn.port}"
+        try:
+            conn.open()
+        except HostKeyError:
+            raise
+        except paramiko.BadHostKeyException as e:
+            raise HostKeyError(
+                f"host key for {conn.host} has CHANGED (now {e.key.get_name()} "
+                f"{fingerprint(e.key)}, known_hosts has {fingerprint(e.expected_key)}): "
+                "refusing to connect. If the host was reinstalled, remove the old key with "
+                f"`ssh-keygen -R {conn.host}` and verify the new one"
+            ) from None
+        except paramiko.AuthenticationException as e:
+            raise UnreachableError(f"authentication failed for {target}: {e}") from None
+        except (OSError, paramiko.SSHException, EOFError) as e:
+            raise UnreachableError(f"cannot connect to {target}: {e or type(e).__name__}") \
+                from None
+        t = cls(name, conn, become_password)
+        if _truthy(hostvars.get("ansible_become", False)) or not t.is_root:
+            t._check_become()
+        return t
+
+    # -- become --------------------------------------------------------------
+    def _become_prefix(self, user: str) -> str:
+        if self.become_password is not None:
+            return sh("sudo", "-S", "-p", "", "-H", "-u", user, "--")
+        return sh("sudo", "-n", "-H", "-u", user, "--")
+
+    def _stdin_preamble(self) -> bytes:
+        if self.become_password is None:
+            return b""
+        return self.become_password.encode() + b"\n"
+
+    def _check_become(self) -> None:
+        """Prove sudo works once, so a wrong password never eats a command's stdin."""
+        cmd, pre = self.wrap("true", "root")
+        r = self._exec(cmd, pre or None, 60)
+        if not r.ok:
+            hint = ("the sudo password was refused" if self.become_password is not None
+                    else "sudo needs a password: rerun with --ask-become-pass (-K)")
+            raise UnreachableError(
+                f"cannot become root on {self.name} as {self.conn.user}: {hint} "
+                f"({r.stderr.strip().splitlines()[-1] if r.stderr.strip() else 'no output'})"
+            )
+
+    # -- running -------------------------------------------------------------
+    def _exec(self, command: str, stdin: bytes | None, timeout: float | None) -> Result:
+        transport = self.conn.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise UnreachableError(f"connection to {self.name} is closed")
+        try:
+            chan = transport.open_session(timeout=30)
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise UnreachableError(f"connection to {self.name} lost: {e}") from None
+        try:
+            return self._drive(chan, command, stdin, timeout)
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise UnreachableError(f"connection to {self.name} lost: {e}") from None
+        finally:
+            chan.close()
+
+    def _drive(self, chan: paramiko.Channel, command: str, stdin: bytes | None,
+               timeout: float | None) -> Result:
+        chan.exec_command(f"/bin/sh -c {shlex.quote(command)}")
+        if stdin:
+            writer = threading.Thread(target=self._feed, args=(chan, stdin), daemon=True)
+            writer.start()
+        else:
+            chan.shutdown_write()
+        out: list[bytes] = []
+        err: list[bytes] = []
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            progressed = False
+            if chan.recv_ready():
+                out.append(chan.recv(65536))
+                progressed = True
+            if chan.recv_stderr_ready():
+                err.append(chan.recv_stderr(65536))
+                progressed = True
+            if progressed:
+                continue
+            if chan.exit_status_ready():
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                return Result(124, _text(out), _text(err) + f"\ntimed out after {timeout}s")
+            if not transport_active(chan):
+                raise EOFError("the SSH connection dropped")
+            select.select([chan], [], [], 0.2)
+        # drain what arrived with the exit status
+        while chan.recv_ready():
+            out.append(chan.recv(65536))
+        while chan.recv_stderr_ready():
+            err.append(chan.recv_stderr(65536))
+        return Result(chan.recv_exit_status(), _text(out), _text(err))
+
+    @staticmethod
+    def _feed(chan: paramiko.Channel, data: bytes) -> None:
+        try:
+            chan.sendall(data)
+            chan.shutdown_write()
+        except (OSError, paramiko.SSHException, EOFError):
+            pass
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, paramiko.SSHException):
+            self.conn.close()
+
+
+def transport_active(chan: paramiko.Channel) -> bool:
+    t = chan.get_transport()
+    return t is not None and t.is_active() and not chan.closed
+
+
+def _text(parts: list[bytes]) -> str:
+    return b"".join(parts).decode("utf-8", errors="replace")

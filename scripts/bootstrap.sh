@@ -1,0 +1,9 @@
+#!/bin/sh
+# Create .venv with chatalot-db and its test tools installed (idempotent).
+set -eu
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/pip install -q -e '.[test]'

@@ -1,0 +1,38 @@
+"""Running the real command line, and asking the real server, from tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(
+    *args: str, stdin: str | None = None, timeout: float = 1800
+) -> subprocess.CompletedProcess[str]:
+    """Run `chatalot-db ARGS` (as `python -m installer`) and capture its output."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(
+        [sys.executable, "-m", "installer", *args], input=stdin, capture_output=True, text=True,
+        timeout=timeout, env=env, cwd=REPO, check=False,
+    )
+
+
+def apply(*args: str, report: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    p = cli("apply", "--json", str(report), *args)
+    doc: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
+    return p, doc
+
+
+def as_postgres_sql(sql: str, database: str = "postgres") -> str:
+    """Run SQL on this machine's cluster as the postgres superuser; return its output."""
+    p = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1",
+         "-d", database], input=sql, capture_output=True, text=True, check=True, cwd="/",
+    )
+    return p.stdout.strip()
