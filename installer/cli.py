@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept and record SSH host keys not yet in known_hosts (like OpenSSH's "
                    "StrictHostKeyChecking=accept-new); a changed key is always refused")
     a.add_argument("-K", "--ask-become-pass", action="store_true",
-                   help="ask for the sudo password (sent to sudo on stdin, never in argv)")
+                   help="ask for the sudo password (read from the terminal, or the first line of "
+                   "stdin when it is not one); it goes to sudo on stdin, never in argv")
     a.add_argument("-v", "--verbose", action="count", default=0,
                    help="log every command run (never their input or output)")
     a.set_defaults(func=cmd_apply)
@@ -92,13 +93,20 @@ def _load_hosts(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return {n: inv.host_vars(n) for n in names}
 
 
+def _ask_become_pass() -> str:
+    """From the terminal; or the first line of stdin when it is not a terminal (scripts, CI)."""
+    if sys.stdin.isatty():
+        return getpass.getpass("BECOME password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(message)s", stream=sys.stderr)
     if args.forks < 1:
         raise UsageError("--forks must be at least 1")
     hosts = _load_hosts(args)
-    become_password = getpass.getpass("BECOME password: ") if args.ask_become_pass else None
+    become_password = _ask_become_pass() if args.ask_become_pass else None
     opts = RunOptions(check=args.check, diff=args.diff, forks=args.forks,
                       accept_new_host_keys=args.accept_new_host_keys,
                       become_password=become_password)

@@ -33,6 +33,10 @@ class HostKeyError(UnreachableError):
     """The host's SSH key is unknown or has changed."""
 
 
+class BecomeError(ChatalotError):
+    """Connected, but could not become root (sudo refused or needs a password)."""
+
+
 class CommandError(ChatalotError):
     """A command on the host failed where failure was not expected."""
 

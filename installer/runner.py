@@ -60,6 +60,10 @@ def run_host(
         report.unreachable, report.error = True, str(e)
         display.unreachable(name, str(e))
         return report
+    except ChatalotError as e:  # reached, but cannot work there (e.g. sudo refused)
+        _record(report, display, "connect", StepResult(Status.FAILED, str(e)), 0.0)
+        report.error = str(e)
+        return report
     with transport:
         ctx = HostContext(name, transport, config, check=opts.check, diff=opts.diff)
         for step in steps():

@@ -22,7 +22,7 @@ from typing import Any
 import paramiko
 from fabric import Connection
 
-from installer.errors import HostKeyError, UnreachableError
+from installer.errors import BecomeError, HostKeyError, UnreachableError
 from installer.transport.base import Result, Transport, sh
 
 
@@ -137,9 +137,17 @@ class SSHTransport(Transport):
         except (OSError, paramiko.SSHException, EOFError) as e:
             raise UnreachableError(f"cannot connect to {target}: {e or type(e).__name__}") \
                 from None
+        inventory_pass = hostvars.get("ansible_become_password") or \
+            hostvars.get("ansible_become_pass")
+        if become_password is None and inventory_pass:
+            become_password = str(inventory_pass)
         t = cls(name, conn, become_password)
-        if _truthy(hostvars.get("ansible_become", False)) or not t.is_root:
-            t._check_become()
+        try:
+            if _truthy(hostvars.get("ansible_become", False)) or not t.is_root:
+                t._check_become()
+        except BaseException:
+            t.close()
+            raise
         return t
 
     # -- become --------------------------------------------------------------
@@ -160,7 +168,7 @@ class SSHTransport(Transport):
         if not r.ok:
             hint = ("the sudo password was refused" if self.become_password is not None
                     else "sudo needs a password: rerun with --ask-become-pass (-K)")
-            raise UnreachableError(
+            raise BecomeError(
                 f"cannot become root on {self.name} as {self.conn.user}: {hint} "
                 f"({r.stderr.strip().splitlines()[-1] if r.stderr.strip() else 'no output'})"
             )

@@ -1,0 +1,200 @@
+"""`chatalot-db apply` over SSH to real hosts: Debian 12 and 13 booted with systemd-nspawn.
+
+Each host is a real Debian with systemd as PID 1 and sshd, reached over a network
+namespace; apt installs PostgreSQL from the Debian mirror. Needs root: CI runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import cli
+
+pytestmark = pytest.mark.testbed
+
+HOSTS = ("debian12", "debian13")
+PG_MAJOR = {"debian12": 15, "debian13": 17}
+
+
+@pytest.fixture(scope="module")
+def bed() -> Iterator[Any]:
+    from testbed import Testbed, testbed_available
+
+    ok, why = testbed_available()
+    if not ok:
+        pytest.skip(f"test bed unavailable: {why}")
+    tb = Testbed(os.environ.get("CHATALOT_TESTBED_DIR", "/var/tmp/chatalot-testbed-pytest"))
+    tb.up(list(HOSTS))
+    print(f"test bed up: {tb.timings}")
+    try:
+        yield tb
+    finally:
+        tb.down()
+        assert tb.leftovers() == [], "test bed left things behind"
+
+
+def inventory(bed: Any, path: Path, users: dict[str, str], known_hosts: Path | None = None,
+              **extra: str) -> Path:
+    """An INI inventory for the test hosts, with the given SSH user per host."""
+    kh = known_hosts or bed.known_hosts_path
+    lines = ["[db]"]
+    for name, user in users.items():
+        lines.append(f"{name} ansible_host={bed.hosts[name].address} ansible_user={user}")
+    lines += ["[db:vars]", f"ansible_ssh_private_key_file={bed.key_path}",
+              f"ansible_ssh_common_args='-o UserKnownHostsFile={kh}'"]
+    lines += [f"{k}={v}" for k, v in extra.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_apply(inv: Path, report: Path, *args: str,
+              stdin: str | None = None) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    if report.exists():
+        report.unlink()
+    p = cli("apply", "-i", str(inv), "--json", str(report), *args, stdin=stdin)
+    doc = json.loads(report.read_text()) if report.exists() else {}
+    return p, doc
+
+
+@pytest.fixture(scope="module")
+def runs(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Check mode on fresh hosts, then provision (debian12 as root, debian13 as the sudo
+    user), then rerun with the users swapped."""
+    tmp = tmp_path_factory.mktemp("ssh")
+    out: dict[str, Any] = {}
+    root_inv = inventory(bed, tmp / "root.ini", {h: "root" for h in HOSTS})
+    out["check"] = run_apply(root_inv, tmp / "check.json", "--check")
+    out["check_dpkg"] = {h: bed.ssh(h, "dpkg -s postgresql >/dev/null 2>&1; echo $?").stdout
+                         for h in HOSTS}
+    first = inventory(bed, tmp / "first.ini", {"debian12": "root", "debian13": "ops"})
+    out["first"] = run_apply(first, tmp / "first.json")
+    second = inventory(bed, tmp / "second.ini", {"debian12": "ops", "debian13": "root"})
+    out["second"] = run_apply(second, tmp / "second.json")
+    out["tmp"] = tmp
+    return out
+
+
+def _counts(doc: dict[str, Any], host: str) -> dict[str, int]:
+    return {k: v for k, v in doc["hosts"][host].items() if isinstance(v, int)}
+
+
+def test_check_mode_on_fresh_hosts_reports_changes_and_installs_nothing(
+        runs: dict[str, Any]) -> None:
+    p, doc = runs["check"]
+    assert p.returncode == 0, p.stdout + p.stderr
+    for h in HOSTS:
+        assert doc["hosts"][h]["changed"] >= 5, doc["hosts"][h]
+        steps = {s["name"]: s for s in doc["hosts"][h]["steps"]}
+        assert steps["install postgresql"]["reason"].startswith("would install")
+        assert runs["check_dpkg"][h].strip() != "0", "check mode installed postgresql"
+
+
+def test_first_apply_provisions_both_hosts(runs: dict[str, Any]) -> None:
+    p, doc = runs["first"]
+    assert p.returncode == 0, p.stdout + p.stderr
+    for h in HOSTS:
+        c = _counts(doc, h)
+        assert c["failed"] == 0 and c["unreachable"] == 0 and c["changed"] >= 5, c
+        assert c["skipped"] == 0  # systemd runs there: enable is a real step
+
+
+def test_second_apply_changes_nothing(runs: dict[str, Any]) -> None:
+    p, doc = runs["second"]
+    assert p.returncode == 0, p.stdout + p.stderr
+    for h in HOSTS:
+        assert _counts(doc, h)["changed"] == 0, doc["hosts"][h]
+        assert re.search(rf"{h}\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", p.stdout)
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_postgresql_enabled_and_active_under_systemd(bed: Any, runs: dict[str, Any],
+                                                     host: str) -> None:
+    del runs
+    major = PG_MAJOR[host]
+    r = bed.ssh(host, "systemctl is-enabled postgresql; "
+                      f"systemctl is-active postgresql@{major}-main")
+    assert r.stdout.split() == ["enabled", "active"], r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_database_url_logs_in_from_inside_the_host(bed: Any, runs: dict[str, Any],
+                                                   host: str) -> None:
+    del runs
+    r = bed.ssh(host, "stat -c '%a %U' /etc/chatalot/database.env; set -a; "
+                      ". /etc/chatalot/database.env; psql \"$DATABASE_URL\" -XAtc "
+                      "'select current_user, current_setting(''server_version_num'')::int / 10000'")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["600", "root", f"chatalot|{PG_MAJOR[host]}"]
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_password_not_in_output(bed: Any, runs: dict[str, Any], host: str) -> None:
+    url = bed.ssh(host, "sed -n 's/^DATABASE_URL=//p' /etc/chatalot/database.env").stdout.strip()
+    password = url.split(":", 2)[2].split("@", 1)[0]
+    assert len(password) >= 32
+    for key in ("check", "first", "second"):
+        p, doc = runs[key]
+        assert password not in p.stdout + p.stderr + json.dumps(doc)
+
+
+def test_sudo_with_password(bed: Any, runs: dict[str, Any]) -> None:
+    tmp: Path = runs["tmp"]
+    from testbed import OPSPW_PASSWORD, OPSPW_USER
+
+    inv = inventory(bed, tmp / "opspw.ini", {"debian12": OPSPW_USER})
+    p, doc = run_apply(inv, tmp / "opspw.json", "-K", stdin=OPSPW_PASSWORD + "\n")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert _counts(doc, "debian12")["changed"] == 0
+    assert OPSPW_PASSWORD not in p.stdout + p.stderr
+    # without -K: a clear message, the host failed, nothing run
+    p, doc = run_apply(inv, tmp / "opspw-no-k.json")
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "sudo needs a password" in p.stdout and "--ask-become-pass" in p.stdout
+    # a wrong password: refused, said so
+    p, doc = run_apply(inv, tmp / "opspw-wrong.json", "-K", stdin="wrong-password\n")
+    assert p.returncode == 2 and "sudo password was refused" in p.stdout, p.stdout + p.stderr
+
+
+def test_unknown_host_key_refused_then_accept_new(bed: Any, runs: dict[str, Any]) -> None:
+    tmp: Path = runs["tmp"]
+    kh = tmp / "empty_known_hosts"
+    kh.write_text("")
+    inv = inventory(bed, tmp / "unknown.ini", {"debian12": "root"}, known_hosts=kh)
+    p, doc = run_apply(inv, tmp / "unknown.json")
+    assert p.returncode == 4, p.stdout + p.stderr
+    assert doc["hosts"]["debian12"]["unreachable"] == 1
+    assert "not in known_hosts" in p.stdout and "--accept-new-host-keys" in p.stdout
+    assert kh.read_text() == ""  # nothing recorded without the option
+    p, doc = run_apply(inv, tmp / "accept.json", "--accept-new-host-keys")
+    assert p.returncode == 0, p.stdout + p.stderr
+    recorded = kh.read_text().split()
+    assert recorded[0] == bed.hosts["debian12"].address
+    assert recorded[1:] == bed.known_hosts_path.read_text().split()[1:3]
+    # now known: plain runs connect
+    p, _ = run_apply(inv, tmp / "known.json")
+    assert p.returncode == 0
+
+
+def test_changed_host_key_always_refused(bed: Any, runs: dict[str, Any]) -> None:
+    tmp: Path = runs["tmp"]
+    addr = bed.hosts["debian12"].address
+    other = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            str(tmp / "fake_host_key")], check=True)
+    del other
+    fake = (tmp / "fake_host_key.pub").read_text().split()
+    kh = tmp / "changed_known_hosts"
+    kh.write_text(f"{addr} {fake[0]} {fake[1]}\n")
+    inv = inventory(bed, tmp / "changed.ini", {"debian12": "root"}, known_hosts=kh)
+    for extra in ((), ("--accept-new-host-keys",)):
+        p, _ = run_apply(inv, tmp / "changed.json", *extra)
+        assert p.returncode == 4, p.stdout + p.stderr
+        assert "has CHANGED" in p.stdout and "ssh-keygen -R" in p.stdout
+    assert kh.read_text().split() == [addr, fake[0], fake[1]]
