@@ -36,3 +36,27 @@ def as_postgres_sql(sql: str, database: str = "postgres") -> str:
          "-d", database], input=sql, capture_output=True, text=True, check=True, cwd="/",
     )
     return p.stdout.strip()
+
+
+def inventory(bed: Any, path: Path, users: dict[str, str], known_hosts: Path | None = None,
+              **extra: str) -> Path:
+    """An INI inventory for test-bed hosts, with the SSH user per host and extra [db:vars]."""
+    kh = known_hosts or bed.known_hosts_path
+    lines = ["[db]"]
+    for name, user in users.items():
+        lines.append(f"{name} ansible_host={bed.hosts[name].address} ansible_user={user}")
+    lines += ["[db:vars]", f"ansible_ssh_private_key_file={bed.key_path}",
+              f"ansible_ssh_common_args='-o UserKnownHostsFile={kh}'"]
+    lines += [f"{k}={v}" for k, v in extra.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_apply(inv: Path, report: Path, *args: str, stdin: str | None = None
+              ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`chatalot-db apply -i INV --json REPORT ARGS`: the process and the parsed report."""
+    if report.exists():
+        report.unlink()
+    p = cli("apply", "-i", str(inv), "--json", str(report), *args, stdin=stdin)
+    doc: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
+    return p, doc

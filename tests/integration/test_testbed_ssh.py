@@ -7,16 +7,14 @@ namespace; apt installs PostgreSQL from the Debian mirror. Needs root: CI runs i
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.helpers import cli
+from tests.integration.helpers import inventory, run_apply
 
 pytestmark = pytest.mark.testbed
 
@@ -25,50 +23,12 @@ PG_MAJOR = {"debian12": 15, "debian13": 17}
 
 
 @pytest.fixture(scope="module")
-def bed() -> Iterator[Any]:
-    from testbed import Testbed, testbed_available
-
-    ok, why = testbed_available()
-    if not ok:
-        pytest.skip(f"test bed unavailable: {why}")
-    tb = Testbed(os.environ.get("CHATALOT_TESTBED_DIR", "/var/tmp/chatalot-testbed-pytest"))
-    tb.up(list(HOSTS))
-    print(f"test bed up: {tb.timings}")
-    try:
-        yield tb
-    finally:
-        tb.down()
-        assert tb.leftovers() == [], "test bed left things behind"
-
-
-def inventory(bed: Any, path: Path, users: dict[str, str], known_hosts: Path | None = None,
-              **extra: str) -> Path:
-    """An INI inventory for the test hosts, with the given SSH user per host."""
-    kh = known_hosts or bed.known_hosts_path
-    lines = ["[db]"]
-    for name, user in users.items():
-        lines.append(f"{name} ansible_host={bed.hosts[name].address} ansible_user={user}")
-    lines += ["[db:vars]", f"ansible_ssh_private_key_file={bed.key_path}",
-              f"ansible_ssh_common_args='-o UserKnownHostsFile={kh}'"]
-    lines += [f"{k}={v}" for k, v in extra.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def run_apply(inv: Path, report: Path, *args: str,
-              stdin: str | None = None) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    if report.exists():
-        report.unlink()
-    p = cli("apply", "-i", str(inv), "--json", str(report), *args, stdin=stdin)
-    doc = json.loads(report.read_text()) if report.exists() else {}
-    return p, doc
-
-
-@pytest.fixture(scope="module")
 def runs(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Check mode on fresh hosts, then provision (debian12 as root, debian13 as the sudo
     user), then rerun with the users swapped."""
     tmp = tmp_path_factory.mktemp("ssh")
+    for h in HOSTS:  # other test modules may have provisioned them: start from fresh copies
+        bed.reset(h)
     out: dict[str, Any] = {}
     root_inv = inventory(bed, tmp / "root.ini", {h: "root" for h in HOSTS})
     out["check"] = run_apply(root_inv, tmp / "check.json", "--check")

@@ -1,0 +1,37 @@
+"""The test bed, shared by every test module that needs real hosts (session scope)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+#: every host the end-to-end tests use; booted once per session
+TESTBED_HOSTS = ["debian12", "debian13"]
+
+
+@pytest.fixture(scope="session")
+def bed() -> Iterator[Any]:
+    """Debian 12 and 13 hosts with systemd and sshd; torn down (and checked) at the end.
+
+    Tests that need a fresh host call `bed.reset(name)`; hosts may have been provisioned
+    by an earlier test module.
+    """
+    from testbed import Testbed, testbed_available
+
+    ok, why = testbed_available()
+    if not ok:
+        pytest.skip(f"test bed unavailable: {why}")
+    tb = Testbed(os.environ.get("CHATALOT_TESTBED_DIR", "/var/tmp/chatalot-testbed-pytest"))
+    start = time.monotonic()
+    tb.up(TESTBED_HOSTS)
+    print(f"\ntest bed up in {time.monotonic() - start:.1f}s: {tb.timings}")
+    try:
+        yield tb
+    finally:
+        tb.down()
+        left = tb.leftovers()
+        assert left == [], f"test bed left things behind: {left}"
