@@ -49,7 +49,17 @@ class DebianStrategy(Strategy):
     def packages(self) -> list[str]:
         if self.config.pg_version is None:
             return ["postgresql", "postgresql-contrib"]
-        return [f"postgresql-{self.major}", "postgresql-contrib"]
+        return [f"postgresql-{self.major}"]
+
+    def installed_markers(self) -> dict[str, str]:
+        """Package to install -> the real package whose presence proves it.
+
+        `postgresql-contrib` is a virtual package on Debian 13 (provided by the server
+        package, which has shipped the contrib modules since PostgreSQL 10), so dpkg
+        never lists it as installed: the server package stands for it.
+        """
+        server = f"postgresql-{self.major}" if self.major else "postgresql"
+        return {p: (server if p == "postgresql-contrib" else p) for p in self.packages()}
 
     # layout --------------------------------------------------------------
     @property
@@ -73,7 +83,7 @@ class DebianStrategy(Strategy):
 
     # probing -------------------------------------------------------------
     def add_state_sections(self, s: SectionScript) -> None:
-        pkgs = sh(*self.packages())
+        pkgs = sh(*sorted(set(self.installed_markers().values()) | set(self.packages())))
         s.section(
             "dpkg",
             f"dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}}\\n' {pkgs} 2>/dev/null; true",
@@ -93,7 +103,7 @@ class DebianStrategy(Strategy):
             parts = line.split()
             if len(parts) >= 2 and parts[1].startswith("ii"):
                 installed.add(parts[0])
-        missing = [p for p in self.packages() if p not in installed]
+        missing = [p for p, marker in self.installed_markers().items() if marker not in installed]
         active = False
         for line in sections.get("clusters", "").splitlines():
             f = line.split()
