@@ -89,8 +89,8 @@ def test_database_url_logs_in_from_inside_the_host(bed: Any, runs: dict[str, Any
                                                    host: str) -> None:
     del runs
     r = bed.ssh(host, "stat -c '%a %U' /etc/chatalot/database.env; set -a; "
-                      ". /etc/chatalot/database.env; psql \"$DATABASE_URL\" -XAtc "
-                      "'select current_user, current_setting(''server_version_num'')::int / 10000'")
+                      ". /etc/chatalot/database.env; psql \"$DATABASE_URL\" -XAtc \"select "
+                      "current_user, current_setting('server_version_num')::int / 10000\"")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["600", "root", f"chatalot|{PG_MAJOR[host]}"]
 
