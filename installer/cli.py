@@ -12,15 +12,19 @@ from typing import Any
 
 from installer import __version__
 from installer.errors import ChatalotError, InventoryError, UsageError
-from installer.output import Display, exit_code, write_json
-from installer.runner import RunOptions, run_fleet
+from installer.output import Display, HostLogs, exit_code, write_json
+from installer.rollout import StopPolicy, parse_percentage, parse_serial
+from installer.runner import RunControl, RunOptions, run_fleet
+from installer.steps import apply_steps
 
 EXIT_OWN_ERROR = 1
 EXIT_BAD_OPTIONS = 5
 EXIT_INTERRUPTED = 99
 
 #: subcommand modules with a `register(subparsers)` function
-COMMAND_MODULES = ("installer.commands.inventory", "installer.commands.tune")
+COMMAND_MODULES = ("installer.commands.inventory", "installer.commands.tune",
+                   "installer.commands.migrate", "installer.commands.verify",
+                   "installer.commands.status", "installer.commands.psql")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,7 +61,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show file and setting differences (secrets masked)")
     a.add_argument("-f", "--forks", type=int, default=5, metavar="N",
                    help="hosts provisioned at once (default: 5)")
+    a.add_argument("--serial", metavar="N[%][,...]",
+                   help="rolling batches, as Ansible's serial: a host count (2), a percentage "
+                   "of the hosts (25%%) or a list whose last item repeats (1,20%%); a batch "
+                   "starts when the previous one has ended")
+    a.add_argument("--max-fail-percentage", metavar="PCT",
+                   help="stop the run once the hosts that failed in a batch are more than PCT "
+                   "percent of it (0: at the first failure); unreachable hosts do not count, "
+                   "as in Ansible")
+    a.add_argument("--any-errors-fatal", action="store_true",
+                   help="stop the run at the first host that fails or is unreachable")
     a.add_argument("--json", metavar="FILE", help="write a machine-readable report to FILE")
+    a.add_argument("--no-backup", action="store_true",
+                   help="apply pending migrations without the pg_dump backup before them")
+    a.add_argument("--log-dir", metavar="DIR",
+                   help="append each host's step lines and the commands run to DIR/HOST.log "
+                   "(never their input or output); default: no log files")
     a.add_argument("--accept-new-host-keys", action="store_true",
                    help="accept and record SSH host keys not yet in known_hosts (like OpenSSH's "
                    "StrictHostKeyChecking=accept-new); a changed key is always refused")
@@ -78,18 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_hosts(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The hosts to run, in Ansible's order. No host → exit 1, as ansible-playbook
+    ("Specified inventory, host pattern and/or --limit leaves us with no hosts to target")."""
     if not args.inventory:
         if args.limit and args.limit not in ("localhost", "all", "*"):
-            raise UsageError(f"--limit {args.limit!r} matches nothing: without -i the only "
-                             "host is localhost")
+            raise ChatalotError(f"--limit {args.limit!r} leaves no host to target: without -i "
+                                "the only host is localhost")
         return {"localhost": {"ansible_connection": "local"}}
     from installer.inventory import load_inventory
 
     inv = load_inventory(args.inventory)
-    names = inv.select(args.limit) if args.limit else list(inv.hosts)
+    try:
+        names = inv.select(args.limit)
+    except UsageError as e:  # a pattern Ansible cannot use either: its exit code is 1
+        raise ChatalotError(f"--limit {args.limit!r}: {e}") from None
     if not names:
-        raise UsageError(f"no hosts matched in {args.inventory}"
-                         + (f" for --limit {args.limit!r}" if args.limit else ""))
+        raise ChatalotError(
+            f"--limit {args.limit!r} leaves no host of {args.inventory} to target"
+            if args.limit else f"{args.inventory} has no hosts")
     return {n: inv.host_vars(n) for n in names}
 
 
@@ -100,24 +125,74 @@ def _ask_become_pass() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def cmd_apply(args: argparse.Namespace) -> int:
-    if args.verbose:
-        logging.basicConfig(level=logging.DEBUG, format="%(message)s", stream=sys.stderr)
+def _run_control(args: argparse.Namespace) -> RunControl:
+    """--serial, --max-fail-percentage and --any-errors-fatal (bad values: exit 5)."""
     if args.forks < 1:
         raise UsageError("--forks must be at least 1")
+    serial = parse_serial(args.serial) if args.serial is not None else []
+    pct = (parse_percentage(args.max_fail_percentage)
+           if args.max_fail_percentage is not None else None)
+    return RunControl(serial, StopPolicy(max_fail_percentage=pct,
+                                         any_errors_fatal=args.any_errors_fatal))
+
+
+def _verbose_logging(display: Display, level: int) -> None:
+    """-v: each command run, on stderr or above the live view; -vv: library debug too."""
+    handler: logging.Handler = (
+        _DisplayHandler(display) if display.live else logging.StreamHandler(sys.stderr))
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    logging.getLogger("chatalot_db").setLevel(logging.DEBUG)
+    if level > 1:
+        root.setLevel(logging.DEBUG)
+
+
+class _DisplayHandler(logging.Handler):
+    def __init__(self, display: Display) -> None:
+        super().__init__()
+        self.display = display
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.display.message(self.format(record))
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    control = _run_control(args)
     hosts = _load_hosts(args)
     become_password = _ask_become_pass() if args.ask_become_pass else None
     opts = RunOptions(check=args.check, diff=args.diff, forks=args.forks,
                       accept_new_host_keys=args.accept_new_host_keys,
                       become_password=become_password)
-    display = Display(multi_host=len(hosts) > 1, show_diff=args.diff)
-    if args.check:
-        display.message("CHECK MODE: nothing will be changed")
-    reports = run_fleet(hosts, opts, display)
-    display.recap(reports)
+    try:
+        logs = HostLogs(args.log_dir) if args.log_dir else None
+    except OSError as e:
+        raise ChatalotError(f"--log-dir {args.log_dir}: cannot create it: {e.strerror}") from None
+    display = Display(multi_host=len(hosts) > 1, show_diff=args.diff, logs=logs)
+    if args.verbose:
+        _verbose_logging(display, args.verbose)
+    app_log = logging.getLogger("chatalot_db")
+    log_handler = logs.handler() if logs is not None else None
+    if log_handler is not None:
+        app_log.addHandler(log_handler)
+        app_log.setLevel(logging.DEBUG)
+    try:
+        if args.check:
+            display.message("CHECK MODE: nothing will be changed")
+        with control.sigint():
+            reports = run_fleet(hosts, opts, display, control,
+                                steps=lambda: apply_steps(backup=not args.no_backup))
+    finally:
+        if log_handler is not None and logs is not None:
+            app_log.removeHandler(log_handler)
+            logs.close()
+    display.recap(reports, stopped=control.stopped, interrupted=control.interrupted)
+    if logs is not None:
+        display.message(f"logs: {logs.directory}/<host>.log")
     if args.json:
-        write_json(args.json, reports, check=args.check)
-    return exit_code(reports)
+        write_json(args.json, reports, check=args.check, interrupted=control.interrupted,
+                   stopped=control.stopped, batches=control.batches)
+    return exit_code(reports, interrupted=control.interrupted)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

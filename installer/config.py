@@ -5,13 +5,16 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from installer import tuning
 from installer.errors import TuningError, UsageError
+from installer.resources import migrations_dir
 from installer.sqltext import validate_identifier
 
 DEFAULT_ENV_FILE = "/etc/chatalot/database.env"
+DEFAULT_BACKUP_DIR = "/var/backups/chatalot"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,10 @@ class HostConfig:
     pg_disk: str | None = None
     pg_profile: str = "chatalot"
     pg_max_connections: int | None = None
+    #: the migrations folder on the control machine; None: the step is skipped
+    migrations_source: Path | None = field(default_factory=migrations_dir)
+    #: where pg_dump backups go on the host before migrations touch existing data
+    backup_dir: str = DEFAULT_BACKUP_DIR
 
     @classmethod
     def from_vars(cls, hostvars: Mapping[str, Any]) -> HostConfig:
@@ -41,9 +48,7 @@ class HostConfig:
         pg_port = _opt_int(hostvars, "pg_port", 1, 65535) or 5432
         listen = str(hostvars.get("pg_listen", "localhost"))
         _check_listen(listen)
-        env_file = str(hostvars.get("db_env_file", DEFAULT_ENV_FILE))
-        if not env_file.startswith("/") or any(c in env_file for c in "\n\x00"):
-            raise UsageError(f"db_env_file must be an absolute path, got {env_file!r}")
+        env_file = _abs_path(hostvars, "db_env_file", DEFAULT_ENV_FILE)
         settings = hostvars.get("pg_settings", {}) or {}
         if not isinstance(settings, Mapping):
             raise UsageError(
@@ -69,6 +74,8 @@ class HostConfig:
             pg_disk=str(disk) if disk is not None else None,
             pg_profile=profile,
             pg_max_connections=_opt_int(hostvars, "pg_max_connections", 1, 262143),
+            migrations_source=_migrations_source(hostvars),
+            backup_dir=_abs_path(hostvars, "backup_dir", DEFAULT_BACKUP_DIR),
         )
 
 
@@ -97,3 +104,31 @@ def _check_listen(listen: str) -> None:
                 f"pg_listen must be 'localhost', '*' or a comma-separated list of IP "
                 f"addresses, got {listen!r}"
             ) from None
+
+
+def _abs_path(hostvars: Mapping[str, Any], key: str, default: str) -> str:
+    """An absolute path on the host (no newline or NUL), else UsageError."""
+    value = str(hostvars.get(key, default))
+    if not value.startswith("/") or any(c in value for c in "\n\x00"):
+        raise UsageError(f"{key} must be an absolute path, got {value!r}")
+    return value
+
+
+def _migrations_source(hostvars: Mapping[str, Any]) -> Path | None:
+    """The folder on the control machine; the bundled one when unset; None for `none`/empty."""
+    if "migrations_source" not in hostvars:
+        try:
+            return migrations_dir()
+        except FileNotFoundError as e:
+            raise UsageError(f"migrations_source: {e}") from None
+    value = hostvars["migrations_source"]
+    if value is None or str(value).strip().lower() in ("", "none"):
+        return None
+    path = Path(str(value)).expanduser()
+    if not path.is_dir():
+        raise UsageError(
+            f"migrations_source {str(value)!r} is not a folder on this (the control) machine; "
+            "give the migrations folder of your Chatalot release, or none to leave migrations "
+            "to the Chatalot server"
+        )
+    return path.resolve()

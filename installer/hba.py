@@ -58,22 +58,29 @@ def _fix_trust(line: str) -> str:
 
 
 def render(current: str, wanted: HbaWanted) -> str:
-    """Return pg_hba.conf text with the managed block in place and no trust rules."""
-    lines = current.splitlines()
-    kept: list[str] = []
-    inside = False
+    """Return pg_hba.conf text with the managed block in place and no trust rules.
+
+    An existing block is rewritten where it stands (so several apps' blocks on one
+    cluster keep their order and a rerun changes nothing); a new block goes at the top,
+    before every rule, so the app role's lines match first.
+    """
     begin = BEGIN.format(user=wanted.user, database=wanted.database)
     end = END.format(user=wanted.user, database=wanted.database)
-    for line in lines:
-        if line.strip() == begin:
-            inside = True
+    block = managed_block(wanted)
+    out: list[str] = []
+    inside = placed = False
+    for line in current.splitlines():
+        if line.strip() == begin and not placed:
+            inside = placed = True
+            out.extend(block)
             continue
         if inside:
             if line.strip() == end:
                 inside = False
             continue
-        kept.append(_fix_trust(line))
-    # at the top: before every rule, so the app role's lines match first; a blank line after
-    while kept and not kept[0].strip():
-        kept.pop(0)
-    return "\n".join([*managed_block(wanted), "", *kept]).rstrip("\n") + "\n"
+        out.append(_fix_trust(line))
+    if not placed:
+        while out and not out[0].strip():
+            out.pop(0)
+        out = [*block, "", *out]
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -67,3 +67,52 @@ def same_value(wanted: str, live: str, unit: str | None = None) -> bool:
         return bools[w.lower()] == bools[v.lower()]
     # lists like listen_addresses: compare as sets of items
     return {p.strip() for p in w.split(",")} == {p.strip() for p in v.split(",")}
+
+
+# -- the include line our drop-in needs where postgresql.conf has none (Fedora, Arch) --
+
+INCLUDE_LINE = "include_dir = 'conf.d'"
+INCLUDE_MARK = "# Added by chatalot-db: conf.d/ is read last, so its drop-ins win."
+_INCLUDE_DIR = re.compile(r"include_dir\s*=?\s*'(?:\./)?conf\.d/?'\s*(?:#.*)?")
+_INCLUDE_FILE = re.compile(
+    r"include(?:_if_exists)?\s*=?\s*'(?:\./)?conf\.d/50-chatalot\.conf'\s*(?:#.*)?")
+
+
+def _directives(text: str) -> list[str]:
+    """The lines that mean something (no blank lines, no comments), stripped."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def includes_conf_d_last(text: str) -> bool:
+    """Whether the last directive of postgresql.conf reads conf.d (or our drop-in in it)."""
+    directives = _directives(text)
+    return bool(directives) and bool(
+        _INCLUDE_DIR.fullmatch(directives[-1]) or _INCLUDE_FILE.fullmatch(directives[-1]))
+
+
+def with_conf_d_include(text: str) -> str:
+    """postgresql.conf ending with exactly one include line of ours.
+
+    Unchanged when its last directive already reads conf.d. Otherwise our line (with
+    its comment) is appended; an earlier line of ours (the comment and the line after
+    it, as we wrote them) is moved, so there is only ever one. Nothing else is touched.
+    """
+    if includes_conf_d_last(text):
+        return text
+    lines = text.splitlines(keepends=True)
+    kept: list[str] = []
+    skip = 0
+    for i, line in enumerate(lines):
+        if skip:
+            skip -= 1
+            continue
+        if (line.strip() == INCLUDE_MARK and i + 1 < len(lines)
+                and lines[i + 1].strip() == INCLUDE_LINE):
+            skip = 1
+            continue
+        kept.append(line)
+    body = "".join(kept)
+    if body and not body.endswith("\n"):
+        body += "\n"
+    return f"{body}{INCLUDE_MARK}\n{INCLUDE_LINE}\n"

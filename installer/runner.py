@@ -1,20 +1,44 @@
-"""Run the steps on one host, and on many hosts at once."""
+"""Run the steps on one host, and on many hosts at once (forks, serial batches, stops).
+
+Each host keeps one transport (one SSH connection) for its whole run and runs its
+steps in order until the first failure. Hosts run in worker threads, `forks` at
+a time, batch after batch; the main thread only schedules, applies the stop rules
+(installer.rollout) and handles Ctrl-C. Stopping is cooperative: a host checks
+the run's stop event *between* steps, so a step that has started (a migration
+transaction, a package install) always ends on its own terms.
+"""
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from types import FrameType
+from typing import Any, Protocol
 
 from installer.config import HostConfig
 from installer.errors import ChatalotError, UnreachableError
-from installer.output import Display, HostReport, StepRecord
+from installer.output import (
+    DONE,
+    FAILED,
+    STOPPED,
+    UNREACHABLE,
+    Display,
+    HostReport,
+    StepRecord,
+)
+from installer.rollout import SerialItem, StopPolicy, split_batches
 from installer.steps import HostContext, Status, Step, apply_steps
 from installer.steps.base import StepResult
 from installer.transport.base import Transport
 from installer.transport.local import LocalTransport
+
+#: how often the main thread wakes to redraw the live view and notice Ctrl-C
+TICK = 0.2
 
 
 @dataclass(frozen=True)
@@ -25,6 +49,15 @@ class RunOptions:
     accept_new_host_keys: bool = False
     become_password: str | None = None
     connect_timeout: float = 15.0
+
+
+TransportFactory = Callable[[str, Mapping[str, Any], RunOptions], Transport]
+
+
+class StopSignal(Protocol):
+    """What run_host checks between steps: a threading.Event, or a RunControl."""
+
+    def is_set(self) -> bool: ...
 
 
 def make_transport(name: str, hostvars: Mapping[str, Any], opts: RunOptions) -> Transport:
@@ -45,37 +78,75 @@ def run_host(
     opts: RunOptions,
     display: Display,
     steps: Callable[[], list[Step]] = apply_steps,
-    transport_factory: Callable[[str, Mapping[str, Any], RunOptions], Transport] = make_transport,
+    transport_factory: TransportFactory = make_transport,
+    stop: StopSignal | None = None,
 ) -> HostReport:
-    """Run every step on one host; a failure stops that host only."""
+    """Run every step on one host; a failure stops that host only.
+
+    `stop` is checked before the host starts and between steps: once set, the host
+    starts no further step (state STOPPED, or NOT_STARTED if it had not begun).
+    """
     report = HostReport(name)
+    if stop is not None and stop.is_set():
+        return report
+    started = time.monotonic()
+    display.host_started(name)
+    try:
+        _run_steps(report, hostvars, opts, display, steps, transport_factory, stop)
+    except Exception as e:  # a bug of ours: report it on this host, keep the others going
+        _record(report, display, "internal", StepResult(
+            Status.FAILED, f"internal error: {type(e).__name__}: {e}"), 0.0)
+        report.error = report.steps[-1].reason
+    if report.unreachable:
+        report.state = UNREACHABLE
+    elif report.failed:
+        report.state = FAILED
+    elif report.stopped_before:
+        report.state = STOPPED
+    else:
+        report.state = DONE
+    report.seconds = time.monotonic() - started
+    display.host_done(report)
+    return report
+
+
+def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions,
+               display: Display, steps: Callable[[], list[Step]],
+               transport_factory: TransportFactory, stop: StopSignal | None) -> None:
+    name = report.name
     try:
         config = HostConfig.from_vars(hostvars)
     except ChatalotError as e:
         _record(report, display, "check variables", StepResult(Status.FAILED, str(e)), 0.0)
-        return report
+        report.error = str(e)
+        return
     try:
         transport = transport_factory(name, hostvars, opts)
     except UnreachableError as e:
         report.unreachable, report.error = True, str(e)
         display.unreachable(name, str(e))
-        return report
+        return
     except ChatalotError as e:  # reached, but cannot work there (e.g. sudo refused)
         _record(report, display, "connect", StepResult(Status.FAILED, str(e)), 0.0)
         report.error = str(e)
-        return report
+        return
     with transport:
         ctx = HostContext(name, transport, config, check=opts.check, diff=opts.diff)
-        for step in steps():
+        todo = steps()
+        for index, step in enumerate(todo, 1):
+            if stop is not None and stop.is_set():
+                report.stopped_before = step.name
+                return
             title = step.name
             start = time.monotonic()
             try:
                 title = step.title(ctx)
+                display.step_started(name, title, index, len(todo))
                 result = step.run(ctx)
             except UnreachableError as e:
                 report.unreachable, report.error = True, str(e)
                 display.unreachable(name, str(e))
-                break
+                return
             except ChatalotError as e:
                 result = StepResult(Status.FAILED, str(e))
             except Exception as e:  # a bug of ours: report it on this host, keep the others going
@@ -83,16 +154,14 @@ def run_host(
             _record(report, display, title, result, time.monotonic() - start)
             if result.status == Status.FAILED:
                 report.error = result.reason
-                break
-        else:
-            if not opts.check:
-                report.notes.append(
-                    f"DATABASE_URL written to {config.env_file} (mode 0600)"
-                    if any(s.name.startswith("write ") and s.status == Status.CHANGED
-                           for s in report.steps)
-                    else f"DATABASE_URL is in {config.env_file} (mode 0600)"
-                )
-    return report
+                return
+        if not opts.check:
+            report.notes.append(
+                f"DATABASE_URL written to {config.env_file} (mode 0600)"
+                if any(s.name.startswith("write ") and s.status == Status.CHANGED
+                       for s in report.steps)
+                else f"DATABASE_URL is in {config.env_file} (mode 0600)"
+            )
 
 
 def _record(report: HostReport, display: Display, title: str, result: StepResult,
@@ -102,13 +171,160 @@ def _record(report: HostReport, display: Display, title: str, result: StepResult
     display.step(report.name, rec)
 
 
+class RunControl:
+    """How a fleet run is scheduled and stopped, and afterwards what happened.
+
+    `serial` and `policy` shape the run (installer.rollout); `stop` is the event
+    every host checks between steps. After run_fleet: `batches` as run,
+    `interrupted` (Ctrl-C) and `stopped` (why the stop rules ended the run early).
+    It is the StopSignal its hosts check between steps.
+    """
+
+    def __init__(self, serial: Sequence[SerialItem] = (),
+                 policy: StopPolicy | None = None) -> None:
+        self.serial = list(serial)
+        self.policy = policy or StopPolicy()
+        self.stop = threading.Event()
+        self.interrupted = False
+        self.stopped: str | None = None
+        self.batches: list[list[str]] = []
+        self.signals = 0
+
+    def interrupt(self) -> None:
+        """Ctrl-C. Only plain flags here: a signal handler must not take a lock the main
+        thread may hold (Event.set does); the main loop sets `stop` within a tick."""
+        self.signals += 1
+        self.interrupted = True
+
+    def is_set(self) -> bool:
+        """Whether hosts must stop (a StopSignal): the stop rules tripped, or Ctrl-C."""
+        return self.interrupted or self.stop.is_set()
+
+    def _take_interrupt(self) -> None:
+        if self.interrupted and not self.stop.is_set():
+            self.stop.set()
+
+    def halt(self, why: str) -> None:
+        """The stop rules ended the run: no host starts, running ones stop between steps."""
+        if self.stopped is None and not self.interrupted:
+            self.stopped = why
+        self.stop.set()
+
+    @contextmanager
+    def sigint(self) -> Iterator[None]:
+        """While inside, Ctrl-C (SIGINT) calls interrupt() instead of raising
+        KeyboardInterrupt. Only the main thread can do this; elsewhere it does nothing."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            del signum, frame
+            self.interrupt()
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 def run_fleet(
-    hosts: Mapping[str, Mapping[str, Any]], opts: RunOptions, display: Display
+    hosts: Mapping[str, Mapping[str, Any]],
+    opts: RunOptions,
+    display: Display,
+    control: RunControl | None = None,
+    *,
+    steps: Callable[[], list[Step]] = apply_steps,
+    transport_factory: TransportFactory = make_transport,
 ) -> list[HostReport]:
-    """Run hosts in parallel (`forks` at once); reports in inventory order."""
+    """Run hosts `forks` at a time, batch after batch; reports in inventory order.
+
+    A host that never started (an earlier batch stopped the run, or Ctrl-C) has a
+    report in state NOT_STARTED with no steps.
+    """
+    control = control or RunControl()
     names = list(hosts)
-    if len(names) == 1:
-        return [run_host(names[0], hosts[names[0]], opts, display)]
-    with ThreadPoolExecutor(max_workers=max(1, opts.forks)) as pool:
-        futures = [pool.submit(run_host, n, hosts[n], opts, display) for n in names]
-        return [f.result() for f in futures]
+    batches = split_batches(names, control.serial)
+    control.batches = batches
+    reports: dict[str, HostReport] = {}
+    display.start(names, batches)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(opts.forks, len(names) or 1)),
+                                thread_name_prefix="host") as pool:
+            for index, batch in enumerate(batches, 1):
+                control._take_interrupt()
+                if control.stop.is_set():
+                    break
+                display.batch(index, len(batches), batch)
+                futures = {
+                    pool.submit(run_host, n, hosts[n], opts, display, steps, transport_factory,
+                                control): n
+                    for n in batch
+                }
+                failed, unreachable = _wait_batch(futures, reports, control, display)
+                if index < len(batches) and not control.stop.is_set():
+                    why = control.policy.after_batch(len(batch), failed, unreachable)
+                    if why:
+                        control.halt(why)
+    finally:
+        display.finish()
+    return [reports.get(n) or HostReport(n) for n in names]
+
+
+def _wait_batch(futures: dict[Future[HostReport], str], reports: dict[str, HostReport],
+                control: RunControl, display: Display) -> tuple[int, int]:
+    """Collect a batch's reports as hosts finish, applying the stop rules and Ctrl-C."""
+    failed = unreachable = 0
+    pending = set(futures)
+    told = 0  # Ctrl-C presses already answered
+    size = len(futures)
+    while pending:
+        done, pending = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
+        control._take_interrupt()
+        for future in done:
+            name = futures[future]
+            try:
+                report = future.result()
+            except Exception as e:  # run_host catches everything; this is a safety net
+                report = HostReport(name, [StepRecord("internal", str(Status.FAILED),
+                                                      f"{type(e).__name__}: {e}")],
+                                    state=FAILED, error=str(e))
+            reports[name] = report
+            failed += report.failed
+            unreachable += report.unreachable
+            if not control.stop.is_set():
+                why = control.policy.abort_batch(size, failed, unreachable)
+                if why:
+                    control.halt(why)
+                    busy = display.running()
+                    display.message(
+                        f"STOPPING: {why}; no other host starts"
+                        + (f", running hosts stop after their current step: "
+                           f"{_listing(busy)}" if busy else ""))
+        if control.signals > told:
+            busy = display.running()
+            if told == 0:
+                display.message(
+                    "INTERRUPTED: no new host starts"
+                    + (f"; waiting for the running steps to end safely: {_listing(busy)}"
+                       if busy else ""))
+            elif busy:
+                display.message(f"still waiting for the running steps to end safely: "
+                                f"{_listing(busy)} (they are never cut short)")
+            told = control.signals
+        display.tick()
+    return failed, unreachable
+
+
+def _listing(busy: Mapping[str, str]) -> str:
+    return ", ".join(f"{host} ({step})" for host, step in busy.items())
+
+
+__all__ = [
+    "RunControl",
+    "RunOptions",
+    "make_transport",
+    "run_fleet",
+    "run_host",
+]

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from installer.errors import MigrationError
+from installer.sqltext import quote_ident, quote_literal
 
 #: The ledger table; unqualified, as sqlx creates it (in the search_path).
 LEDGER_TABLE = "_sqlx_migrations"
@@ -379,37 +380,6 @@ def parse_ledger_probe(stdout: str) -> LedgerState:
 # -- the run script ---------------------------------------------------------------------
 
 
-def sql_literal(text: str) -> str:
-    """`text` as an E'' string literal: read the same whatever
-    standard_conforming_strings or backslash_quote say, and inert to psql."""
-    if "\x00" in text:
-        raise MigrationError("a NUL character cannot be sent to PostgreSQL")
-    out: list[str] = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == "'":
-            out.append("''")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return "E'" + "".join(out) + "'"
-
-
-def sql_identifier(name: str) -> str:
-    """`name` as a double-quoted SQL identifier."""
-    if "\x00" in name:
-        raise MigrationError("a NUL character cannot be sent to PostgreSQL")
-    return '"' + name.replace('"', '""') + '"'
-
-
 def dollar_quote(text: str, tag: str = "chatalot_sql") -> str:
     """`text` as a dollar-quoted literal, with a tag that cannot end it early.
 
@@ -467,7 +437,7 @@ def apply_script(m: Migration) -> str:
     lines.append(f"SELECT {dollar_quote(m.sql)} \\gexec")
     lines.append(
         f"INSERT INTO {LEDGER_TABLE} (version, description, success, checksum, execution_time)"
-        f" VALUES ({v}, {sql_literal(m.description)}, TRUE,"
+        f" VALUES ({v}, {quote_literal(m.description)}, TRUE,"
         f" decode('{m.checksum.hex()}', 'hex'), -1);"
     )
     if not m.no_transaction:
@@ -490,24 +460,24 @@ def _fingerprint(applied: Iterable[AppliedMigration]) -> str:
 
 def _guard(database: str, applied: Sequence[AppliedMigration], role: str | None) -> str:
     checks = [
-        f"    IF current_database() <> {sql_literal(database)} THEN\n"
+        f"    IF current_database() <> {quote_literal(database)} THEN\n"
         "        RAISE EXCEPTION 'chatalot-db: connected to database %, expected %',\n"
-        f"            current_database(), {sql_literal(database)};\n"
+        f"            current_database(), {quote_literal(database)};\n"
         "    END IF;"
     ]
     if role is not None:
         checks.append(
-            f"    IF current_user <> {sql_literal(role)} THEN\n"
+            f"    IF current_user <> {quote_literal(role)} THEN\n"
             "        RAISE EXCEPTION 'chatalot-db: running as role %, expected %"
             " (objects must belong to the application role)',\n"
-            f"            current_user, {sql_literal(role)};\n"
+            f"            current_user, {quote_literal(role)};\n"
             "    END IF;"
         )
     checks.append(
         "    SELECT coalesce(string_agg(version || ':' || encode(checksum, 'hex') || ':'\n"
         "        || CASE WHEN success THEN 't' ELSE 'f' END, ',' ORDER BY version), '')\n"
         f"    INTO ledger_rows FROM {LEDGER_TABLE};\n"
-        f"    IF ledger_rows <> {sql_literal(_fingerprint(applied))} THEN\n"
+        f"    IF ledger_rows <> {quote_literal(_fingerprint(applied))} THEN\n"
         "        RAISE EXCEPTION 'chatalot-db: _sqlx_migrations changed since it was read"
         " (another migrator ran?); nothing was applied, run again';\n"
         "    END IF;"
@@ -523,6 +493,7 @@ def run_script(
     applied: Sequence[AppliedMigration],
     role: str | None = None,
     set_role: bool = False,
+    wait_for_lock: bool = True,
 ) -> str:
     """One psql script doing sqlx's run() for `pending` (what plan() returned).
 
@@ -536,6 +507,13 @@ def run_script(
     migration (apply_script); pg_advisory_unlock. The first failure stops
     psql (exit 3): earlier migrations stay committed, the failing one leaves
     no row, the session lock goes with the session.
+
+    `wait_for_lock=False` takes the lock with pg_try_advisory_lock instead and,
+    when another session holds it, prints `busy` and quits (exit 0, nothing
+    done): the caller polls. A session waiting in pg_advisory_lock holds a
+    snapshot, and a `CREATE INDEX CONCURRENTLY` in the holder's migrations
+    waits for every such snapshot in the database: the two deadlock, and
+    PostgreSQL cancels the index build. Polling never waits inside a statement.
     """
     _check_unique(pending)
     done = {a.version for a in applied}
@@ -548,8 +526,14 @@ def run_script(
     parts = [_SESSION_PREAMBLE]
     parts.append("SET application_name = 'chatalot-db migrate';\n")
     if set_role and role is not None:
-        parts.append(f"SET ROLE {sql_identifier(role)};\n")
-    parts.append(f"SELECT pg_advisory_lock({key});\n")
+        parts.append(f"SET ROLE {quote_ident(role)};\n")
+    if wait_for_lock:
+        parts.append(f"SELECT pg_advisory_lock({key});\n")
+    else:
+        parts.append(
+            f"SELECT pg_try_advisory_lock({key}) AS chatalot_locked \\gset\n"
+            f"\\if :chatalot_locked\n\\else\n\\echo {RUN_MARKER} busy {key}\n\\q\n\\endif\n"
+        )
     parts.append(f"\\echo {RUN_MARKER} locked {key}\n")
     parts.append("SET client_min_messages = warning;\n")
     parts.append(LEDGER_DDL)
@@ -574,13 +558,16 @@ class RunOutcome:
     finished: bool
     #: True once the advisory lock was held.
     locked: bool
+    #: True when the lock was busy and the script quit without doing anything
+    #: (run_script(..., wait_for_lock=False)).
+    busy: bool = False
 
 
 def parse_run_output(stdout: str) -> RunOutcome:
     """Read the progress lines of a run script's stdout."""
     applied: dict[int, int] = {}
     started: int | None = None
-    finished = locked = False
+    finished = locked = busy = False
     for line in stdout.splitlines():
         if not line.startswith(RUN_MARKER):
             continue
@@ -589,6 +576,8 @@ def parse_run_output(stdout: str) -> RunOutcome:
             continue
         if words[0] == "locked":
             locked = True
+        elif words[0] == "busy":
+            busy = True
         elif words[0] == "start" and len(words) == 2:
             started = int(words[1])
         elif words[0] == "committed" and len(words) == 2:
@@ -598,7 +587,8 @@ def parse_run_output(stdout: str) -> RunOutcome:
             applied[int(words[1])] = int(words[2])
         elif words[0] == "finished":
             finished = True
-    return RunOutcome(applied=applied, failed=started, finished=finished, locked=locked)
+    return RunOutcome(applied=applied, failed=started, finished=finished, locked=locked,
+                      busy=busy)
 
 
 # -- helpers ------------------------------------------------------------------------------

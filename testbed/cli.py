@@ -16,7 +16,10 @@ from testbed.sweep import clear_machine, machine_leftovers
 
 
 def _parser() -> argparse.ArgumentParser:
-    kinds = ", ".join(f"{k} ({r.description}, PostgreSQL {r.pg_major})" for k, r in RECIPES.items())
+    kinds = ", ".join(
+        f"{k} ({r.description}" + (f", PostgreSQL {r.pg_major})" if r.pg_major else ")")
+        for k, r in RECIPES.items()
+    )
     parser = argparse.ArgumentParser(
         prog="python -m testbed",
         description="Real Debian test hosts (systemd-nspawn, one network namespace each).",
@@ -47,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("names", nargs="+", metavar="NAME", help="host names, e.g. debian12 debian13")
     up.add_argument(
         "--boot-timeout", type=float, default=180.0, help="seconds per host (default 180)"
+    )
+    up.add_argument(
+        "--add",
+        action="store_true",
+        help="keep the hosts already up in this state dir and boot these beside them",
     )
     up.add_argument(
         "--upper-on-disk",
@@ -93,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     ):
         one = sub.add_parser(verb, parents=[common], help=text, description=text + ".")
         one.add_argument("name")
+    remove = sub.add_parser(
+        "remove",
+        parents=[common],
+        help="remove some hosts, keep the others running",
+        description="Stop and remove the named hosts; the other hosts keep running.",
+    )
+    remove.add_argument("names", nargs="+", metavar="NAME")
     return parser
 
 
@@ -125,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "up":
-            bed.up(args.names)
+            bed.up(args.names, add=args.add)
             print(bed.inventory_path)
         elif args.command == "down":
             return _down(bed, args.all, report)
@@ -144,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "stop":
             bed.stop(args.name)
             report(f"{args.name}: powered off")
+        elif args.command == "remove":
+            bed.remove(args.names)
+            report(f"removed {', '.join(args.names)}")
     except TestbedError as exc:
         print(f"testbed {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -141,12 +141,17 @@ class Testbed:
 
     # --- public API ----------------------------------------------------------
 
-    def up(self, names: list[str]) -> None:
+    def up(self, names: list[str], *, add: bool = False) -> None:
         """Boot fresh hosts called names (kinds: see recipes), after clearing any earlier run.
 
         Whatever this state dir ran before is torn down first, so the result is
         exactly these hosts. On failure everything is torn down again and the
         error names every host that failed, with the tail of its boot log.
+
+        add=True keeps the hosts already up in this test bed and boots the named ones
+        beside them (a named host that is already up is replaced by a fresh one); on
+        failure only the named hosts are torn down. The inventory and known_hosts
+        then list every host.
         """
         ok, why = testbed_available()
         if not ok:
@@ -162,10 +167,20 @@ class Testbed:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self._op_lock():
             self._refuse_foreign(names)
-            self._teardown(also=names)
+            if add:
+                self._teardown_hosts(names)
+            else:
+                self._teardown(also=names)
             try:
                 self._start(names)
             except BaseException as exc:
+                if add:
+                    self._report(f"up failed ({type(exc).__name__}): tearing down"
+                                 f" {', '.join(names)}")
+                    self._teardown_hosts(names)
+                    self._write_known_hosts()
+                    self._write_inventory()
+                    raise
                 self._report(f"up failed ({type(exc).__name__}): tearing everything down")
                 self._teardown(also=[])
                 self._remove_files()
@@ -185,6 +200,18 @@ class Testbed:
         with self._op_lock():
             self._teardown(also=[])
             self._remove_files()
+
+    def remove(self, names: list[str]) -> None:
+        """Stop and remove only these hosts; the others keep running (the inverse of
+        up(add=True)). The inventory and known_hosts then list the hosts left."""
+        with self._op_lock():
+            for name in names:
+                self._record(name)  # refuse unknown names before touching anything
+            self._teardown_hosts(names)
+            with network.machine_lock():
+                network.remove_nat_if_unused()
+            self._write_known_hosts()
+            self._write_inventory()
 
     def reset(self, name: str) -> None:
         """Throw the host's root away and boot a fresh copy from the image.
@@ -454,6 +481,25 @@ class Testbed:
         mounts.remove_tree(self.state_dir / "hosts")
         with self._lock:
             self._state = State()
+            self._save()
+        self._sync_hosts()
+
+    def _teardown_hosts(self, names: list[str]) -> None:
+        """Stop and remove only the named hosts (and leftovers of them); others keep running."""
+        recorded = {name: record.pid for name, record in self._state.hosts.items()}
+        container.stop_hosts(names, recorded)
+        for name in names:
+            self._reap(name)
+            mounts.unmount_below(self._host_dir(name))
+        with network.machine_lock():
+            for name in names:
+                record = self._state.hosts.get(name)
+                network.delete_host_network(name, record.index if record else None)
+        for name in names:
+            mounts.remove_tree(self._host_dir(name))
+        with self._lock:
+            for name in names:
+                self._state.hosts.pop(name, None)
             self._save()
         self._sync_hosts()
 

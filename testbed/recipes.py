@@ -7,10 +7,10 @@ A recipe says which Debian suite is bootstrapped and which steps are then run
 in the image. The image cache key is a hash of the whole recipe, the mirror and
 BUILD_VERSION, so changing any of them builds a new image.
 
-Adding a kind later (a Fedora or Arch layout emulation on a Debian base, an
-Ubuntu os-release host: see shared/specs/testbed.md) means adding one entry to
-RECIPES with extra `steps`: WriteFile for /etc/os-release or a stand-in `dnf`,
-RunInChroot for the rest. Nothing else in the package has to change.
+Adding a kind means adding one entry to RECIPES with extra `steps`: WriteFile for
+/etc/os-release or a stand-in `dnf`, RunInChroot for the rest. The layout
+emulations (fedora, arch) and the os-release hosts (ubuntu, alpine) are made so,
+from the files in testbed/emulations.py.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
+from testbed import emulations
 from testbed.errors import TestbedError
 from testbed.mirror import Mirror
 
@@ -117,14 +118,31 @@ class Recipe:
         return f"{self.kind}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
+def emulation_steps(kind: str) -> tuple[Step, ...]:
+    """DEBIAN_BASE_STEPS plus the files of a layout emulation (testbed/emulations.py)."""
+    return DEBIAN_BASE_STEPS + tuple(
+        WriteFile(path, text, mode) for path, (text, mode) in emulations.files(kind).items()
+    )
+
+
 RECIPES: dict[str, Recipe] = {
     recipe.kind: recipe
     for recipe in (
         Recipe("debian12", "bookworm", 15, "Debian 12 (bookworm)"),
         Recipe("debian13", "trixie", 17, "Debian 13 (trixie)"),
-        # Later: "fedora-emul", "arch-emul" (layout emulations on a Debian base)
-        # and "ubuntu" (Debian base with Ubuntu's os-release) go here, as
-        # Recipe(kind, "bookworm", ..., steps=DEBIAN_BASE_STEPS + (...,)).
+        # Layout emulations on a Debian 12 base (testbed/emulations.py says what is and
+        # is not emulated). pg_major is what the host really gets: Debian 12's 15.
+        Recipe("fedora", "bookworm", 15,
+               "Fedora 40 layout emulation on Debian 12 (dnf, postgresql-setup)",
+               steps=emulation_steps("fedora")),
+        Recipe("arch", "bookworm", 15, "Arch Linux layout emulation on Debian 12 (pacman)",
+               steps=emulation_steps("arch")),
+        Recipe("ubuntu", "bookworm", 15,
+               "Ubuntu 24.04 os-release on Debian 12 (apt is Debian 12's)",
+               steps=emulation_steps("ubuntu")),
+        Recipe("alpine", "bookworm", 0,
+               "Alpine os-release on Debian 12 (an unsupported distribution)",
+               steps=emulation_steps("alpine")),
     )
 }
 

@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 from installer.config import HostConfig
+from installer.distros.arch import ArchStrategy
 from installer.distros.base import Strategy
 from installer.distros.debian import DebianStrategy
+from installer.distros.fedora import FedoraStrategy
 from installer.errors import UnsupportedDistroError
 from installer.probes.facts import Facts
 
-STRATEGIES: tuple[type[Strategy], ...] = (DebianStrategy,)
+STRATEGIES: tuple[type[Strategy], ...] = (DebianStrategy, FedoraStrategy, ArchStrategy)
+
+
+def supported() -> str:
+    """The supported distributions, for messages: `Debian/Ubuntu (debian, ubuntu, ...), ...`."""
+    return ", ".join(f"{cls.label} ({', '.join(sorted(cls.ids))})" for cls in STRATEGIES)
 
 
 def select(facts: Facts, config: HostConfig) -> Strategy:
-    """Pick the strategy from os-release: ID first, then ID_LIKE."""
+    """Pick the strategy from os-release: ID first, then ID_LIKE (in its order)."""
     for candidate in (facts.os_id, *facts.os_like):
         for cls in STRATEGIES:
             if candidate in cls.ids:
                 return cls(facts, config)
-    supported = ", ".join(sorted({i for cls in STRATEGIES for i in cls.ids}))
     found = facts.pretty_name or facts.os_id or "no /etc/os-release"
     raise UnsupportedDistroError(
         f"unsupported distribution: {found} (ID={facts.os_id or '?'}, "
-        f"ID_LIKE={' '.join(facts.os_like) or '-'}); supported: {supported}"
+        f"ID_LIKE={' '.join(facts.os_like) or '-'}); supported, by ID or ID_LIKE in "
+        f"/etc/os-release: {supported()}"
     )
 
 
-__all__ = ["STRATEGIES", "Strategy", "select"]
+__all__ = ["STRATEGIES", "Strategy", "select", "supported"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
@@ -9,6 +10,7 @@ from typing import ClassVar
 from installer.config import HostConfig
 from installer.probes.facts import Facts
 from installer.probes.sections import SectionScript
+from installer.transport.base import sh
 
 
 @dataclass
@@ -19,6 +21,39 @@ class ServiceState:
     enabled: bool | None  # None: no systemd, nothing to enable
     active: bool
     needs_repair: str = ""  # an interrupted package run to repair first
+    #: the major of the server this strategy runs, as the host tells it (installed, or
+    #: what the package manager would install); None when the host cannot tell yet
+    installed_major: int | None = None
+    #: the data directory: "missing", "empty" or "nonempty"; "" when not read
+    data_dir: str = ""
+    #: the major in the data directory's PG_VERSION; None when there is none
+    data_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ConfInclude:
+    """Our drop-in needs an include line in postgresql.conf (the data-directory layouts)."""
+
+    #: the postgresql.conf that must end with `include_dir = 'conf.d'`
+    conf_path: str
+    #: the directory that line names (made, owned by postgres, before the drop-in is written)
+    conf_d: str
+
+
+#: initdb options every strategy that runs initdb itself uses: never `trust`, never `ident`
+INITDB_AUTH = ("--auth-local=peer", "--auth-host=scram-sha-256")
+INITDB_LOCALE = ("--encoding=UTF8", "--locale=C.UTF-8")
+
+SERVICE_ACTIONS = ("start", "restart", "reload")
+
+
+def parse_major(text: str) -> int | None:
+    """The major version in `postgres --version` output, a PG_VERSION file or a bare number."""
+    m = re.search(r"\(PostgreSQL\)\s+(\d+)", text)
+    if m:
+        return int(m.group(1))
+    m = re.search(r"\d+", text)
+    return int(m.group()) if m else None
 
 
 class Strategy(ABC):
@@ -27,6 +62,10 @@ class Strategy(ABC):
     #: os-release IDs (ID or ID_LIKE) this strategy handles
     ids: ClassVar[frozenset[str]] = frozenset()
     family: ClassVar[str] = ""
+    #: for messages: "Debian/Ubuntu"
+    label: ClassVar[str] = ""
+    #: installing the packages creates the cluster (Debian); elsewhere the init step does
+    package_creates_cluster: ClassVar[bool] = False
 
     def __init__(self, facts: Facts, config: HostConfig) -> None:
         self.facts = facts
@@ -36,10 +75,14 @@ class Strategy(ABC):
     # -- versions and layout ------------------------------------------------
     @abstractmethod
     def default_major(self) -> int | None:
-        """The distribution's own PostgreSQL major, if known from os-release."""
+        """The distribution's own PostgreSQL major, if known before anything is installed."""
 
     def major_probe(self) -> str | None:
-        """A command printing the default major when os-release cannot tell."""
+        """A command printing the major of the server this strategy runs (or would install).
+
+        Run by GatherFacts and in every state probe: what the host says wins over
+        default_major() when pg_version is unset (and must agree with pg_version when set).
+        """
         return None
 
     @abstractmethod
@@ -47,11 +90,19 @@ class Strategy(ABC):
         """Packages to install."""
 
     @abstractmethod
+    def data_dir(self) -> str:
+        """The cluster's data directory."""
+
+    @abstractmethod
     def hba_path(self) -> str: ...
 
     @abstractmethod
     def dropin_path(self) -> str:
         """The file our settings are rendered into."""
+
+    def conf_include(self) -> ConfInclude | None:
+        """The include postgresql.conf needs for our drop-in; None when it has one already."""
+        return None
 
     @abstractmethod
     def service(self) -> str:
@@ -69,17 +120,70 @@ class Strategy(ABC):
     @abstractmethod
     def parse_state(self, sections: dict[str, str]) -> ServiceState: ...
 
+    def add_cluster_sections(self, s: SectionScript) -> None:
+        """The data directory (missing/empty/nonempty, PG_VERSION) and the host's major."""
+        dd = sh(self.data_dir())
+        s.section(
+            "data-dir",
+            f"if [ ! -d {dd} ]; then echo missing; "
+            f'elif [ -z "$(ls -A {dd} 2>/dev/null)" ]; then echo empty; '
+            f"else echo nonempty; fi; cat {dd}/PG_VERSION 2>/dev/null; true",
+        )
+        probe = self.major_probe()
+        if probe:
+            s.section("pg-major", f"{{ {probe}; }} 2>/dev/null; true")
+
+    @staticmethod
+    def parse_cluster(sections: dict[str, str]) -> tuple[str, int | None, int | None]:
+        """(data dir state, PG_VERSION major, the host's major) from add_cluster_sections."""
+        lines = sections.get("data-dir", "").split("\n", 1)
+        state = lines[0].strip()
+        version = parse_major(lines[1]) if len(lines) > 1 and lines[1].strip() else None
+        found = sections.get("pg-major", "").strip()
+        return state, version, parse_major(found) if found else None
+
     # -- changing ------------------------------------------------------------
     @abstractmethod
+    def install_plan(self, missing: list[str]) -> list[str]:
+        """Shell commands (run as root, in order) that install the missing packages,
+        including any repository they come from."""
+
     def install_script(self, missing: list[str]) -> str:
-        """Shell to install the packages non-interactively (run as root)."""
+        """install_plan as one script that stops at the first failure."""
+        return "set -e\n" + "\n".join(self.install_plan(missing)) + "\n"
 
     def repair_script(self) -> str:
         """Shell that finishes an interrupted package run."""
         return "true"
 
+    @abstractmethod
+    def init_plan(self) -> list[str]:
+        """Shell commands (run as root) that create the cluster in an empty data directory."""
+
+    def init_script(self) -> str:
+        return "set -e\n" + "\n".join(self.init_plan()) + "\n"
+
+    @abstractmethod
+    def init_description(self) -> str:
+        """How the cluster is created, for messages."""
+
+    def cluster_reason(self) -> str:
+        """Why an existing cluster is fine, for the init step's ok."""
+        return f"cluster in {self.data_dir()} (PostgreSQL {self.major})"
+
+    def upgrade_hint(self) -> str:
+        """How to upgrade a data directory of another major, for messages."""
+        return "upgrade it with pg_upgrade"
+
+    def pinned_hint(self, found: int) -> str:
+        """What to do when pg_version differs from the major the host installs (`found`)."""
+        return f"set pg_version={found}, or leave it unset for the distribution's default"
+
     def enable_script(self) -> str:
-        return f"systemctl enable {self.enable_unit()}"
+        return f"systemctl enable {sh(self.enable_unit())}"
+
+    def enable_reason(self) -> str:
+        return f"enabled {self.enable_unit()}"
 
     @abstractmethod
     def control_script(self, action: str) -> str:

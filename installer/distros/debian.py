@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
-from installer.distros.base import ServiceState, Strategy
+from installer.distros.base import ServiceState, Strategy, parse_major
+from installer.errors import UnsupportedDistroError
 from installer.probes.sections import SectionScript
 from installer.transport.base import sh
 
-# The `postgresql` metapackage's major, per release (os-release VERSION_ID).
+# The `postgresql` metapackage's major, per release (os-release VERSION_ID). A guess
+# made before anything is read from the host: what apt says wins (see MAJOR_PROBE).
 DEFAULT_MAJOR = {
     ("debian", "11"): 13,
     ("debian", "12"): 15,
@@ -29,22 +30,74 @@ APT_OPTS = (
     "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
 )
 
+# The major of the `postgresql` metapackage: the installed one's dependency, else the one
+# apt would install. Debian 12's apt says 15 even where os-release claims Ubuntu 24.04
+# (the test bed's ubuntu emulation), and a host with the PGDG source already configured
+# gets PGDG's newest major from `apt-get install postgresql`: apt knows, the table guesses.
+MAJOR_PROBE = (
+    "v=$(dpkg-query -W -f='${db:Status-Abbrev} ${Depends}\\n' postgresql 2>/dev/null "
+    "| grep '^ii' | grep -o 'postgresql-[0-9][0-9]*' | head -n1); "
+    '[ -n "$v" ] || v=$(apt-cache depends postgresql 2>/dev/null '
+    "| grep -o 'postgresql-[0-9][0-9]*' | head -n1); "
+    'echo "${v#postgresql-}"'
+)
+
+# The PostgreSQL project's own apt repository (PGDG), for a pg_version the release lacks.
+PGDG_URI = "https://apt.postgresql.org/pub/repos/apt"
+PGDG_SOURCES = "/etc/apt/sources.list.d/pgdg.sources"
+#: the repository's signing key as postgresql-common ships it
+PGDG_KEY = "/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc"
+
+
+def pgdg_sources(codename: str) -> str:
+    """The deb822 source for PGDG, signed by the key postgresql-common ships."""
+    return (
+        "Types: deb\n"
+        f"URIs: {PGDG_URI}\n"
+        f"Suites: {codename}-pgdg\n"
+        "Components: main\n"
+        f"Signed-By: {PGDG_KEY}\n"
+    )
+
+
+def apt_install(packages: list[str]) -> str:
+    """Install packages; refresh the lists only when apt knows no candidate for one."""
+    pkgs = sh(*packages)
+    return (
+        "need_update=0\n"
+        f"for p in {pkgs}; do\n"
+        "  c=$(apt-cache policy \"$p\" 2>/dev/null | sed -n 's/^ *Candidate: //p')\n"
+        "  if [ -z \"$c\" ] || [ \"$c\" = '(none)' ]; then need_update=1; fi\n"
+        "done\n"
+        f"if [ $need_update = 1 ]; then {APT_ENV} apt-get {APT_OPTS} update -q; fi\n"
+        f"{APT_ENV} apt-get {APT_OPTS} install -y -q --no-install-recommends {pkgs}"
+    )
+
 
 class DebianStrategy(Strategy):
     ids: ClassVar[frozenset[str]] = frozenset({"debian", "ubuntu", "raspbian", "linuxmint"})
     family: ClassVar[str] = "debian"
+    label: ClassVar[str] = "Debian/Ubuntu"
+    package_creates_cluster: ClassVar[bool] = True
 
-    def default_major(self) -> int | None:
+    def _release(self) -> tuple[str, str]:
         os_id = "ubuntu" if "ubuntu" in (self.facts.os_id, *self.facts.os_like) else "debian"
         if self.facts.os_id in ("debian", "ubuntu"):
             os_id = self.facts.os_id
-        return DEFAULT_MAJOR.get((os_id, self.facts.version_id))
+        return os_id, self.facts.version_id
 
-    def major_probe(self) -> str:
-        return (
-            "apt-cache depends postgresql 2>/dev/null | grep -o 'postgresql-[0-9][0-9]*' "
-            "| head -n1 | cut -d- -f2"
-        )
+    def default_major(self) -> int | None:
+        return DEFAULT_MAJOR.get(self._release())
+
+    @property
+    def pgdg(self) -> bool:
+        """Whether pg_version comes from PGDG (the release's own archive lacks it)."""
+        pinned = self.config.pg_version
+        return pinned is not None and pinned != self.default_major()
+
+    def major_probe(self) -> str | None:
+        # with pg_version, postgresql-NN is installed beside whatever `postgresql` points to
+        return None if self.config.pg_version is not None else MAJOR_PROBE
 
     def packages(self) -> list[str]:
         if self.config.pg_version is None:
@@ -65,6 +118,9 @@ class DebianStrategy(Strategy):
     @property
     def conf_dir(self) -> str:
         return f"/etc/postgresql/{self.major}/main"
+
+    def data_dir(self) -> str:
+        return f"/var/lib/postgresql/{self.major}/main"
 
     def hba_path(self) -> str:
         return f"{self.conf_dir}/pg_hba.conf"
@@ -90,6 +146,7 @@ class DebianStrategy(Strategy):
         )
         s.section("dpkg-audit", "dpkg --audit 2>/dev/null | head -n 3")
         s.section("clusters", "pg_lsclusters -h 2>/dev/null; true")
+        self.add_cluster_sections(s)
         if self.facts.systemd:
             s.section(
                 "systemd",
@@ -104,35 +161,55 @@ class DebianStrategy(Strategy):
             if len(parts) >= 2 and parts[1].startswith("ii"):
                 installed.add(parts[0])
         missing = [p for p, marker in self.installed_markers().items() if marker not in installed]
+        data_dir, data_version, found = self.parse_cluster(sections)
         active = False
         for line in sections.get("clusters", "").splitlines():
             f = line.split()
             if len(f) >= 4 and f[0] == str(self.major) and f[1] == "main":
                 active = f[3].startswith("online")
+                # pg_lsclusters knows the cluster, wherever its data_directory points
+                data_dir, data_version = "nonempty", parse_major(f[0])
         enabled: bool | None = None
         if self.facts.systemd:
             lines = sections.get("systemd", "").split()
             enabled = bool(lines) and lines[0] in ("enabled", "enabled-runtime", "static")
             active = len(lines) > 1 and lines[1] == "active"
-        return ServiceState(missing, enabled, active, sections.get("dpkg-audit", "").strip())
+        return ServiceState(missing, enabled, active, sections.get("dpkg-audit", "").strip(),
+                            installed_major=found, data_dir=data_dir, data_version=data_version)
 
     # changing ------------------------------------------------------------
-    def install_script(self, missing: list[str]) -> str:
-        pkgs = sh(*missing)
-        # refresh the package lists only when apt knows no candidate for a package
-        return (
-            "set -e\n"
-            f"need_update=0\n"
-            f"for p in {pkgs}; do\n"
-            "  c=$(apt-cache policy \"$p\" 2>/dev/null | sed -n 's/^ *Candidate: //p')\n"
-            "  if [ -z \"$c\" ] || [ \"$c\" = '(none)' ]; then need_update=1; fi\n"
-            "done\n"
-            f"if [ $need_update = 1 ]; then {APT_ENV} apt-get {APT_OPTS} update -q; fi\n"
-            f"{APT_ENV} apt-get {APT_OPTS} install -y -q --no-install-recommends {pkgs}\n"
-        )
+    def install_plan(self, missing: list[str]) -> list[str]:
+        plan: list[str] = []
+        if self.pgdg:
+            codename = self.facts.codename
+            if not codename:
+                raise UnsupportedDistroError(
+                    f"pg_version={self.config.pg_version} needs the PGDG apt repository, whose "
+                    f"suite is named after the release's codename, and {self.facts.pretty_name} "
+                    "has no VERSION_CODENAME in /etc/os-release")
+            plan += [
+                apt_install(["ca-certificates", "postgresql-common"]),
+                f"cat > {PGDG_SOURCES} <<'CHATALOT_EOF'\n{pgdg_sources(codename)}CHATALOT_EOF",
+                f"{APT_ENV} apt-get {APT_OPTS} update -q",
+            ]
+        plan.append(apt_install(missing))
+        return plan
 
     def repair_script(self) -> str:
         return f"{APT_ENV} dpkg --force-confdef --force-confold --configure -a"
+
+    def init_plan(self) -> list[str]:
+        # only where the package made none (create_main_cluster = false in createcluster.conf)
+        return [sh("pg_createcluster", str(self.major), "main")]
+
+    def init_description(self) -> str:
+        return f"pg_createcluster {self.major} main"
+
+    def cluster_reason(self) -> str:
+        return f"the package created cluster {self.major}/main"
+
+    def upgrade_hint(self) -> str:
+        return "upgrade it with pg_upgradecluster"
 
     def control_script(self, action: str) -> str:
         if action not in ("start", "restart", "reload"):
@@ -142,6 +219,4 @@ class DebianStrategy(Strategy):
         return f"pg_ctlcluster {self.major} main {action}"
 
 
-def parse_major(text: str) -> int | None:
-    m = re.search(r"\d+", text)
-    return int(m.group()) if m else None
+__all__ = ["DEFAULT_MAJOR", "DebianStrategy", "apt_install", "parse_major", "pgdg_sources"]

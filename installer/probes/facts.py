@@ -28,6 +28,8 @@ class Facts:
     #: "ssd", "hdd" or "nvme", from the device under /var/lib
     disk: str = "ssd"
     raw: dict[str, str] = field(default_factory=dict, repr=False)
+    #: `uname -m`: x86_64, aarch64 (package repository paths name it)
+    machine: str = "x86_64"
 
     @property
     def systemd(self) -> bool:
@@ -64,6 +66,7 @@ FACTS_SCRIPT_SECTIONS = {
     "meminfo": "grep -m1 '^MemTotal:' /proc/meminfo",
     "nproc": "nproc 2>/dev/null || getconf _NPROCESSORS_ONLN",
     "pid1": "cat /proc/1/comm 2>/dev/null",
+    "machine": "uname -m",
     "uid": "id -u",
     "cgroup-v2-memory": "cat /sys/fs/cgroup/memory.max 2>/dev/null",
     "cgroup-v2-cpu": "cat /sys/fs/cgroup/cpu.max 2>/dev/null",
@@ -108,6 +111,7 @@ def facts_from_sections(sec: dict[str, str]) -> Facts:
         pid1=sec.get("pid1", "").strip(),
         is_root=sec.get("uid", "").strip() == "0",
         disk=_disk(sec.get("disk", "")),
+        machine=sec.get("machine", "").strip() or "x86_64",
         raw={k: v for k, v in sec.items() if k.startswith("cgroup")},
     )
 

@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from installer import sqlx
 from installer.config import HostConfig
 from installer.distros.base import ServiceState, Strategy
 from installer.errors import CommandError
 from installer.probes.sections import SectionScript, file_section, file_value
-from installer.sqltext import quote_literal
+from installer.sqltext import quote_ident, quote_literal
 from installer.transport.base import Transport, sh
 
 
@@ -31,6 +32,10 @@ class HostState:
     #: the server's answers; None when it is not running (or not installed)
     sql: dict[str, Any] | None
     sql_error: str = ""
+    #: sqlx.LEDGER_PROBE's lines for the app database, read as the app role (None: not read)
+    ledger: str | None = None
+    #: postgresql.conf, read where our drop-in needs an include line in it (else None)
+    main_conf: str | None = None
 
     @property
     def running(self) -> bool:
@@ -80,10 +85,23 @@ SELECT jsonb_build_object(
   'schema_privileges', (SELECT coalesce(jsonb_agg(a.privilege_type ORDER BY a.privilege_type), '[]')
       FROM pg_namespace n, aclexplode(n.nspacl) a, pg_roles r
       WHERE n.nspname = 'public' AND r.rolname = {user} AND a.grantee = r.oid),
-  'schema_owner', (SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public')
+  'schema_owner', (SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public'),
+  'public_tables', (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+        AND c.relname <> {quote_literal(sqlx.LEDGER_TABLE)})
 );
-\\endif
+{ledger_sql(config) if config.migrations_source is not None else ""}\\endif
 """
+
+
+def ledger_sql(config: HostConfig) -> str:
+    """sqlx's ledger as the app role sees it (its search_path), inside the app database."""
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {quote_literal(config.db_user)})"
+        " AS chatalot_role_exists \\gset\n"
+        f"\\if :chatalot_role_exists\nSET ROLE {quote_ident(config.db_user)};\n\\endif\n"
+        + sqlx.LEDGER_PROBE
+    )
 
 
 def probe_state(
@@ -96,6 +114,9 @@ def probe_state(
     s.section("env-meta", f"stat -c '%a %U %G' {sh(config.env_file)} 2>/dev/null; true")
     file_section(s, "hba", strategy.hba_path())
     file_section(s, "dropin", strategy.dropin_path())
+    include = strategy.conf_include()
+    if include is not None:
+        file_section(s, "main-conf", include.conf_path)
     sql = state_sql(config, setting_names)
     s.section(
         "sql",
@@ -108,7 +129,10 @@ def probe_state(
     sections = s.parse(r.stdout)
     if "sql" not in sections:
         raise CommandError("probing PostgreSQL state", r.exit_code, r.stderr)
-    sql_state, sql_error = parse_sql_section(sections["sql"])
+    lines = sections["sql"].splitlines(keepends=True)
+    ledger = "".join(ln for ln in lines if ln.startswith(sqlx.PROBE_MARKER))
+    sql_state, sql_error = parse_sql_section(
+        "".join(ln for ln in lines if not ln.startswith(sqlx.PROBE_MARKER)))
     return HostState(
         service=strategy.parse_state(sections),
         env_file=file_value(sections, "env"),
@@ -117,6 +141,8 @@ def probe_state(
         dropin=file_value(sections, "dropin"),
         sql=sql_state,
         sql_error=sql_error,
+        ledger=ledger or None,
+        main_conf=file_value(sections, "main-conf"),
     )
 
 

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from installer.steps.access import AppDatabase, AppRole, EnvFile, LoginCheck, SchemaGrants
 from installer.steps.base import HostContext, Status, Step, StepFailed, StepResult
-from installer.steps.host import EnableService, GatherFacts, InstallPackages, StartService
+from installer.steps.host import (
+    EnableService,
+    GatherFacts,
+    InitCluster,
+    InstallPackages,
+    StartService,
+)
+from installer.steps.migrations import ApplyMigrations
 from installer.steps.server import ConfigureHba, ConfigureSettings
 
 
-def apply_steps() -> list[Step]:
-    """The apply pipeline. Settings come before the steps that rely on them."""
+def apply_steps(*, backup: bool = True) -> list[Step]:
+    """The apply pipeline. Settings come before the steps that rely on them.
+
+    `backup=False` (apply --no-backup): migrations run without the pg_dump before them.
+    """
     return [
         GatherFacts(),
         InstallPackages(),
+        InitCluster(),  # initdb where the package made no cluster (Fedora, Arch)
         EnableService(),
         StartService(),
         ConfigureSettings(),  # listen_addresses, password_encryption, tuning (slot)
@@ -21,7 +32,7 @@ def apply_steps() -> list[Step]:
         AppDatabase(),
         SchemaGrants(),
         EnvFile(),
-        # slot: migrations (their own issue) run here, as the app role
+        ApplyMigrations(backup=backup),  # as the app role (SET ROLE), sqlx's ledger
         LoginCheck(),
     ]
 

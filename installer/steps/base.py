@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -76,6 +77,8 @@ class HostContext:
         self.password_is_new = False
         #: settings wanted in the drop-in, filled by the settings step's planner
         self.wanted_settings: dict[str, str] = {}
+        #: that planner (set by GatherFacts): run again when the host reveals its major
+        self.settings_planner: Callable[[HostContext], dict[str, str]] | None = None
 
     # -- facts and strategy -------------------------------------------------
     @property
@@ -97,10 +100,21 @@ class HostContext:
     @property
     def state(self) -> HostState:
         if self._state is None:
-            self._state = probe_state(
-                self.t, self.strategy, self.config, sorted(self.wanted_settings)
-            )
+            self._state = self._probe()
         return self._state
+
+    def _probe(self) -> HostState:
+        """Probe; when the host tells another major than the strategy assumed (pg_version
+        unset), adopt it, plan the settings for it and probe again (paths follow it)."""
+        for _ in range(3):
+            st = probe_state(self.t, self.strategy, self.config, sorted(self.wanted_settings))
+            found = st.service.installed_major
+            if self.config.pg_version is not None or found in (None, self.strategy.major):
+                return st
+            self.strategy.major = found
+            if self.settings_planner is not None:
+                self.wanted_settings = self.settings_planner(self)
+        return st
 
     def invalidate(self) -> None:
         """Forget the probed state: the next step reads the host again."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from installer import distros
-from installer.distros.debian import parse_major
+from installer.distros.base import parse_major
 from installer.probes import facts as facts_probe
 from installer.steps.base import (
     HostContext,
@@ -25,16 +25,26 @@ class GatherFacts(Step):
     def run(self, ctx: HostContext) -> StepResult:
         f = facts_probe.gather(ctx.t)
         strategy = distros.select(f, ctx.config)
-        if strategy.major is None:
-            probe = strategy.major_probe()
-            if probe:
-                strategy.major = parse_major(ctx.t.run(probe, timeout=60).stdout)
+        probe = strategy.major_probe()
+        if ctx.config.pg_version is None and probe:
+            # what the host has installed, or its package manager would install
+            found = parse_major(ctx.t.run(probe, timeout=60).stdout)
+            if found is not None:
+                strategy.major = found
         ctx.set_facts(f, strategy)
-        ctx.wanted_settings = plan_settings(ctx)
+        ctx.settings_planner = plan_settings
+        if strategy.major is not None:
+            ctx.wanted_settings = plan_settings(ctx)
         init = "systemd" if f.systemd else f"no systemd (PID 1 is {f.pid1 or '?'})"
+        if ctx.config.pg_version is not None:
+            version = f"PostgreSQL {strategy.major} (pg_version)"
+        elif strategy.major is not None:
+            version = f"PostgreSQL {strategy.major} (the distribution's)"
+        else:
+            version = "PostgreSQL: the distribution's, its version known once installed"
         return ok(
             f"{f.pretty_name}; {f.memory_kb // 1024} MB RAM, {f.cpus} CPUs, {init}; "
-            f"{strategy.family} strategy, PostgreSQL {strategy.major or '(distribution default)'}"
+            f"{strategy.family} strategy, {version}"
         )
 
 
@@ -55,9 +65,10 @@ class InstallPackages(Step):
                 ctx.invalidate()
                 st = ctx.state.service
         if not st.missing_packages:
+            _check_pinned(ctx)
             if notes:
                 return changed("; ".join(notes))
-            return ok("installed: " + " ".join(ctx.strategy.packages()))
+            return ok("installed: " + " ".join(ctx.strategy.packages()) + _major(ctx))
         pkgs = " ".join(st.missing_packages)
         if ctx.check:
             return changed("; ".join([*notes, f"would install {pkgs}"]))
@@ -67,7 +78,64 @@ class InstallPackages(Step):
         still = ctx.state.service.missing_packages
         if still:
             raise StepFailed(f"the package manager finished but {' '.join(still)} is not installed")
-        return changed("; ".join([*notes, f"installed {pkgs}"]))
+        _check_pinned(ctx)
+        return changed("; ".join([*notes, f"installed {pkgs}"]) + _major(ctx))
+
+
+def _major(ctx: HostContext) -> str:
+    m = ctx.strategy.major
+    return f" (PostgreSQL {m})" if m is not None else ""
+
+
+def _check_pinned(ctx: HostContext) -> None:
+    """With pg_version set, the server the host installs must be that major."""
+    pinned, found = ctx.config.pg_version, ctx.state.service.installed_major
+    if pinned is not None and found is not None and found != pinned:
+        raise StepFailed(
+            f"pg_version={pinned}, but the {ctx.strategy.label} server this host installs is "
+            f"PostgreSQL {found}: {ctx.strategy.pinned_hint(found)}")
+
+
+class InitCluster(Step):
+    """A cluster of the installed major is in the data directory.
+
+    initdb runs only on an empty (or missing) data directory, never on one that holds
+    data; a data directory of another major stops the host (that needs pg_upgrade).
+    """
+
+    name = "initialise the cluster"
+
+    def run(self, ctx: HostContext) -> StepResult:
+        s = ctx.strategy
+        st = ctx.state.service
+        if st.missing_packages:  # check mode on a host without the packages
+            if s.package_creates_cluster:
+                return skipped("the package creates the cluster when it is installed")
+            return changed(f"would initialise {s.data_dir()} once installed: "
+                           f"{s.init_description()}")
+        major = ctx.major
+        dd = s.data_dir()
+        if st.data_version is not None:
+            if st.data_version != major:
+                raise StepFailed(
+                    f"{dd} holds a PostgreSQL {st.data_version} cluster but the installed "
+                    f"server is PostgreSQL {major}: an upgrade needs pg_upgrade, which this "
+                    f"tool does not run. Nothing was changed; {s.upgrade_hint()}, then rerun")
+            return ok(s.cluster_reason())
+        if st.data_dir == "nonempty":
+            raise StepFailed(
+                f"{dd} is not empty but has no PG_VERSION, so it is no PostgreSQL cluster; "
+                "initdb never runs on a directory that holds data. Move its contents away, "
+                "then rerun")
+        if ctx.check:
+            return changed(f"would initialise {dd}: {s.init_description()}")
+        ctx.root(s.init_script(), f"initialising {dd}", timeout=900)
+        ctx.invalidate()
+        made = ctx.state.service.data_version
+        if made != major:
+            raise StepFailed(f"{s.init_description()} finished, but {dd}/PG_VERSION says "
+                             f"{made or 'nothing'} (wanted {major})")
+        return changed(f"initialised {dd}: {s.init_description()}")
 
 
 class EnableService(Step):
@@ -88,7 +156,7 @@ class EnableService(Step):
             return changed(f"would enable {s.enable_unit()}")
         ctx.root(s.enable_script(), f"enabling {s.enable_unit()}")
         ctx.invalidate()
-        return changed(f"enabled {s.enable_unit()}")
+        return changed(s.enable_reason())
 
 
 class StartService(Step):
@@ -102,7 +170,8 @@ class StartService(Step):
         if st.service.active and st.running:
             return ok(f"running (managed with {s.control_tool()})")
         if ctx.check:
-            return changed(f"would start PostgreSQL {ctx.strategy.major} with {s.control_tool()}")
+            m = ctx.strategy.major
+            return changed(f"would start PostgreSQL{f' {m}' if m else ''} with {s.control_tool()}")
         ctx.root(s.control_script("start"), f"starting PostgreSQL with {s.control_tool()}")
         ctx.invalidate()
         if not ctx.state.running:

@@ -15,6 +15,7 @@ from installer.steps.base import (
     ok,
     unified_diff,
 )
+from installer.transport.base import sh
 from installer.tuning import (
     TuningInputs,
     compute,
@@ -74,13 +75,25 @@ class ConfigureSettings(Step):
 
     def run(self, ctx: HostContext) -> StepResult:
         st = ctx.state
+        path = ctx.strategy.dropin_path()
+        if ctx.check and ctx.strategy.major is None:
+            return changed(f"would write {path} once PostgreSQL is installed (its major "
+                           "version decides the tuning)")
         caps = (st.sql or {}).get("caps") or None
         wanted = plan_settings(ctx, caps)
-        path = ctx.strategy.dropin_path()
         content = pgconf.render(wanted, host=ctx.name, inputs=describe(tuning_inputs(ctx, caps)))
         file_differs = content != st.dropin
+        include = ctx.strategy.conf_include()
+        conf_new = None  # postgresql.conf with our include line, when it lacks one
+        if include is not None:
+            if st.main_conf is None and not ctx.check:
+                raise StepFailed(f"{include.conf_path} not found: is the cluster initialised?")
+            conf_new = pgconf.with_conf_d_include(st.main_conf or "")
+            if conf_new == st.main_conf:
+                conf_new = None
         if st.sql is None:
-            return changed(f"would write {path} ({len(wanted)} settings)",
+            more = f", and include conf.d/ from {include.conf_path}" if include and conf_new else ""
+            return changed(f"would write {path} ({len(wanted)} settings){more}",
                            unified_diff(path, st.dropin, content) if ctx.diff else None)
         live: dict[str, dict[str, object]] = st.sql.get("settings", {})
         unknown = [n for n in wanted if n not in live and "." not in n]
@@ -92,21 +105,37 @@ class ConfigureSettings(Step):
             for n, v in wanted.items()
             if n not in live or not _same(v, live[n])
         }
-        if not file_differs and not differing:
+        if not file_differs and not differing and conf_new is None:
             return ok(f"{len(wanted)} settings in force")
         diff = "\n".join(f"{n}: {old} -> {new}" for n, (old, new) in differing.items())
         if ctx.diff and file_differs:
             diff = (diff + "\n" if diff else "") + unified_diff(path, st.dropin, content)
+        if ctx.diff and include is not None and conf_new is not None:
+            diff = (diff + "\n" if diff else "") + unified_diff(
+                include.conf_path, st.main_conf, conf_new)
+        included = f"; {include.conf_path} now includes conf.d/" if include and conf_new else ""
         if ctx.check:
             what = ", ".join(differing) or f"{path} (values already live)"
-            return changed(f"would set {what}", diff or None)
+            return changed(f"would set {what}{included.replace('now includes', 'to include')}",
+                           diff or None)
         previous = st.dropin
+        if include is not None and (file_differs or conf_new is not None):
+            # the drop-in's directory, readable by the server (write_file would make it root's)
+            ctx.root(f"install -d -o postgres -g postgres -m 0700 {sh(include.conf_d)}",
+                     f"creating {include.conf_d}")
         if file_differs:
             ctx.write_file(path, content, mode="0644", owner="postgres:postgres")
+        if include is not None and conf_new is not None:
+            # appended once at the end (so it wins), the rest untouched, the old file kept
+            ctx.write_file(include.conf_path, conf_new, mode="0600", owner="postgres:postgres")
+        if file_differs or conf_new is not None:
             errors = [ln for ln in ctx.psql(FILE_ERRORS_SQL, "checking the new settings")
                       .stdout.splitlines() if ln.strip()]
             if errors:
-                ctx.restore_file(path, previous)
+                if file_differs:
+                    ctx.restore_file(path, previous)
+                if include is not None and conf_new is not None:
+                    ctx.restore_file(include.conf_path, st.main_conf)
                 raise StepFailed("PostgreSQL rejects the new settings, previous configuration "
                                  "restored, server left as it was: " + "; ".join(errors))
         restart = any(live.get(n, {}).get("context") == "postmaster" for n in differing)
@@ -127,7 +156,7 @@ class ConfigureSettings(Step):
             raise StepFailed("settings written but not in force (overridden later, e.g. by "
                              "ALTER SYSTEM in postgresql.auto.conf?): " + ", ".join(still))
         names = ", ".join(differing) or "file only"
-        return changed(f"set {names}; PostgreSQL {action}", diff or None)
+        return changed(f"set {names}; PostgreSQL {action}{included}", diff or None)
 
     def _restart(self, ctx: HostContext, path: str, previous: str | None,
                  differing: Mapping[str, tuple[str, str]]) -> None:

@@ -22,6 +22,9 @@ class LocalTransport(Transport):
                 capture_output=True,
                 timeout=timeout,
                 check=False,
+                # its own session: a Ctrl-C on the terminal reaches only chatalot-db, which
+                # lets the running command end (never a migration cut half-way)
+                start_new_session=True,
             )
         except subprocess.TimeoutExpired as e:
             return Result(124, _text(e.stdout), _text(e.stderr) + f"\ntimed out after {timeout}s")

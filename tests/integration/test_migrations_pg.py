@@ -413,3 +413,35 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_polling_lock_quits_when_busy(cluster: Cluster) -> None:
+    """run_script(wait_for_lock=False): with sqlx's lock held elsewhere it prints `busy`
+    and quits at once, exit 0, having created nothing (the caller polls)."""
+    db = cluster.createdb("busy")
+    key = sqlx.lock_id(db)
+    holder = subprocess.Popen(
+        [*cluster.psql_argv(db), "-v", "ON_ERROR_STOP=1"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert holder.stdin is not None
+    holder.stdin.write(f"SELECT pg_advisory_lock({key});\n")
+    holder.stdin.flush()
+    seen = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            f" AND ((classid::bigint << 32) | objid::bigint) = {key}")
+    local = sqlx.load_migrations(BUNDLED)
+    try:
+        _wait_for(lambda: cluster.rows(db, seen) == [("1",)])
+        script = sqlx.run_script(local, database=db, applied=[], role=APP, wait_for_lock=False)
+        r = cluster.psql(db, script)
+        assert r.returncode == 0, r.stderr
+        outcome = sqlx.parse_run_output(r.stdout)
+        assert outcome.busy and not outcome.locked and outcome.applied == {}
+        assert cluster.rows(db, "SELECT to_regclass('_sqlx_migrations') IS NULL") == [("t",)]
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    r = cluster.psql(db, script)
+    assert r.returncode == 0, r.stderr
+    outcome = sqlx.parse_run_output(r.stdout)
+    assert outcome.finished and not outcome.busy and len(outcome.applied) == 52

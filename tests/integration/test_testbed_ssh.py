@@ -136,8 +136,11 @@ def test_unknown_host_key_refused_then_accept_new(bed: Any, runs: dict[str, Any]
     p, doc = run_apply(inv, tmp / "accept.json", "--accept-new-host-keys")
     assert p.returncode == 0, p.stdout + p.stderr
     recorded = kh.read_text().split()
-    assert recorded[0] == bed.hosts["debian12"].address
-    assert recorded[1:] == bed.known_hosts_path.read_text().split()[1:3]
+    addr = bed.hosts["debian12"].address
+    assert recorded[0] == addr
+    known = next(ln.split() for ln in bed.known_hosts_path.read_text().splitlines()
+                 if ln.split()[0] == addr)
+    assert recorded[1:] == known[1:3]
     # now known: plain runs connect
     p, _ = run_apply(inv, tmp / "known.json")
     assert p.returncode == 0

@@ -152,6 +152,37 @@ def test_down_leaves_nothing_behind(tmp_path: Path) -> None:
     assert not bed.inventory_path.exists()
 
 
+def test_up_add_keeps_the_hosts_already_up(tmp_path: Path) -> None:
+    """up(add=True) boots hosts beside the running ones; up() without it replaces them all."""
+    bed = Testbed(tmp_path / "state", report=print)
+    first, added = "debian12-add1-tb", "debian12-add2-tb"
+    try:
+        bed.up([first])
+        bed.ssh(first, "touch /root/still-here", check=True)
+        bed.up([added], add=True)
+        assert sorted(bed.hosts) == [first, added]
+        assert bed.ssh(first, "test -e /root/still-here").returncode == 0  # not rebooted
+        assert bed.ssh(added, "true").returncode == 0
+        inventory = bed.inventory_path.read_text()
+        assert f"{first} ansible_host=" in inventory and f"{added} ansible_host=" in inventory
+        assert len(bed.known_hosts_path.read_text().splitlines()) == 2
+        bed.up([added], add=True)  # a named host that is up is replaced by a fresh one
+        assert bed.ssh(first, "test -e /root/still-here").returncode == 0
+        indices = [bed.hosts[name].index for name in (first, added)]
+        bed.remove([added])
+        assert sorted(bed.hosts) == [first] and f"{added} " not in bed.inventory_path.read_text()
+        assert bed.ssh(first, "test -e /root/still-here").returncode == 0
+        bed.up([added], add=True)
+        bed.up([first])  # without add: exactly these hosts
+        assert sorted(bed.hosts) == [first]
+        assert bed.ssh(first, "test ! -e /root/still-here").returncode == 0
+        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert not bed.is_running(added) and f"ctb-{added}" not in netns.split()
+    finally:
+        bed.down()
+    assert _no_trace(bed, [first, added], indices) == []
+
+
 def test_up_clears_a_killed_run(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     name = "debian12-kill-tb"

@@ -25,10 +25,10 @@ host    all             all             ::1/128                 scram-sha-256
         (DEBIAN, BLOCK + "\n\n" + DEBIAN),
         # already managed: unchanged (idempotent)
         (BLOCK + "\n\n" + DEBIAN, BLOCK + "\n\n" + DEBIAN),
-        # an old block elsewhere (other user) is replaced, not duplicated
+        # an outdated block of ours is rewritten where it stands, not moved or duplicated
         ("local all all peer\n# BEGIN chatalot-db managed block for chatalot@chatalot: rewritten"
          " on every run\nhost x y 10.0.0.0/8 md5\n# END chatalot-db managed block for "
-         "chatalot@chatalot\n", BLOCK + "\n\nlocal all all peer\n"),
+         "chatalot@chatalot\n", "local all all peer\n" + BLOCK + "\n"),
         # another app's block is kept (each user@database owns its own)
         ("# BEGIN chatalot-db managed block for a@b: rewritten on every run\nhost b a ::1/128 "
          "scram-sha-256\n# END chatalot-db managed block for a@b\n",
@@ -50,6 +50,14 @@ host    all             all             ::1/128                 scram-sha-256
 )
 def test_render(current: str, expected: str) -> None:
     assert hba.render(current, W) == expected
+
+
+def test_two_apps_on_one_cluster_converge() -> None:
+    """Apps a and b take turns (two inventories, one cluster): nothing moves after round one."""
+    other = hba.HbaWanted("b", "b")
+    text = hba.render(hba.render("local all all peer\n", W), other)
+    assert hba.render(text, W) == text
+    assert hba.render(hba.render(text, W), other) == text
 
 
 def test_render_is_idempotent_on_its_output() -> None:

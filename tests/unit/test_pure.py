@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 
 import pytest
 
@@ -30,10 +31,20 @@ def test_quote_ident(value: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("abc", "'abc'"), ("it's", "'it''s'"), ("a\\b", "E'a\\\\b'"), ("", "''"),
-     ("$$x$$", "'$$x$$'")],
+     ("$$x$$", "'$$x$$'"),
+     # as sqlx.py's migration descriptions use it: control characters stay raw (psql keeps
+     # a quoted literal whole across lines), psql variables are not read inside quotes
+     ("two\nlines\r\tx", "'two\nlines\r\tx'"), ("bell\x07", "'bell\x07'"),
+     ("é ünïcode", "'é ünïcode'"), (":USER", "':USER'"), ("it's a\\b", "E'it''s a\\\\b'")],
 )
 def test_quote_literal(value: str, expected: str) -> None:
     assert quote_literal(value) == expected
+
+
+@pytest.mark.parametrize("quote", [quote_literal, quote_ident])
+def test_quoting_refuses_nul(quote: Callable[[str], str]) -> None:
+    with pytest.raises(ValueError, match="NUL"):
+        quote("a\x00b")
 
 
 @pytest.mark.parametrize("bad", ["", "1abc", "Chatalot", "a-b", "a b", "x;drop", "a" * 64, 5,

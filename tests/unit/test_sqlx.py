@@ -490,30 +490,15 @@ def test_applied_line() -> None:
 
 
 # -- quoting ------------------------------------------------------------------------------
-
-LITERALS = [
-    ("users", "E'users'"),
-    ("it's", "E'it''s'"),
-    ("back\\slash", "E'back\\\\slash'"),
-    ("two\nlines\r\tx", "E'two\\nlines\\r\\tx'"),
-    ("bell\x07", "E'bell\\x07'"),
-    ("é ünïcode", "E'é ünïcode'"),
-    (":USER", "E':USER'"),
-]
+# Literals and identifiers are installer.sqltext's (tests/unit/test_pure.py); here only
+# that what sqlx.py writes with them survives psql: see test_migrations_pg's byte-for-byte
+# and odd-description cases, which run them through a real psql and server.
 
 
-@pytest.mark.parametrize(("text", "literal"), LITERALS)
-def test_sql_literal(text: str, literal: str) -> None:
-    assert sqlx.sql_literal(text) == literal
-
-
-def test_sql_literal_refuses_nul() -> None:
-    with pytest.raises(MigrationError):
-        sqlx.sql_literal("a\x00b")
-
-
-def test_sql_identifier() -> None:
-    assert sqlx.sql_identifier('we"ird') == '"we""ird"'
+def test_descriptions_are_quoted_literals() -> None:
+    sql = "SELECT 1;\n"
+    m = Migration(3, "it's a\\back slash", sql, sqlx.checksum(sql.encode()), False, "x")
+    assert "VALUES (3, E'it''s a\\\\back slash', TRUE," in sqlx.apply_script(m)
 
 
 DOLLAR = [
@@ -562,7 +547,7 @@ def test_apply_script_transactional() -> None:
         "SELECT $chatalot_sql$SELECT 1;",
         "$chatalot_sql$ \\gexec",
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)"
-        f" VALUES (7, E'it''s new', TRUE, decode('{m.checksum.hex()}', 'hex'), -1);",
+        f" VALUES (7, 'it''s new', TRUE, decode('{m.checksum.hex()}', 'hex'), -1);",
         "COMMIT;",
         "\\echo chatalot-migrate: committed 7",
     ]
@@ -581,7 +566,7 @@ def test_apply_script_no_transaction() -> None:
     script = sqlx.apply_script(m)
     assert "BEGIN;" not in script and "COMMIT;" not in script
     assert f"SELECT $chatalot_sql${sql}$chatalot_sql$ \\gexec\n" in script
-    assert "VALUES (35, E'more indexes', TRUE," in script
+    assert "VALUES (35, 'more indexes', TRUE," in script
 
 
 def test_run_script_layout() -> None:
@@ -597,9 +582,9 @@ def test_run_script_layout() -> None:
         f"SELECT pg_advisory_lock({key});",
         sqlx.LEDGER_DDL,
         "DO $chatalot_guard$",
-        "current_database() <> E'chatalot'",
-        "current_user <> E'chatalot'",
-        f"IF ledger_rows <> E'1:{applied[0].checksum.hex()}:t,2:{applied[1].checksum.hex()}:t'",
+        "current_database() <> 'chatalot'",
+        "current_user <> 'chatalot'",
+        f"IF ledger_rows <> '1:{applied[0].checksum.hex()}:t,2:{applied[1].checksum.hex()}:t'",
         "\\echo chatalot-migrate: start 3",
         "\\echo chatalot-migrate: start 4",
         f"SELECT pg_advisory_unlock({key});",
@@ -609,10 +594,20 @@ def test_run_script_layout() -> None:
     assert positions == sorted(positions)
 
 
+def test_run_script_polling_lock() -> None:
+    key = sqlx.lock_id("chatalot")
+    script = sqlx.run_script([mig(1)], database="chatalot", applied=[], wait_for_lock=False)
+    assert "pg_advisory_lock(" not in script
+    try_lock = script.index(f"SELECT pg_try_advisory_lock({key}) AS chatalot_locked \\gset\n"
+                            "\\if :chatalot_locked\n\\else\n"
+                            f"\\echo chatalot-migrate: busy {key}\n\\q\n\\endif\n")
+    assert try_lock < script.index(sqlx.LEDGER_DDL) < script.index("chatalot-migrate: start 1")
+
+
 def test_run_script_without_role() -> None:
     script = sqlx.run_script([], database="db", applied=[])
     assert "SET ROLE" not in script and "current_user" not in script
-    assert "IF ledger_rows <> E'' THEN" in script
+    assert "IF ledger_rows <> '' THEN" in script
 
 
 def test_run_script_refuses_an_applied_version() -> None:
@@ -648,6 +643,10 @@ RUN_OUTPUTS = [
         sqlx.RunOutcome(applied={5: -1}, failed=None, finished=False, locked=True),
     ),
     ("", sqlx.RunOutcome(applied={}, failed=None, finished=False, locked=False)),
+    (
+        "chatalot-migrate: busy 42\n",
+        sqlx.RunOutcome(applied={}, failed=None, finished=False, locked=False, busy=True),
+    ),
 ]
 
 

@@ -1,0 +1,296 @@
+"""`chatalot-db status`: how each host's database is doing, one round trip per host.
+
+Per host: PostgreSQL version and uptime, the app database's size
+(pg_size_pretty), connections in use / max_connections, migrations applied /
+pending (against the migrations apply uses), and the newest file in backup_dir.
+Read-only, over apply's transports.
+
+Exit codes: 0 every host answered, 2 PostgreSQL did not answer on a host,
+4 a host was unreachable (and none failed), 1 / 5 / 99 as apply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from installer.commands.targets import (
+    Connection,
+    add_host_options,
+    close_all,
+    connect_all,
+    load_hosts,
+)
+from installer.config import HostConfig
+from installer.errors import ChatalotError, UnreachableError, UsageError
+from installer.probes.postgres import ledger_sql, psql_command
+from installer.probes.sections import SectionScript
+from installer.sqltext import quote_literal
+from installer.sqlx import PROBE_MARKER, LedgerState, Migration, load_migrations, parse_ledger_probe
+from installer.transport.base import Transport, sh
+from installer.verify.checks import MigrationCounts, migration_counts
+
+EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 2, 4
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "status",
+        help="show each host's PostgreSQL version, uptime, database size, connections, "
+        "migrations and last backup",
+        description="One line of facts per item and host: PostgreSQL version and uptime, "
+        "database size, connections in use / max_connections, migrations applied / pending, "
+        "the newest file in backup_dir. Changes nothing.",
+    )
+    add_host_options(p)
+    p.add_argument("-f", "--forks", type=int, default=5, metavar="N",
+                   help="hosts read at once (default: 5)")
+    p.set_defaults(func=run)
+
+
+def status_sql(config: HostConfig) -> str:
+    """psql script (as postgres): one JSON line, then the ledger as apply reads it."""
+    db = quote_literal(config.db_name)
+    ledger = ledger_sql(config) if config.migrations_source is not None else ""
+    return f"""\\pset format unaligned
+\\pset tuples_only on
+SELECT jsonb_build_object(
+  'version', current_setting('server_version'),
+  'uptime_seconds', extract(epoch FROM now() - pg_postmaster_start_time())::bigint,
+  'connections', (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+  'max_connections', current_setting('max_connections')::int,
+  'database_size', (SELECT pg_size_pretty(pg_database_size(oid)) FROM pg_database
+                    WHERE datname = {db})
+);
+SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = {db}) AS chatalot_db_exists \\gset
+\\if :chatalot_db_exists
+\\c {config.db_name}
+{ledger}\\endif
+"""
+
+
+def backup_script(backup_dir: str) -> str:
+    """Shell printing `MTIME SIZE NAME` of the newest file in backup_dir, or MISSING."""
+    d = sh(backup_dir)
+    return (f"if [ -d {d} ]; then find {d} -maxdepth 1 -type f -printf '%T@ %s %f\\n' "
+            "2>/dev/null | sort -n | tail -n 1; else echo MISSING; fi")
+
+
+@dataclass
+class HostStatus:
+    """What status found on one host (None: could not be read)."""
+
+    name: str
+    version: str | None = None
+    uptime_seconds: int | None = None
+    database_size: str | None = None
+    connections: int | None = None
+    max_connections: int | None = None
+    migrations: MigrationCounts | None = None
+    migrations_note: str = ""
+    #: (mtime, size in bytes, file name) of the newest backup; None: no backup
+    backup: tuple[float, int, str] | None = None
+    backup_dir: str = ""
+    backup_dir_missing: bool = False
+    error: str = ""
+    unreachable: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def read_status(name: str, t: Transport, config: HostConfig,
+                local: Sequence[Migration] | None) -> HostStatus:
+    """One round trip (as root): the SQL as postgres, and the backup folder."""
+    s = SectionScript()
+    s.section("sql", "if command -v psql >/dev/null 2>&1 && id postgres >/dev/null 2>&1; then "
+              f"runuser -u postgres -- {psql_command(config.pg_port)} 2>&1 "
+              f"<<'CHATALOT_SQL_EOF'\n{status_sql(config)}CHATALOT_SQL_EOF\n"
+              "else echo 'PostgreSQL is not installed (no psql, or no postgres user)'; fi")
+    s.section("backup", backup_script(config.backup_dir))
+    r = t.run(s.script, become="root", timeout=120)
+    sections = s.parse(r.stdout)
+    if "backup" not in sections:
+        return HostStatus(name, error=(r.stderr or r.stdout).strip() or
+                          f"status script failed (exit {r.exit_code})")
+    return parse_status(name, sections, config, local)
+
+
+def parse_status(name: str, sections: dict[str, str], config: HostConfig,
+                 local: Sequence[Migration] | None) -> HostStatus:
+    """Pure: the sections of the status script as a HostStatus."""
+    st = HostStatus(name, backup_dir=config.backup_dir)
+    info: dict[str, Any] = {}
+    ledger_lines: list[str] = []
+    errors: list[str] = []
+    for raw in sections.get("sql", "").splitlines():
+        line = raw.strip()
+        if line.startswith(PROBE_MARKER):
+            ledger_lines.append(line)
+        elif line.startswith("{"):
+            try:
+                info.update(json.loads(line))
+            except json.JSONDecodeError:
+                errors.append(line)
+        elif line:
+            errors.append(line)
+    if not info:
+        text = "; ".join(errors) or "no output"
+        st.error = text if text.startswith("PostgreSQL is not installed") else \
+            f"PostgreSQL does not answer: {text}"
+    else:
+        st.version = str(info.get("version") or "").split(" ")[0] or None
+        st.uptime_seconds = _int(info.get("uptime_seconds"))
+        st.connections = _int(info.get("connections"))
+        st.max_connections = _int(info.get("max_connections"))
+        st.database_size = info.get("database_size")
+        if local is None:
+            st.migrations_note = "left to the Chatalot server (migrations_source is none)"
+        elif st.database_size is None:
+            st.migrations_note = f"database {config.db_name} does not exist"
+        else:
+            try:
+                ledger: LedgerState | None = parse_ledger_probe("\n".join(ledger_lines))
+            except ChatalotError as e:
+                ledger, st.migrations_note = None, str(e)
+            if ledger is not None:
+                st.migrations = migration_counts(local, ledger)
+    backup = sections.get("backup", "").strip()
+    if backup == "MISSING":
+        st.backup_dir_missing = True
+    elif backup:
+        parts = backup.split(" ", 2)
+        try:
+            st.backup = (float(parts[0]), int(parts[1]), parts[2])
+        except (IndexError, ValueError):
+            st.notes.append(f"unreadable backup listing: {backup!r}")
+    return st
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def format_duration(seconds: int) -> str:
+    """3 days 2:11:05 / 2:11:05 / 0:00:42."""
+    days, rest = divmod(max(0, seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours}:{minutes:02d}:{secs:02d}"
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {clock}"
+    return clock
+
+
+def format_bytes(n: int) -> str:
+    """Like pg_size_pretty: bytes, kB, MB, GB, TB (binary, rounded)."""
+    value, unit = float(n), "bytes"
+    for next_unit in ("kB", "MB", "GB", "TB"):
+        if value < 10 * 1024:
+            break
+        value, unit = value / 1024, next_unit
+    return f"{round(value)} {unit}"
+
+
+def format_status(st: HostStatus, now: float) -> str:
+    """The block `status` prints for one host."""
+    if st.unreachable:
+        return f"{st.name}: UNREACHABLE: {st.error}"
+    lines = [st.name]
+
+    def row(label: str, value: str) -> None:
+        lines.append(f"  {label:<13}{value}")
+
+    if st.error and st.version is None:
+        row("PostgreSQL", st.error)
+    else:
+        up = f" (up {format_duration(st.uptime_seconds)})" if st.uptime_seconds is not None else ""
+        row("PostgreSQL", f"{st.version}{up}")
+        row("database", st.database_size or "does not exist")
+        row("connections", f"{st.connections} / {st.max_connections}")
+        if st.migrations is not None:
+            m = st.migrations
+            text = f"{m.applied} applied, {m.pending} pending"
+            if m.notes:
+                text += "; " + "; ".join(m.notes)
+            row("migrations", text)
+        else:
+            row("migrations", st.migrations_note or "unknown")
+    if st.backup is not None:
+        mtime, size, fname = st.backup
+        age = format_duration(int(now - mtime))
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(mtime))
+        row("last backup", f"{st.backup_dir.rstrip('/')}/{fname} ({format_bytes(size)}, "
+            f"{stamp}, {age} ago)")
+    elif st.backup_dir_missing:
+        row("last backup", f"none ({st.backup_dir} does not exist)")
+    else:
+        row("last backup", f"none (nothing in {st.backup_dir})")
+    lines.extend(f"  note: {n}" for n in st.notes)
+    return "\n".join(lines)
+
+
+def _status_of(c: Connection, config: HostConfig | str,
+               local: Sequence[Migration] | str | None) -> HostStatus:
+    """One host's status; `config` / `local` are the error text when they could not be made."""
+    if c.transport is None:
+        return HostStatus(c.name, error=c.error, unreachable=c.unreachable)
+    if isinstance(config, str):
+        return HostStatus(c.name, error=f"bad variables: {config}")
+    try:
+        st = read_status(c.name, c.transport, config, None if isinstance(local, str) else local)
+    except UnreachableError as e:
+        return HostStatus(c.name, error=str(e), unreachable=True)
+    except ChatalotError as e:
+        return HostStatus(c.name, error=str(e))
+    if isinstance(local, str):
+        st.migrations_note = f"cannot read the local migrations: {local}"
+    return st
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.forks < 1:
+        raise UsageError("--forks must be at least 1")
+    hosts = load_hosts(args.inventory, args.limit)
+    configs: dict[str, HostConfig | str] = {}
+    sources: dict[str, Sequence[Migration] | str | None] = {}
+    for name, hostvars in hosts.items():
+        try:
+            config = HostConfig.from_vars(hostvars)
+        except ChatalotError as e:
+            configs[name] = str(e)
+            continue
+        configs[name] = config
+        key = str(config.migrations_source)
+        if key not in sources:
+            try:
+                sources[key] = (load_migrations(config.migrations_source)
+                                if config.migrations_source is not None else None)
+            except ChatalotError as e:
+                sources[key] = str(e)
+
+    def local_for(name: str) -> Sequence[Migration] | str | None:
+        config = configs[name]
+        return None if isinstance(config, str) else sources[str(config.migrations_source)]
+
+    conns = connect_all(hosts, accept_new_host_keys=args.accept_new_host_keys,
+                        forks=args.forks)
+    try:
+        with ThreadPoolExecutor(max_workers=args.forks) as pool:
+            results = list(pool.map(
+                lambda c: _status_of(c, configs[c.name], local_for(c.name)), conns))
+    finally:
+        close_all(conns)
+    now = time.time()
+    print("\n\n".join(format_status(st, now) for st in results))
+    if any(st.error and not st.unreachable for st in results):
+        return EXIT_FAILED
+    if any(st.unreachable for st in results):
+        return EXIT_UNREACHABLE
+    return EXIT_OK

@@ -1,0 +1,322 @@
+"""sqlx's migrator run over psql: the I/O around installer.sqlx's pure logic.
+
+One flow, two ways to reach the database:
+
+- the `apply migrations` step runs psql on the host as postgres, with
+  `SET ROLE <app role>` in the script, the ledger already read by the state probe;
+- `chatalot-db migrate --database-url URL` runs psql on this machine as the URL's
+  user; the password goes to psql's environment from stdin (`psql_command`), never
+  into argv.
+
+`apply_pending` plans (sqlx's dirty / missing / modified checks), calls a
+`before` hook (the backup), runs sqlx.run_script and reads what it did.
+
+sqlx's advisory lock is taken with pg_try_advisory_lock and polled, not waited
+for inside a statement: a waiting session holds a snapshot, which a `CREATE INDEX
+CONCURRENTLY` in the holder's migrations waits for, and PostgreSQL breaks that
+deadlock by cancelling the index build (seen with two runs at once). While the
+lock is busy, and when the script's guard finds the ledger changed since it was
+read (another migrator got in between), the ledger is read again and the plan
+remade, which is what sqlx does after taking its lock: two runs at once apply
+each migration once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from installer import sqlx
+from installer.errors import MigrationError, UsageError
+from installer.sqltext import quote_literal
+from installer.transport.base import Result, sh
+
+#: runs a psql script (sent on stdin) against the database; never raises on exit codes
+PsqlRunner = Callable[[str], Result]
+
+#: the text of the guard's exception when the plan is stale (see sqlx.run_script)
+STALE_PLAN = "_sqlx_migrations changed since it was read"
+
+#: how often a stale plan is remade before giving up
+ATTEMPTS = 5
+
+#: polling sqlx's lock while another migrator holds it: first and longest pause (s)
+POLL_FIRST, POLL_MAX = 0.2, 2.0
+
+log = logging.getLogger("chatalot_db.migrate")
+
+
+@dataclass(frozen=True)
+class AppliedRecord:
+    """A migration this run applied, and its execution_time (ns; -1 if not recorded)."""
+
+    migration: sqlx.Migration
+    elapsed_ns: int
+
+    def line(self) -> str:
+        """What `sqlx migrate run` prints for it."""
+        return sqlx.applied_line(self.migration, max(self.elapsed_ns, 0))
+
+
+class MigrationRunError(MigrationError):
+    """The run stopped; `applied` holds what was committed before it did."""
+
+    def __init__(self, message: str, applied: Sequence[AppliedRecord]) -> None:
+        super().__init__(message)
+        self.applied = list(applied)
+
+
+def apply_pending(
+    run_psql: PsqlRunner,
+    local: Sequence[sqlx.Migration],
+    ledger: sqlx.LedgerState,
+    *,
+    reread: Callable[[], sqlx.LedgerState],
+    database: str,
+    role: str,
+    set_role: bool,
+    ignore_missing: bool = False,
+    before: Callable[[list[sqlx.Migration], sqlx.LedgerState], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[AppliedRecord]:
+    """Apply what sqlx's run() would apply; return what was applied, in order.
+
+    Raises MigrationError with sqlx's message (nothing applied) when the ledger is
+    dirty, misses a file or holds a modified one, and MigrationRunError when a
+    migration fails (the earlier ones stay committed, the failing one leaves no
+    row). `before(pending, ledger)` runs once, just before the first script; an
+    exception from it stops the run before anything is applied. While another
+    session holds sqlx's lock this polls (as sqlx waits: without a time limit).
+    """
+    state = ledger
+    done: list[AppliedRecord] = []
+    prepared = False
+    stale = 0
+    pause = POLL_FIRST
+    while stale < ATTEMPTS:
+        pending = sqlx.plan(local, state.applied, ignore_missing=ignore_missing)
+        if not pending:
+            return done
+        if before is not None and not prepared:
+            before(pending, state)
+        prepared = True
+        script = sqlx.run_script(pending, database=database, applied=state.applied, role=role,
+                                 set_role=set_role, wait_for_lock=False)
+        r = run_psql(script)
+        outcome = sqlx.parse_run_output(r.stdout)
+        by_version = {m.version: m for m in pending}
+        done += [AppliedRecord(by_version[v], ns) for v, ns in outcome.applied.items()]
+        if r.ok and outcome.busy:
+            log.info("%s: sqlx's lock is held by another session; trying again in %.1fs",
+                     database, pause)
+            sleep(pause)
+            pause = min(pause * 2, POLL_MAX)
+            state = reread()
+            continue
+        if r.ok and outcome.finished:
+            return done
+        if STALE_PLAN in r.stderr and not outcome.applied:
+            stale += 1
+            state = reread()
+            continue
+        raise MigrationRunError(failure_message(r, outcome.failed), done)
+    raise MigrationRunError(
+        f"while executing migrations: _sqlx_migrations kept changing while this run waited "
+        f"for sqlx's lock ({ATTEMPTS} attempts): is another migrator looping?", done)
+
+
+def failure_message(r: Result, failed: int | None) -> str:
+    """sqlx's wording: `while executing migration 10: error returned from database: ...`."""
+    error = server_error(r.stderr or r.stdout) or f"psql exited with status {r.exit_code}"
+    if failed is not None:
+        return f"while executing migration {failed}: error returned from database: {error}"
+    return f"while executing migrations: {error}"
+
+
+_ERROR_LINE = re.compile(r"(?:^|: )(?:ERROR|FATAL):\s+(.*)$")
+
+
+def server_error(stderr: str) -> str:
+    """The server's message in psql's stderr (`psql:<stdin>:9: ERROR:  ...`), else its tail."""
+    for line in stderr.splitlines():
+        m = _ERROR_LINE.search(line)
+        if m:
+            return m.group(1).strip()
+    return "; ".join(ln.strip() for ln in stderr.strip().splitlines()[-3:])
+
+
+def version_ranges(versions: Iterable[int]) -> str:
+    """`1-52`, `3, 5-7`: versions in order, consecutive runs folded."""
+    runs: list[list[int]] = []
+    for v in sorted(versions):
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def applied_summary(applied: Sequence[AppliedRecord]) -> str:
+    n = len(applied)
+    versions = version_ranges(a.migration.version for a in applied)
+    return f"applied {versions} ({n} migration{'s' if n != 1 else ''})"
+
+
+def backup_filename(database: str, first_pending: int, now: datetime) -> str:
+    """`<db>-<UTC timestamp>-before-<first pending version>.dump` (now must be UTC)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", database)
+    return f"{safe}-{now:%Y%m%dT%H%M%SZ}-before-{first_pending}.dump"
+
+
+# -- a database URL, for `migrate --database-url` ------------------------------------------
+
+#: URL query parameters sqlx reads, as libpq's keywords (sqlx ignores any other)
+_URL_PARAMS = {
+    "sslmode": "sslmode", "ssl-mode": "sslmode",
+    "sslrootcert": "sslrootcert", "ssl-root-cert": "sslrootcert", "ssl-ca": "sslrootcert",
+    "sslcert": "sslcert", "ssl-cert": "sslcert",
+    "sslkey": "sslkey", "ssl-key": "sslkey",
+    "host": "host", "hostaddr": "hostaddr", "port": "port", "dbname": "dbname",
+    "user": "user", "application_name": "application_name", "options": "options",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A postgres:// URL split into libpq keywords, the password kept apart."""
+
+    #: libpq keyword -> value, in a stable order; never the password
+    params: tuple[tuple[str, str], ...]
+    password: str | None = field(default=None, repr=False)
+
+    def get(self, key: str) -> str | None:
+        return dict(self.params).get(key)
+
+    def conninfo(self) -> str:
+        """`host='h' port='5432' dbname='d' user='u'`: safe for argv (no password)."""
+        return " ".join(f"{k}={_conninfo_value(v)}" for k, v in self.params)
+
+    def redacted(self) -> str:
+        return self.conninfo() + (" password=********" if self.password else "")
+
+
+def _conninfo_value(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def parse_database_url(url: str) -> DatabaseUrl:
+    """Read `postgres[ql]://user:password@host:port/db?sslmode=...` as sqlx reads it."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as e:
+        raise UsageError(f"DATABASE_URL is not a valid URL: {e}") from None
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise UsageError("DATABASE_URL must start with postgres:// or postgresql://, got "
+                         f"{parts.scheme + '://' if parts.scheme else 'no scheme'}")
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    if hostport.startswith("["):  # [IPv6]:port
+        end = hostport.find("]")
+        host, rest = hostport[1:end], hostport[end + 1 :]
+        port = rest[1:] if rest.startswith(":") else rest
+    else:
+        host, _, port = hostport.partition(":")
+    params: dict[str, str] = {}
+    if host:
+        params["host"] = unquote(host)
+    if port:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise UsageError(f"DATABASE_URL has an invalid port {port!r}")
+        params["port"] = port
+    if len(parts.path) > 1:
+        params["dbname"] = unquote(parts.path[1:])
+    if user:
+        params["user"] = unquote(user)
+    secret = unquote(password) if at and ":" in userinfo else None
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "password":
+            secret = value
+        elif key in _URL_PARAMS:
+            params[_URL_PARAMS[key]] = value
+    for key, value in [*params.items(), ("password", secret or "")]:
+        if "\x00" in value or (key == "password" and "\n" in value):
+            raise UsageError(f"DATABASE_URL: the {key} holds a character psql cannot take")
+    return DatabaseUrl(tuple(params.items()), secret or None)
+
+
+#: reads the password from stdin's first line into psql's environment (never argv);
+#: with no password in the URL, PGPASSWORD / ~/.pgpass apply as they would for sqlx
+_PASSWORD_FROM_STDIN = (
+    "IFS= read -r chatalot_pw || true\n"
+    'if [ -n "$chatalot_pw" ]; then PGPASSWORD=$chatalot_pw; export PGPASSWORD; fi\n'
+    "unset chatalot_pw\n"
+)
+
+
+def psql_command(url: DatabaseUrl) -> str:
+    """The shell command running psql as the URL says; its stdin: `stdin_for(url, script)`."""
+    return _PASSWORD_FROM_STDIN + "exec " + sh(
+        "psql", "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", url.conninfo())
+
+
+def pg_dump_command(url: DatabaseUrl, path: str) -> str:
+    """pg_dump of the URL's database into `path` (mode 0600); stdin: `stdin_for(url, "")`.
+
+    Host and port are repeated as options so Debian's pg_wrapper picks the newest
+    pg_dump for a remote server (it reads -h/-p, not the conninfo).
+    """
+    extra: list[str] = []
+    for key, option in (("host", "-h"), ("port", "-p")):
+        value = url.get(key)
+        if value:
+            extra += [option, value]
+    return _PASSWORD_FROM_STDIN + "umask 077\nexec " + sh(
+        "pg_dump", "--format=custom", "-w", *extra, "-f", path, "-d", url.conninfo())
+
+
+def stdin_for(url: DatabaseUrl, script: str) -> str:
+    return (url.password or "") + "\n" + script
+
+
+# -- reading the ledger directly (migrate --database-url) ---------------------------------
+
+SESSION_MARKER = "chatalot-session:"
+
+#: appended to sqlx.LEDGER_PROBE: who and where we are, and whether the database holds data
+SESSION_QUERY = (
+    f"SELECT {quote_literal(SESSION_MARKER + ' ')} || json_build_object("
+    "'database', current_database(), 'user', current_user, 'public_tables', "
+    "(SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+    " ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
+    f" AND c.relname <> {quote_literal(sqlx.LEDGER_TABLE)}))::text;\n"
+)
+
+
+@dataclass(frozen=True)
+class Session:
+    database: str
+    user: str
+    #: tables in schema public other than the ledger
+    public_tables: int
+
+
+def read_ledger(run_psql: PsqlRunner) -> tuple[sqlx.LedgerState, Session]:
+    """The ledger and the session, in one psql run (read-only: creates nothing)."""
+    r = run_psql(sqlx.LEDGER_PROBE + SESSION_QUERY)
+    if not r.ok:
+        raise MigrationError("while reading _sqlx_migrations: "
+                             + (server_error(r.stderr) or f"psql exited with {r.exit_code}"))
+    session: Session | None = None
+    for line in r.stdout.splitlines():
+        if line.startswith(SESSION_MARKER):
+            doc = json.loads(line[len(SESSION_MARKER):])
+            session = Session(str(doc["database"]), str(doc["user"]), int(doc["public_tables"]))
+    if session is None:
+        raise MigrationError("while reading _sqlx_migrations: psql printed no session line")
+    return sqlx.parse_ledger_probe(r.stdout), session

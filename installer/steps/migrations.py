@@ -1,0 +1,181 @@
+"""The Chatalot migrations, applied on the host exactly as sqlx applies them.
+
+The ledger comes with the state probe (read as the app role, so it is the table
+the server will see); nothing runs when nothing is pending. Otherwise psql runs
+on the host as postgres with `SET ROLE <app role>`: the ledger and every object
+belong to the app role, which the server later ALTERs. A database that already
+holds data is first dumped with pg_dump (`backup_dir`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from installer import migrator, sqlx
+from installer.probes.postgres import psql_command
+from installer.steps.base import HostContext, Step, StepFailed, StepResult, changed, ok, skipped
+from installer.transport.base import Result, sh
+
+#: receives (host name, line) for each line `sqlx migrate run` / `info` would print
+LineSink = Callable[[str, str], None]
+
+SKIP_REASON = "migrations_source=none: the Chatalot server applies its own"
+
+
+def _local(ctx: HostContext) -> list[sqlx.Migration] | None:
+    source = ctx.config.migrations_source
+    return None if source is None else sqlx.load_migrations(source)
+
+
+def _ledger(ctx: HostContext) -> sqlx.LedgerState | None:
+    """The app database's ledger as probed; None when the database does not exist yet."""
+    st = ctx.state
+    if st.sql is None:
+        if ctx.check:
+            return None
+        raise StepFailed(f"PostgreSQL is not running: {st.sql_error.strip()}")
+    if st.sql.get("database") is None:
+        if ctx.check:
+            return None
+        raise StepFailed(f"database {ctx.config.db_name} does not exist")
+    if not st.ledger:
+        raise StepFailed(f"could not read _sqlx_migrations in {ctx.config.db_name} as "
+                         f"{ctx.config.db_user}: {st.sql_error.strip() or 'no output'}")
+    return sqlx.parse_ledger_probe(st.ledger)
+
+
+def _count(migrations: list[sqlx.Migration]) -> str:
+    return f"{len(migrations)} migration{'s' if len(migrations) != 1 else ''}"
+
+
+def _holds_data(ctx: HostContext, ledger: sqlx.LedgerState) -> bool:
+    return bool(ledger.applied) or int((ctx.state.sql or {}).get("public_tables") or 0) > 0
+
+
+def backup_script(ctx: HostContext, path: str) -> str:
+    """Root shell: backup_dir (made 0700, postgres) and a custom-format dump, mode 0600."""
+    c = ctx.config
+    d, f = sh(c.backup_dir), sh(path)
+    dump = sh("runuser", "-u", "postgres", "--", "pg_dump", "--format=custom",
+              "-p", str(c.pg_port), "-d", c.db_name, "-f", path)
+    not_writable = sh(f"backup_dir {c.backup_dir} is not writable by postgres: chown it to "
+                      "postgres, or set backup_dir to another folder")
+    return (
+        "set -eu\ncd /\n"
+        f"if [ ! -d {d} ]; then umask 022; mkdir -p {d}; chown postgres:postgres {d}; "
+        f"chmod 0700 {d}; fi\n"
+        f"if ! runuser -u postgres -- test -w {d} -a -x {d}; then echo {not_writable} >&2; "
+        "exit 1; fi\n"
+        f"if [ -e {f} ]; then echo {sh(path + ' already exists')} >&2; exit 1; fi\n"
+        "umask 077\n"
+        f"if ! {dump}; then rm -f {f}; exit 1; fi\n"
+        f"chmod 0600 {f}\n"
+    )
+
+
+class ApplyMigrations(Step):
+    """Every migration of migrations_source is in the ledger, applied as sqlx applies it."""
+
+    name = "apply migrations"
+
+    def __init__(self, *, backup: bool = True, ignore_missing: bool = False,
+                 on_line: LineSink | None = None) -> None:
+        self.backup = backup
+        self.ignore_missing = ignore_missing
+        self.on_line = on_line
+
+    def run(self, ctx: HostContext) -> StepResult:
+        c = ctx.config
+        local = _local(ctx)
+        if local is None:
+            return skipped(SKIP_REASON)
+        ledger = _ledger(ctx)
+        if ledger is None:  # check mode, nothing there yet
+            return changed(f"would apply {_count(local)}: "
+                           f"{migrator.version_ranges(m.version for m in local)}")
+        pending = sqlx.plan(local, ledger.applied, ignore_missing=self.ignore_missing)
+        if not pending:
+            return ok(f"{len(ledger.applied)} applied, none pending")
+        if ctx.check:
+            for m in pending:
+                self._emit(ctx, f"Can apply {m.version}/migrate {m.description} (0ns)")
+            first = (f"back up {c.db_name} to {c.backup_dir}, then "
+                     if self.backup and _holds_data(ctx, ledger) else "")
+            return changed(f"would {first}apply {_count(pending)}: "
+                           f"{migrator.version_ranges(m.version for m in pending)}")
+        notes: list[str] = []
+
+        def before(todo: list[sqlx.Migration], state: sqlx.LedgerState) -> None:
+            if not _holds_data(ctx, state):
+                return
+            if not self.backup:
+                notes.append("no backup (--no-backup)")
+                return
+            name = migrator.backup_filename(c.db_name, todo[0].version, datetime.now(UTC))
+            path = c.backup_dir.rstrip("/") + "/" + name
+            r = ctx.t.run(backup_script(ctx, path), become="root", timeout=None)
+            if not r.ok:
+                raise StepFailed(f"backup before migrating failed, nothing applied: pg_dump "
+                                 f"into {path}: {migrator.server_error(r.stderr or r.stdout)}")
+            notes.append(f"backup {path}")
+
+        def run_psql(script: str) -> Result:
+            return ctx.t.run(psql_command(c.pg_port, c.db_name), become="postgres",
+                             stdin=script, timeout=None)
+
+        def reread() -> sqlx.LedgerState:
+            ctx.invalidate()
+            fresh = _ledger(ctx)
+            if fresh is None:
+                raise StepFailed(f"database {c.db_name} disappeared while migrating")
+            return fresh
+
+        try:
+            applied = migrator.apply_pending(
+                run_psql, local, ledger, reread=reread, database=c.db_name, role=c.db_user,
+                set_role=True, ignore_missing=self.ignore_missing, before=before)
+        except migrator.MigrationRunError as e:
+            ctx.invalidate()
+            for a in e.applied:
+                self._emit(ctx, a.line())
+            done = [migrator.applied_summary(e.applied)] if e.applied else []
+            raise StepFailed("; ".join([*done, str(e), *notes])) from None
+        ctx.invalidate()
+        for a in applied:
+            self._emit(ctx, a.line())
+        if not applied:  # another migrator applied them while we waited for the lock
+            return ok(f"{len(local)} applied (by another migrator meanwhile), none pending")
+        return changed("; ".join([migrator.applied_summary(applied), *notes]))
+
+    def _emit(self, ctx: HostContext, line: str) -> None:
+        if self.on_line is not None:
+            self.on_line(ctx.name, line)
+
+
+class MigrationInfo(Step):
+    """Read-only: each migration's status, as `sqlx migrate info` prints it."""
+
+    name = "migrate info"
+
+    def __init__(self, on_line: LineSink | None = None) -> None:
+        self.on_line = on_line
+
+    def run(self, ctx: HostContext) -> StepResult:
+        local = _local(ctx)
+        if local is None:
+            return skipped(SKIP_REASON)
+        if ctx.state.sql is None:
+            raise StepFailed(f"PostgreSQL is not running: {ctx.state.sql_error.strip()}")
+        ledger = _ledger(ctx) if ctx.state.sql.get("database") else None
+        applied = ledger.applied if ledger else ()
+        for line in sqlx.info_lines(local, applied):
+            if self.on_line is not None:
+                self.on_line(ctx.name, line)
+        by_version = {a.version: a.checksum for a in applied}
+        installed = sum(1 for m in local if by_version.get(m.version) == m.checksum)
+        modified = sum(1 for m in local if by_version.get(m.version) not in (None, m.checksum))
+        pending = len(local) - installed - modified
+        where = "" if ledger else f" (database {ctx.config.db_name} does not exist yet)"
+        extra = f", {modified} with a different checksum" if modified else ""
+        return ok(f"{installed} installed, {pending} pending{extra}{where}")

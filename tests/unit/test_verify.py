@@ -1,0 +1,624 @@
+"""Table tests for verify, status and psql: parsing, checks and their messages, command lines."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from installer import applogin
+from installer.commands import psql as psql_cmd
+from installer.commands import status as status_cmd
+from installer.commands import verify as verify_cmd
+from installer.commands.targets import Connection
+from installer.config import HostConfig
+from installer.distros import select
+from installer.probes.facts import Facts
+from installer.sqlx import AppliedMigration, LedgerState, Migration, checksum
+from installer.tuning import TuningInputs, compute
+from installer.verify import checks
+from installer.verify.conftest import inventory_vars, parse_var_options
+from installer.verify.plugin import HostTally, _param_id
+from installer.verify.probe import expected_settings, parse_login_section, parse_sql
+
+# -- sockets ---------------------------------------------------------------------------------
+
+SS = """State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess
+LISTEN 0      128      0.0.0.0:2024 0.0.0.0:*
+LISTEN 0      244    127.0.0.1:5432 0.0.0.0:* users:(("postgres",pid=31835,fd=5))
+LISTEN 0      244        [::1]:5432    [::]:* users:(("postgres",pid=31835,fd=6))
+LISTEN 0      244            *:5433       *:* users:(("postgres",pid=2,fd=6))
+LISTEN 0      244   [fe80::1%eth0]:5432  [::]:*
+"""
+
+
+def test_parse_ss() -> None:
+    assert checks.parse_ss(SS) == [
+        checks.Socket("0.0.0.0", 2024, None),
+        checks.Socket("127.0.0.1", 5432, "postgres"),
+        checks.Socket("::1", 5432, "postgres"),
+        checks.Socket("0.0.0.0", 5433, "postgres"),
+        checks.Socket("fe80::1", 5432, None),
+    ]
+
+
+PROC = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid
+   0: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0
+   1: 0100007F:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000   101
+   2: 0100007F:1538 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000   101
+   0: 00000000000000000000000001000000:1538 00000000000000000000000000000000:0000 0A 0
+   1: 00000000000000000000000000000000:1538 00000000000000000000000000000000:0000 0A 0
+"""
+
+
+def test_parse_proc_net_tcp() -> None:
+    assert checks.parse_proc_net_tcp(PROC) == [
+        checks.Socket("0.0.0.0", 2024), checks.Socket("127.0.0.1", 5432),
+        checks.Socket("::1", 5432), checks.Socket("::", 5432),
+    ]
+
+
+def _s(addr: str, port: int = 5432) -> checks.Socket:
+    return checks.Socket(addr, port, "postgres")
+
+
+@pytest.mark.parametrize(
+    ("sockets", "pg_listen", "live", "expected"),
+    [
+        ([_s("127.0.0.1"), _s("::1")], "localhost", "localhost", []),
+        ([_s("127.0.0.1"), _s("0.0.0.0", 2024)], "localhost", "localhost", []),
+        ([_s("0.0.0.0"), _s("::")], "localhost", "*", [
+            "postgresql listens on 0.0.0.0:5432 (pg_listen is 'localhost': loopback only)",
+            "postgresql listens on [::]:5432 (pg_listen is 'localhost': loopback only)",
+            "listen_addresses is '*', pg_listen is 'localhost': loopback only"]),
+        ([_s("0.0.0.0"), _s("::")], "*", "*", []),
+        ([_s("127.0.0.1"), _s("10.0.0.5")], "localhost,10.0.0.5", "localhost,10.0.0.5", []),
+        ([_s("10.0.0.5"), _s("10.0.0.6")], "10.0.0.5", "10.0.0.5",
+         ["postgresql listens on 10.0.0.6:5432 (pg_listen is '10.0.0.5')"]),
+        ([_s("::ffff:127.0.0.1")], "localhost", "localhost", []),
+        ([], "localhost", "localhost", ["postgresql listens on no TCP address on port 5432 "
+                                        "(pg_listen is 'localhost': loopback only): is it "
+                                        "running, and on that port?"]),
+        # as apply compares it: another spelling is another value (apply would set it)
+        (None, "localhost", "127.0.0.1,::1",
+         ["listen_addresses is '127.0.0.1,::1', pg_listen is 'localhost': loopback only"]),
+        (None, "localhost", None, []),
+        # another program on 0.0.0.0:5432 is not postgresql's doing
+        ([_s("127.0.0.1"), checks.Socket("0.0.0.0", 5432, "haproxy")], "localhost",
+         "localhost", []),
+    ],
+)
+def test_listen_problems(sockets: list[checks.Socket] | None, pg_listen: str, live: str | None,
+                         expected: list[str]) -> None:
+    assert checks.listen_problems(sockets, 5432, pg_listen, live) == expected
+
+
+# -- role, database, grants, hba ----------------------------------------------------------------
+
+GOOD_ROLE = {"rolcanlogin": True, "rolsuper": False, "rolcreatedb": False,
+             "rolcreaterole": False, "rolreplication": False, "rolbypassrls": False}
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (GOOD_ROLE, []),
+        (None, ["role chatalot does not exist"]),
+        ({**GOOD_ROLE, "rolsuper": True}, ["role chatalot is a superuser"]),
+        ({**GOOD_ROLE, "rolcanlogin": False, "rolcreatedb": True},
+         ["role chatalot cannot log in (NOLOGIN)",
+          "role chatalot may create databases (CREATEDB)"]),
+        ({**GOOD_ROLE, "rolcreaterole": True}, ["role chatalot may create roles (CREATEROLE)"]),
+    ],
+)
+def test_role_problems(role: dict[str, bool] | None, expected: list[str]) -> None:
+    assert checks.role_problems(role, "chatalot") == expected
+
+
+@pytest.mark.parametrize(
+    ("db", "expected"),
+    [
+        ({"owner": "chatalot", "encoding": "UTF8", "public_connect": False}, []),
+        (None, ["database chatalot does not exist"]),
+        ({"owner": "postgres", "encoding": "SQL_ASCII"},
+         ["database chatalot is owned by postgres, not chatalot",
+          "database chatalot has encoding SQL_ASCII, not UTF8"]),
+    ],
+)
+def test_database_problems(db: dict[str, Any] | None, expected: list[str]) -> None:
+    assert checks.database_problems(db, "chatalot", "chatalot") == expected
+
+
+def test_public_connect_problems() -> None:
+    assert checks.public_connect_problems({"public_connect": False}, "chatalot") == []
+    assert checks.public_connect_problems({"public_connect": True}, "chatalot") == [
+        "PUBLIC may connect to database chatalot (REVOKE CONNECT ON DATABASE chatalot FROM "
+        "PUBLIC)"]
+
+
+@pytest.mark.parametrize(
+    ("privs", "expected"),
+    [
+        (["CREATE", "USAGE"], []),
+        (["USAGE"], ["role chatalot lacks CREATE on schema public in database chatalot"]),
+        ([], ["role chatalot lacks USAGE on schema public in database chatalot",
+              "role chatalot lacks CREATE on schema public in database chatalot"]),
+        (None, ["database chatalot does not exist: no schema grants to check"]),
+    ],
+)
+def test_schema_problems(privs: list[str] | None, expected: list[str]) -> None:
+    assert checks.schema_problems(privs, "chatalot", "chatalot") == expected
+
+
+def _rule(line: int, kind: str, method: str, address: str | None = None,
+          **extra: Any) -> dict[str, Any]:
+    return {"line_number": line, "type": kind, "database": ["all"], "user_name": ["all"],
+            "address": address, "netmask": None, "auth_method": method, "error": None,
+            **extra}
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        ([_rule(1, "host", "scram-sha-256", "127.0.0.1"), _rule(2, "local", "peer")], []),
+        ([_rule(3, "host", "trust", "192.0.2.1", netmask="255.255.255.255")],
+         ["pg_hba line 3 uses trust (host all all 192.0.2.1/32): anyone matching it logs in "
+          "without a password"]),
+        ([_rule(7, "local", "trust")],
+         ["pg_hba line 7 uses trust (local all all): anyone matching it logs in without a "
+          "password"]),
+        ([_rule(9, "host", "trust", "10.0.0.0", netmask="255.0.0.0",
+                file_name="/etc/postgresql/16/main/pg_hba.conf")],
+         ["/etc/postgresql/16/main/pg_hba.conf line 9 uses trust (host all all "
+          "10.0.0.0/8): anyone matching it logs in without a password"]),
+        ([{"line_number": 4, "error": "invalid authentication method \"trsut\""}],
+         ["pg_hba line 4 is invalid: invalid authentication method \"trsut\""]),
+        (None, ["pg_hba_file_rules could not be read"]),
+    ],
+)
+def test_hba_problems(rules: list[dict[str, Any]] | None, expected: list[str]) -> None:
+    assert checks.hba_problems(rules) == expected
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+
+def _live(value: str, unit: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "pending_restart": False, "source": "configuration file",
+            "sourcefile": None, "sourceline": None, **extra}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "live", "expected"),
+    [
+        ({"work_mem": "4MB", "shared_buffers": "256MB"},
+         {"work_mem": _live("4MB", "kB"), "shared_buffers": _live("256MB", "8kB")}, []),
+        ({"wal_buffers": "7864kB"}, {"wal_buffers": _live("7864kB", "8kB")}, []),
+        ({"checkpoint_completion_target": "0.9", "jit": "off"},
+         {"checkpoint_completion_target": _live("0.9"), "jit": _live("off")}, []),
+        ({"work_mem": "4MB"},
+         {"work_mem": _live("1MB", "kB", source="configuration file",
+                            sourcefile="/var/lib/postgresql/15/main/postgresql.auto.conf",
+                            sourceline=3)},
+         ["work_mem is 1MB (set in /var/lib/postgresql/15/main/postgresql.auto.conf line 3), "
+          "the tuning calculator gives 4MB for INPUTS"]),
+        ({"shared_buffers": "1GB"}, {"shared_buffers": _live("128MB", "8kB",
+                                                             pending_restart=True)},
+         ["shared_buffers is 128MB (source: configuration file), the tuning calculator gives "
+          "1GB for INPUTS; a restart is pending"]),
+        ({"no_such_setting": "1", "pg_stat_statements.max": "1000"}, {},
+         ["no_such_setting is not a setting this server knows"]),
+    ],
+)
+def test_settings_problems(wanted: dict[str, str], live: dict[str, dict[str, Any]],
+                           expected: list[str]) -> None:
+    assert checks.settings_problems(wanted, live, "INPUTS") == expected
+
+
+def _facts(memory_kb: int = 4 * 1024 * 1024, cpus: int = 2, systemd: bool = True,
+           raw: dict[str, str] | None = None) -> Facts:
+    return Facts("debian", (), "12", "bookworm", "Debian GNU/Linux 12 (bookworm)", memory_kb,
+                 cpus, "systemd" if systemd else "bash", True, "ssd", raw or {})
+
+
+def _computed(memory_kb: int, cpus: int, major: int = 15, lz4: bool = True,
+              **kw: Any) -> dict[str, str]:
+    return {"password_encryption": "scram-sha-256",
+            **compute(TuningInputs(memory_kb=memory_kb, cpus=cpus, disk=kw.pop("disk", "ssd"),
+                                   pg_major=major, lz4=lz4, **kw))}
+
+
+GB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("facts", "hostvars", "caps", "expected", "inputs"),
+    [
+        (_facts(), {}, None, _computed(4 * GB, 2),
+         "4GB RAM, 2 CPUs, ssd, PostgreSQL 15, profile chatalot"),
+        # the cgroup limit, not the host's RAM
+        (_facts(24 * GB, 8, raw={"cgroup-v2-memory": str(2 * 1024**3)}), {}, None,
+         _computed(2 * GB, 8), "2GB RAM, 8 CPUs, ssd, PostgreSQL 15, profile chatalot"),
+        # inventory overrides and the user's pg_settings, as apply renders them
+        (_facts(), {"pg_memory": "8GB", "pg_cpus": 4, "pg_disk": "hdd",
+                    "pg_settings": {"work_mem": "8MB", "log_min_duration_statement": "250ms"}},
+         None, {**_computed(8 * GB, 4, disk="hdd"), "work_mem": "8MB",
+                "log_min_duration_statement": "250ms"},
+         "8GB RAM, 4 CPUs, hdd, PostgreSQL 15, profile chatalot"),
+        # a server without lz4 gets pglz, as apply decides from pg_settings.enumvals
+        (_facts(), {}, {"wal_compression": ["pglz", "on", "off"]},
+         _computed(4 * GB, 2, lz4=False), "4GB RAM, 2 CPUs, ssd, PostgreSQL 15, profile chatalot"),
+        (_facts(), {"pg_version": 17, "pg_profile": "web"}, None,
+         _computed(4 * GB, 2, major=17, profile="web"),
+         "4GB RAM, 2 CPUs, ssd, PostgreSQL 17, profile web"),
+    ],
+)
+def test_expected_settings_are_apply_s(facts: Facts, hostvars: dict[str, Any],
+                                       caps: dict[str, list[str]] | None,
+                                       expected: dict[str, str], inputs: str) -> None:
+    config = HostConfig.from_vars(hostvars)
+    wanted, described = expected_settings(facts, config, select(facts, config), caps)
+    assert "listen_addresses" not in wanted  # the listening check owns it
+    assert wanted == expected
+    assert described == inputs
+
+
+# -- migrations ------------------------------------------------------------------------------------
+
+
+def _m(v: int) -> Migration:
+    data = f"-- {v}\n".encode()
+    return Migration(v, f"m{v}", data.decode(), checksum(data), False, f"{v:03d}_m{v}.sql")
+
+
+LOCAL = [_m(v) for v in range(1, 13)]
+
+
+def _ledger(*versions: int, bad: int | None = None, dirty: int | None = None) -> LedgerState:
+    rows = tuple(AppliedMigration(v, checksum(b"other") if v == bad else _m(v).checksum,
+                                  v != dirty) for v in versions)
+    return LedgerState(True, "chatalot", rows)
+
+
+ALL = tuple(range(1, 13))
+
+
+@pytest.mark.parametrize(
+    ("ledger", "expected"),
+    [
+        (_ledger(*ALL), []),
+        (_ledger(*(v for v in ALL if v != 12)), ["migration 12 is missing from the ledger"]),
+        (_ledger(1, 2, 3, 5, 9), ["migrations 4, 6-8, 10-12 are missing from the ledger"]),
+        (_ledger(*ALL, bad=7),
+         ["migration 7 was applied with a different checksum than the local file"]),
+        (_ledger(*ALL, dirty=12),
+         ["migration 12 is dirty (success = false in _sqlx_migrations): partially applied"]),
+        (_ledger(*ALL, 13, 14),
+         ["migrations 13-14 are in the ledger but not among the 12 local migrations"]),
+        (LedgerState(False, None, ()),
+         ["the _sqlx_migrations ledger does not exist in database chatalot: none of the 12 "
+          "migrations is applied"]),
+        (None, ["database chatalot does not exist: no migration ledger to check"]),
+    ],
+)
+def test_migration_problems(ledger: LedgerState | None, expected: list[str]) -> None:
+    assert checks.migration_problems(LOCAL, ledger, "chatalot") == expected
+
+
+@pytest.mark.parametrize(
+    ("ledger", "applied", "pending", "notes"),
+    [
+        (_ledger(*ALL), 12, 0, 0),
+        (_ledger(1, 2, 3), 3, 9, 0),
+        (_ledger(*ALL, bad=2), 11, 0, 1),
+        (LedgerState(False, None, ()), 0, 12, 0),
+        (None, 0, 12, 0),
+    ],
+)
+def test_migration_counts(ledger: LedgerState | None, applied: int, pending: int,
+                          notes: int) -> None:
+    counts = checks.migration_counts(LOCAL, ledger)
+    assert (counts.applied, counts.pending, len(counts.notes)) == (applied, pending, notes)
+
+
+# -- env file and login ----------------------------------------------------------------------------
+
+ENV = "/etc/chatalot/database.env"
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        ("600 root root", []),
+        (None, [f"env file {ENV} does not exist"]),
+        ("644 root root", [f"env file {ENV} has mode 0644, not 0600: others can read the "
+                           "database password"]),
+        ("600 chatalot root", [f"env file {ENV} is owned by chatalot:root, not root:root"]),
+    ],
+)
+def test_env_file_problems(meta: str | None, expected: list[str]) -> None:
+    assert checks.env_file_problems(meta, ENV) == expected
+
+
+T = "chatalot-login: target chatalot@localhost:5432/chatalot\n"
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        (T + "chatalot-login: result chatalot chatalot true\nchatalot-login-exit: 0\n", []),
+        (T + "psql: error: connection to server at \"localhost\" (127.0.0.1), port 5432 failed:"
+         " FATAL:  password authentication failed for user \"chatalot\"\nchatalot-login-exit: 2\n",
+         ["DATABASE_URL in /etc/chatalot/database.env (chatalot@localhost:5432/chatalot) does "
+          "not log in: psql: error: connection to server at \"localhost\" (127.0.0.1), port 5432 "
+          "failed: FATAL:  password authentication failed for user \"chatalot\""]),
+        ("chatalot-db: /etc/chatalot/database.env does not exist\nchatalot-login-exit: 90\n",
+         ["/etc/chatalot/database.env does not exist"]),
+        (T + "chatalot-login: result chatalot other false\nchatalot-login-exit: 0\n",
+         ["DATABASE_URL in /etc/chatalot/database.env connects to database other, not chatalot",
+          "DATABASE_URL in /etc/chatalot/database.env (chatalot@localhost:5432/chatalot) "
+          "connects over a Unix socket, not TCP"]),
+    ],
+)
+def test_login_problems(section: str, expected: list[str]) -> None:
+    outcome = parse_login_section(section)
+    assert checks.login_problems(outcome, ENV, "chatalot", "chatalot") == expected
+
+
+def test_failure_text_is_one_problem_per_line() -> None:
+    assert checks.fail_text(["a is wrong", "b is wrong"]) == "a is wrong\nb is wrong"
+
+
+# -- the login script, run by /bin/sh against a stand-in psql --------------------------------------
+
+FAKE_PSQL = """#!/bin/sh
+printf 'argv:'; for a in "$@"; do printf ' [%s]' "$a"; done; echo
+echo "pgpassword:[$PGPASSWORD] passfile:[$PGPASSFILE]"
+"""
+
+
+@pytest.mark.parametrize(
+    ("content", "rc", "argv_tail", "password"),
+    [
+        ("DATABASE_URL=postgres://chatalot:s3cr%2Ft%40%3A%25x@localhost:5432/chatalot\n", 0,
+         "[postgres://chatalot@localhost:5432/chatalot]", "s3cr/t@:%x"),
+        ("# c\n  DATABASE_URL = 'postgresql://app:p%20w@[::1]:6432/db?sslmode=disable'\n"
+         "DATABASE_URL=postgres://later:x@h/d\n", 0,
+         "[postgres://app@[::1]:6432/db?sslmode=disable]", "p w"),
+        ("DATABASE_URL=postgres://chatalot@localhost/chatalot\n", 90, None, None),
+        ("DATABASE_URL=mysql://a:b@h/d\n", 90, None, None),
+        ("OTHER=1\n", 90, None, None),
+    ],
+)
+def test_login_script_keeps_the_password_out_of_argv(
+        tmp_path: Path, content: str, rc: int, argv_tail: str | None,
+        password: str | None) -> None:
+    env = tmp_path / "database.env"
+    env.write_text(content)
+    psql = tmp_path / "bin" / "psql"
+    psql.parent.mkdir()
+    psql.write_text(FAKE_PSQL)
+    psql.chmod(psql.stat().st_mode | stat.S_IXUSR)
+    script = applogin.script(str(env), ["-X", "-c", "select 1"], announce=True)
+    p = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False,
+                       env={"PATH": f"{psql.parent}:{os.environ['PATH']}"})
+    assert p.returncode == rc, p.stderr
+    if argv_tail is None:
+        assert "chatalot-db:" in p.stderr and "argv:" not in p.stdout
+        return
+    assert password is not None
+    argv_line = next(ln for ln in p.stdout.splitlines() if ln.startswith("argv:"))
+    assert argv_line == f"argv: [-X] [-c] [select 1] {argv_tail}"
+    assert f"pgpassword:[{password}] passfile:[/dev/null]" in p.stdout
+    assert password not in script
+    target = next(ln for ln in p.stdout.splitlines() if ln.startswith(applogin.TARGET_MARKER))
+    assert password not in target and "?" not in target
+
+
+def test_script_text_holds_no_secret() -> None:
+    # the script is the same for every host: it names the file, never a password
+    text = applogin.script("/etc/chatalot/database.env", [])
+    assert "PGPASSWORD=$(" in text and 'exec psql "postgres://$user@$hostport$path"' in text
+
+
+# -- the probe's psql output ----------------------------------------------------------------------
+
+
+def test_parse_sql_splits_json_ledger_and_errors() -> None:
+    text = ('{"server_version": "15.8"}\n{"schema_privileges": ["CREATE", "USAGE"]}\n'
+            "chatalot-ledger: owner chatalot\n"
+            f"chatalot-ledger: row 1 {_m(1).checksum.hex()} t\n")
+    sql, ledger, errors = parse_sql(text)
+    assert sql == {"server_version": "15.8", "schema_privileges": ["CREATE", "USAGE"]}
+    assert ledger == LedgerState(True, "chatalot", (AppliedMigration(1, _m(1).checksum),))
+    assert errors == ""
+    sql, ledger, errors = parse_sql("psql: error: connection refused\n")
+    assert (sql, ledger, errors) == (None, None, "psql: error: connection refused")
+
+
+# -- suite options ---------------------------------------------------------------------------------
+
+
+def test_chatalot_var_options_read_like_inventory_vars() -> None:
+    assert parse_var_options(["pg_listen=*", "db_name=app",
+                              "pg_settings={'work_mem': '8MB'}", "pg_cpus=4"]) == {
+        "pg_listen": "*", "db_name": "app", "pg_settings": {"work_mem": "8MB"}, "pg_cpus": 4}
+    with pytest.raises(pytest.UsageError, match="NAME=VALUE"):
+        parse_var_options(["pg_listen"])
+
+
+def test_inventory_vars_match_name_address_or_local() -> None:
+    from installer.inventory import parse_inventory
+
+    inv = parse_inventory("[db]\ndb01 ansible_host=10.0.0.1 db_name=one\n"
+                          "me ansible_connection=local db_name=mine\n[db:vars]\npg_listen=*\n")
+    assert inventory_vars(inv, "db01", False)["db_name"] == "one"
+    assert inventory_vars(inv, "10.0.0.1", False)["db_name"] == "one"
+    assert inventory_vars(inv, "localhost", True)["db_name"] == "mine"
+    assert inventory_vars(inv, "elsewhere", False) == {}
+
+
+# -- verify: command line, recap, exit codes -------------------------------------------------------
+
+
+def test_pytest_args_replace_testinfra_and_pass_options() -> None:
+    args = verify_cmd.pytest_args("out.xml", "settings")
+    assert args[0].endswith("installer/verify/test_chatalot_host.py")
+    i = args.index("no:pytest11.testinfra")
+    assert args[i - 1] == "-p"
+    assert "--junitxml=out.xml" in args and args[-2:] == ["-k", "settings"]
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "expected"),
+    [("test_chatalot_host.py::test_x[db01]", "db01"), ("a.py::test_y", None),
+     ("installer/verify/test_chatalot_host.py::test_x[web-1.example.com]", "web-1.example.com")],
+)
+def test_param_id(nodeid: str, expected: str | None) -> None:
+    assert _param_id(nodeid) == expected
+
+
+def _conn(name: str, unreachable: bool = False) -> Connection:
+    return Connection(name, {}, None, "down" if unreachable else "", unreachable)
+
+
+@pytest.mark.parametrize(
+    ("rc", "conns", "failed", "expected"),
+    [
+        (0, [_conn("a"), _conn("b")], {}, 0),
+        (1, [_conn("a"), _conn("b")], {"b": 1}, 2),
+        (1, [_conn("a"), _conn("b", unreachable=True)], {"b": 13}, 4),
+        (1, [_conn("a"), _conn("b", unreachable=True)], {"a": 1, "b": 13}, 2),
+        (2, [_conn("a")], {}, 99),
+        (5, [_conn("a")], {}, 5),
+        (3, [_conn("a")], {}, 1),
+    ],
+)
+def test_verify_exit_code(rc: int, conns: list[Connection], failed: dict[str, int],
+                          expected: int) -> None:
+    tally = {c.name: HostTally(failed=failed.get(c.name, 0)) for c in conns}
+    assert verify_cmd.exit_code(rc, conns, tally) == expected
+
+
+def test_verify_recap_names_failed_checks() -> None:
+    tally = {"a": HostTally(passed=12, skipped=1),
+             "b": HostTally(passed=11, failed=2, failures=["test_settings_match_tuning",
+                                                            "test_env_file_is_0600_root"],
+                            messages={"test_settings_match_tuning": "work_mem is 1MB\nshared"})}
+    text = verify_cmd.recap([_conn("a"), _conn("b"), _conn("c", unreachable=True)], tally)
+    assert text.splitlines()[1:] == [
+        "a                          : passed=12   failed=0    skipped=1    ok",
+        "b                          : passed=11   failed=2    skipped=0    failed",
+        "    test_settings_match_tuning: work_mem is 1MB",
+        "        shared",
+        "    test_env_file_is_0600_root",
+        "c                          : passed=0    failed=0    skipped=0    unreachable",
+        "    down"]
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+STATUS_SQL_OUT = (
+    '{"version": "15.8 (Debian 15.8-0+deb12u1)", "uptime_seconds": 273065, "connections": 6,'
+    ' "max_connections": 100, "database_size": "9861 kB"}\n'
+    "chatalot-ledger: owner chatalot\n"
+    + "".join(f"chatalot-ledger: row {v} {_m(v).checksum.hex()} t\n" for v in range(1, 11)))
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        ({"sql": STATUS_SQL_OUT, "backup": "1700000000.5 104857600 chatalot-x.dump\n"},
+         ["db01",
+          "  PostgreSQL   15.8 (up 3 days 3:51:05)",
+          "  database     9861 kB",
+          "  connections  6 / 100",
+          "  migrations   10 applied, 2 pending",
+          "  last backup  /var/backups/chatalot/chatalot-x.dump (100 MB, STAMP, 0:16:39 ago)"]),
+        ({"sql": STATUS_SQL_OUT.replace("chatalot-ledger: owner chatalot\n", "")
+          .split("\n")[0] + "\nchatalot-ledger: absent\n", "backup": "MISSING\n"},
+         ["db01",
+          "  PostgreSQL   15.8 (up 3 days 3:51:05)",
+          "  database     9861 kB",
+          "  connections  6 / 100",
+          "  migrations   0 applied, 12 pending",
+          "  last backup  none (/var/backups/chatalot does not exist)"]),
+        ({"sql": "psql: error: connection to server on socket failed\n", "backup": ""},
+         ["db01",
+          "  PostgreSQL   PostgreSQL does not answer: psql: error: connection to server on "
+          "socket failed",
+          "  last backup  none (nothing in /var/backups/chatalot)"]),
+    ],
+)
+def test_status_parse_and_format(sections: dict[str, str], expected: list[str]) -> None:
+    st = status_cmd.parse_status("db01", sections, HostConfig(), LOCAL)
+    text = status_cmd.format_status(st, now=1700001000.0)
+    lines = text.splitlines()
+    if st.backup is not None:
+        stamp = lines[-1].split(", ")[1]
+        expected = [ln.replace("STAMP", stamp) for ln in expected]
+    assert lines == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0:00:00"), (42, "0:00:42"), (3600 + 61, "1:01:01"), (86400, "1 day 0:00:00"),
+     (3 * 86400 + 5, "3 days 0:00:05"), (-5, "0:00:00")],
+)
+def test_format_duration(seconds: int, text: str) -> None:
+    assert status_cmd.format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [(0, "0 bytes"), (10239, "10239 bytes"), (10240, "10 kB"), (104857600, "100 MB"),
+     (5 * 1024**3, "5120 MB"), (20 * 1024**3, "20 GB")],
+)
+def test_format_bytes(n: int, text: str) -> None:
+    assert status_cmd.format_bytes(n) == text
+
+
+def test_status_of_unreachable_host() -> None:
+    st = status_cmd.HostStatus("db02", error="cannot connect to root@db02:22: timed out",
+                               unreachable=True)
+    assert status_cmd.format_status(st, 0) == \
+        "db02: UNREACHABLE: cannot connect to root@db02:22: timed out"
+
+
+# -- psql: the commands it execs -------------------------------------------------------------------
+
+
+def test_psql_local_runs_the_login_script_as_root() -> None:
+    argv = psql_cmd.command_for("localhost", {"ansible_connection": "local"}, "select 1",
+                                tty=False, accept_new_host_keys=False, is_root=True)
+    assert argv[:2] == ["/bin/sh", "-c"]
+    assert "exec psql -X -v ON_ERROR_STOP=1 -c 'select 1' \"postgres://" in argv[2]
+    argv = psql_cmd.command_for("localhost", {"ansible_connection": "local"}, None,
+                                tty=True, accept_new_host_keys=False, is_root=False)
+    assert argv[:3] == ["sudo", "/bin/sh", "-c"]
+
+
+def test_psql_over_ssh_keeps_apply_s_host_key_policy() -> None:
+    hostvars = {"ansible_host": "10.0.0.5", "ansible_port": 2222, "ansible_user": "ops",
+                "ansible_ssh_private_key_file": "/keys/id",
+                "ansible_ssh_common_args": "-o UserKnownHostsFile=/kh -o StrictHostKeyChecking=no"}
+    argv = psql_cmd.command_for("db01", hostvars, None, tty=True, accept_new_host_keys=False,
+                                is_root=True)
+    kh = os.path.expanduser("~/.ssh/known_hosts")
+    assert argv[:10] == ["ssh", "-t", "-o", "StrictHostKeyChecking=yes",
+                         "-o", f"UserKnownHostsFile=/kh {kh}", "-p", "2222", "-l", "ops"]
+    # OpenSSH takes the first value: the inventory's StrictHostKeyChecking=no comes later
+    assert argv.index("StrictHostKeyChecking=yes") < argv.index("StrictHostKeyChecking=no")
+    assert argv[-2] == "10.0.0.5"
+    remote = shlex.split(argv[-1])
+    assert remote[:2] == ["/bin/sh", "-c"] and "exec sudo /bin/sh" in remote[2]
+    argv = psql_cmd.command_for("db01", {}, "select 1", tty=False, accept_new_host_keys=True,
+                                is_root=True)
+    assert argv[:4] == ["ssh", "-T", "-o", "StrictHostKeyChecking=accept-new"]
+    assert not any(a.startswith("UserKnownHostsFile") for a in argv)  # ssh's own defaults
+    assert argv[-2] == "db01"
