@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-K", "--ask-become-pass", action="store_true",
                    help="ask for the sudo password (read from the terminal, or the first line of "
                    "stdin when it is not one); it goes to sudo on stdin, never in argv")
+    a.add_argument("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="how long a host waits for another chatalot-db run on it to end (the "
+                   "host lock, /run/lock/chatalot-db.lock) before that host fails "
+                   "(default: 300)")
     a.add_argument("-v", "--verbose", action="count", default=0,
                    help="log every command run (never their input or output)")
     a.set_defaults(func=cmd_apply)
@@ -129,6 +133,8 @@ def _run_control(args: argparse.Namespace) -> RunControl:
     """--serial, --max-fail-percentage and --any-errors-fatal (bad values: exit 5)."""
     if args.forks < 1:
         raise UsageError("--forks must be at least 1")
+    if not args.lock_timeout >= 0:
+        raise UsageError("--lock-timeout must be 0 or more seconds")
     serial = parse_serial(args.serial) if args.serial is not None else []
     pct = (parse_percentage(args.max_fail_percentage)
            if args.max_fail_percentage is not None else None)
@@ -163,7 +169,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     become_password = _ask_become_pass() if args.ask_become_pass else None
     opts = RunOptions(check=args.check, diff=args.diff, forks=args.forks,
                       accept_new_host_keys=args.accept_new_host_keys,
-                      become_password=become_password)
+                      become_password=become_password, lock_timeout=args.lock_timeout)
     try:
         logs = HostLogs(args.log_dir) if args.log_dir else None
     except OSError as e:

@@ -38,6 +38,18 @@ class HostConfig:
     migrations_source: Path | None = field(default_factory=migrations_dir)
     #: where pg_dump backups go on the host before migrations touch existing data
     backup_dir: str = DEFAULT_BACKUP_DIR
+    #: the app role's password (None: generated once, then kept in the env file); never shown
+    db_password: str | None = field(default=None, repr=False)
+    #: networks the app role may connect from over SSL (hba `hostssl` lines); () = loopback only
+    pg_allowed_cidrs: tuple[str, ...] = ()
+    #: an existing certificate and key on the host (None: generated in the data directory)
+    pg_ssl_cert: str | None = None
+    pg_ssl_key: str | None = None
+
+    @property
+    def remote(self) -> bool:
+        """Whether remote access is asked for (hostssl rules, ssl = on)."""
+        return bool(self.pg_allowed_cidrs)
 
     @classmethod
     def from_vars(cls, hostvars: Mapping[str, Any]) -> HostConfig:
@@ -48,6 +60,20 @@ class HostConfig:
         pg_port = _opt_int(hostvars, "pg_port", 1, 65535) or 5432
         listen = str(hostvars.get("pg_listen", "localhost"))
         _check_listen(listen)
+        cidrs = _allowed_cidrs(hostvars.get("pg_allowed_cidrs"))
+        if not cidrs and not _loopback_only(listen):
+            raise UsageError(
+                f"pg_listen is {listen!r} but pg_allowed_cidrs is not set: remote clients "
+                "could reach the port but no rule would let them in. Set pg_allowed_cidrs to "
+                "the networks the app connects from (e.g. 10.0.0.0/24; hostssl, "
+                "scram-sha-256), or leave pg_listen at localhost"
+            )
+        cert = _opt_abs_path(hostvars, "pg_ssl_cert")
+        key = _opt_abs_path(hostvars, "pg_ssl_key")
+        if (cert is None) != (key is None):
+            raise UsageError("pg_ssl_cert and pg_ssl_key go together: give both paths (files "
+                             "on the host), or neither to have a certificate generated")
+        password = _password(hostvars.get("db_password"))
         env_file = _abs_path(hostvars, "db_env_file", DEFAULT_ENV_FILE)
         settings = hostvars.get("pg_settings", {}) or {}
         if not isinstance(settings, Mapping):
@@ -76,6 +102,10 @@ class HostConfig:
             pg_max_connections=_opt_int(hostvars, "pg_max_connections", 1, 262143),
             migrations_source=_migrations_source(hostvars),
             backup_dir=_abs_path(hostvars, "backup_dir", DEFAULT_BACKUP_DIR),
+            db_password=password,
+            pg_allowed_cidrs=cidrs,
+            pg_ssl_cert=cert,
+            pg_ssl_key=key,
         )
 
 
@@ -104,6 +134,56 @@ def _check_listen(listen: str) -> None:
                 f"pg_listen must be 'localhost', '*' or a comma-separated list of IP "
                 f"addresses, got {listen!r}"
             ) from None
+
+
+def _loopback_only(listen: str) -> bool:
+    """Whether listen_addresses names loopback addresses only ('' = Unix sockets only)."""
+    for part in (p.strip() for p in listen.split(",")):
+        if part in ("localhost", ""):
+            continue
+        if part == "*" or not ipaddress.ip_address(part).is_loopback:
+            return False
+    return True
+
+
+def _allowed_cidrs(value: object) -> tuple[str, ...]:
+    """pg_allowed_cidrs: a list or a comma-separated string of networks, normalised."""
+    if value is None or value == "":
+        return ()
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    out: list[str] = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            net = ipaddress.ip_network(text, strict=True)
+        except ValueError as e:
+            raise UsageError(
+                f"pg_allowed_cidrs: {text!r} is not a network ({e}); give CIDRs like "
+                "10.0.0.0/24 or 2001:db8::/64, as a list or comma-separated"
+            ) from None
+        if str(net) not in out:
+            out.append(str(net))
+    return tuple(out)
+
+
+def _password(value: object) -> str | None:
+    """db_password as given; None when unset. The value itself is never echoed."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise UsageError(f"db_password must be a string, got a {type(value).__name__}")
+    text = str(value)
+    if any(c in text for c in "\x00\r\n"):
+        raise UsageError("db_password cannot contain a line break or NUL")
+    return text
+
+
+def _opt_abs_path(hostvars: Mapping[str, Any], key: str) -> str | None:
+    if hostvars.get(key) in (None, ""):
+        return None
+    return _abs_path(hostvars, key, "")
 
 
 def _abs_path(hostvars: Mapping[str, Any], key: str, default: str) -> str:

@@ -37,6 +37,10 @@ class BecomeError(ChatalotError):
     """Connected, but could not become root (sudo refused or needs a password)."""
 
 
+class HostLockError(ChatalotError):
+    """The host lock (one chatalot-db run per host at a time) could not be taken."""
+
+
 class CommandError(ChatalotError):
     """A command on the host failed where failure was not expected."""
 

@@ -56,6 +56,8 @@ class StepRecord:
     reason: str = ""
     diff: str | None = None
     seconds: float = 0.0
+    #: when the step started (Unix time)
+    started: float = 0.0
 
 
 @dataclass
@@ -69,6 +71,8 @@ class HostReport:
     state: str = NOT_STARTED
     stopped_before: str = ""
     seconds: float = 0.0
+    #: seconds spent waiting for another chatalot-db run's host lock
+    lock_wait: float = 0.0
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.steps if s.status == status)
@@ -98,9 +102,10 @@ class HostReport:
         d: dict[str, Any] = dict(self.counts)
         d["state"] = self.state
         d["seconds"] = round(self.seconds, 3)
+        d["lock_wait"] = round(self.lock_wait, 3)
         d["steps"] = [
             {"name": s.name, "status": s.status, "reason": s.reason, "diff": s.diff,
-             "seconds": round(s.seconds, 3)}
+             "seconds": round(s.seconds, 3), "started": round(s.started, 3)}
             for s in self.steps
         ]
         if self.error:

@@ -6,6 +6,11 @@ a time, batch after batch; the main thread only schedules, applies the stop rule
 (installer.rollout) and handles Ctrl-C. Stopping is cooperative: a host checks
 the run's stop event *between* steps, so a step that has started (a migration
 transaction, a package install) always ends on its own terms.
+
+Two runs on one host never interleave: once connected, a host's run holds an exclusive
+flock on the host (HOST_LOCK) until its last step has ended; a second run waits for it,
+at most `lock_timeout` seconds. Check mode takes it too, so that what it reads is not a
+half-done run's state.
 """
 
 from __future__ import annotations
@@ -15,13 +20,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Protocol
 
 from installer.config import HostConfig
-from installer.errors import ChatalotError, UnreachableError
+from installer.errors import ChatalotError, HostLockError, UnreachableError
 from installer.output import (
     DONE,
     FAILED,
@@ -40,6 +45,9 @@ from installer.transport.local import LocalTransport
 #: how often the main thread wakes to redraw the live view and notice Ctrl-C
 TICK = 0.2
 
+#: on each host, the lock that serialises chatalot-db runs there (flock; /run is tmpfs)
+HOST_LOCK = "/run/lock/chatalot-db.lock"
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -49,6 +57,8 @@ class RunOptions:
     accept_new_host_keys: bool = False
     become_password: str | None = None
     connect_timeout: float = 15.0
+    #: how long a run waits for another run's host lock before that host fails
+    lock_timeout: float = 300.0
 
 
 TransportFactory = Callable[[str, Mapping[str, Any], RunOptions], Transport]
@@ -130,15 +140,19 @@ def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions
         _record(report, display, "connect", StepResult(Status.FAILED, str(e)), 0.0)
         report.error = str(e)
         return
-    with transport:
-        ctx = HostContext(name, transport, config, check=opts.check, diff=opts.diff)
+    with transport, ExitStack() as held:
         todo = steps()
+        if not _take_host_lock(report, transport, opts, display, stop, held,
+                               todo[0].name if todo else ""):
+            return
+        ctx = HostContext(name, transport, config, check=opts.check, diff=opts.diff)
         for index, step in enumerate(todo, 1):
             if stop is not None and stop.is_set():
                 report.stopped_before = step.name
                 return
             title = step.name
             start = time.monotonic()
+            began = time.time()
             try:
                 title = step.title(ctx)
                 display.step_started(name, title, index, len(todo))
@@ -151,7 +165,7 @@ def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions
                 result = StepResult(Status.FAILED, str(e))
             except Exception as e:  # a bug of ours: report it on this host, keep the others going
                 result = StepResult(Status.FAILED, f"internal error: {type(e).__name__}: {e}")
-            _record(report, display, title, result, time.monotonic() - start)
+            _record(report, display, title, result, time.monotonic() - start, began)
             if result.status == Status.FAILED:
                 report.error = result.reason
                 return
@@ -164,9 +178,49 @@ def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions
             )
 
 
+def _take_host_lock(report: HostReport, transport: Transport, opts: RunOptions,
+                    display: Display, stop: StopSignal | None, held: ExitStack,
+                    first_step: str) -> bool:
+    """Take the host lock into `held`; False (the report says why) when the host must not
+    go on: the lock timed out, the run was stopped while waiting, or the host dropped."""
+    name = report.name
+    start = time.monotonic()
+    began = time.time()
+    waited = False
+
+    def on_wait() -> None:
+        nonlocal waited
+        waited = True
+        display.message(f"{name}: waiting for another chatalot-db run on this host "
+                        f"(lock {HOST_LOCK}, up to {opts.lock_timeout:g}s: --lock-timeout)")
+
+    try:
+        held.enter_context(transport.hold_lock(
+            HOST_LOCK, opts.lock_timeout, on_wait=on_wait,
+            cancel=stop.is_set if stop is not None else None))
+    except UnreachableError as e:
+        report.unreachable, report.error = True, str(e)
+        display.unreachable(name, str(e))
+        return False
+    except HostLockError as e:
+        if stop is not None and stop.is_set():
+            report.stopped_before = first_step
+            return False
+        _record(report, display, "take the host lock",
+                StepResult(Status.FAILED, str(e)), time.monotonic() - start, began)
+        report.error = str(e)
+        return False
+    if waited:
+        report.lock_wait = time.monotonic() - start
+        report.notes.append(f"waited {report.lock_wait:.1f}s for another chatalot-db run on "
+                            f"this host (lock {HOST_LOCK})")
+    return True
+
+
 def _record(report: HostReport, display: Display, title: str, result: StepResult,
-            seconds: float) -> None:
-    rec = StepRecord(title, str(result.status), result.reason, result.diff, seconds)
+            seconds: float, started: float = 0.0) -> None:
+    rec = StepRecord(title, str(result.status), result.reason, result.diff, seconds,
+                     started or time.time() - seconds)
     report.steps.append(rec)
     display.step(report.name, rec)
 
@@ -322,6 +376,7 @@ def _listing(busy: Mapping[str, str]) -> str:
 
 
 __all__ = [
+    "HOST_LOCK",
     "RunControl",
     "RunOptions",
     "make_transport",

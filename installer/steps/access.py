@@ -65,6 +65,7 @@ class AppRole(Step):
             why.append(" ".join(fixes))
         if not password_ok:
             why.append("new password (no env file held it)" if ctx.password_is_new
+                       else "password set to db_password" if ctx.config.db_password is not None
                        else "password reset to the env file's")
         if ctx.check:
             return changed(f"would alter role {user}: " + "; ".join(why))

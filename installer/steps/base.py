@@ -130,7 +130,9 @@ class HostContext:
     # -- the app role's password ---------------------------------------------
     @property
     def password(self) -> str:
-        """The password from the env file, or a new one (generated once per run)."""
+        """db_password when set; else the env file's, or a new one (generated once per run)."""
+        if self._password is None and self.config.db_password is not None:
+            self._password = self.config.db_password
         if self._password is None:
             url = envfile.read_url(self.state.env_file)
             pw = envfile.password_from_url(url, self.config.db_user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 
@@ -51,12 +52,55 @@ def describe(inp: TuningInputs) -> str:
 def plan_settings(ctx: HostContext, caps: Mapping[str, list[str]] | None = None
                   ) -> dict[str, str]:
     """Every setting our drop-in holds: access settings, tuning, then the user's pg_settings."""
+    c = ctx.config
     wanted: dict[str, str] = {
-        "listen_addresses": ctx.config.pg_listen,
+        "listen_addresses": c.pg_listen,
         "password_encryption": "scram-sha-256",
     }
+    if c.remote:  # hostssl rules need SSL on, with our certificate or the one given
+        wanted.update({"ssl": "on", "ssl_cert_file": c.pg_ssl_cert or SSL_CERT,
+                       "ssl_key_file": c.pg_ssl_key or SSL_KEY})
     wanted.update(compute(tuning_inputs(ctx, caps)))
     return merge_overrides(wanted, ctx.config.pg_settings)
+
+
+#: the certificate generated where pg_allowed_cidrs is set and pg_ssl_cert is not
+#: (relative paths: PostgreSQL reads them from its data directory)
+SSL_CERT = "chatalot-server.crt"
+SSL_KEY = "chatalot-server.key"
+
+CERT_SCRIPT = f"""set -e
+cd "$1"
+if [ -s {SSL_CERT} ] && [ -s {SSL_KEY} ]; then echo present; exit 0; fi
+umask 077
+openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=$2" \\
+  -keyout {SSL_KEY}.tmp -out {SSL_CERT}.tmp
+chown postgres:postgres {SSL_KEY}.tmp {SSL_CERT}.tmp
+chmod 0600 {SSL_KEY}.tmp; chmod 0644 {SSL_CERT}.tmp
+mv -f {SSL_KEY}.tmp {SSL_KEY}; mv -f {SSL_CERT}.tmp {SSL_CERT}
+echo generated
+"""
+
+
+def ensure_certificate(ctx: HostContext) -> str | None:
+    """Generate the server certificate in the data directory when remote access needs one.
+
+    Returns a note when one was generated (or would be, in check mode), else None.
+    """
+    c = ctx.config
+    if not c.remote or c.pg_ssl_cert is not None:
+        return None
+    datadir = str((ctx.state.sql or {}).get("data_directory") or "")
+    if not datadir:
+        return None
+    where = f"{datadir}/{SSL_CERT}"
+    if ctx.check:
+        r = ctx.t.run(f"test -s {sh(where)}", become="root", timeout=60)
+        return None if r.ok else f"would generate {where} (self-signed, CN={ctx.name})"
+    cn = re.sub(r"[^A-Za-z0-9.-]", "-", ctx.name)[:64] or "postgresql"
+    r = ctx.root(f"sh -c {sh(CERT_SCRIPT)} chatalot-cert {sh(datadir)} {sh(cn)}",
+                 f"generating {where}")
+    return f"generated {where}" if r.stdout.strip() == "generated" else None
 
 
 FILE_ERRORS_SQL = """SELECT coalesce(name, '?') || ' (' || sourcefile || ':' || sourceline
@@ -105,7 +149,10 @@ class ConfigureSettings(Step):
             for n, v in wanted.items()
             if n not in live or not _same(v, live[n])
         }
+        cert = ensure_certificate(ctx)
         if not file_differs and not differing and conf_new is None:
+            if cert:
+                return changed(cert)
             return ok(f"{len(wanted)} settings in force")
         diff = "\n".join(f"{n}: {old} -> {new}" for n, (old, new) in differing.items())
         if ctx.diff and file_differs:
@@ -116,8 +163,9 @@ class ConfigureSettings(Step):
         included = f"; {include.conf_path} now includes conf.d/" if include and conf_new else ""
         if ctx.check:
             what = ", ".join(differing) or f"{path} (values already live)"
-            return changed(f"would set {what}{included.replace('now includes', 'to include')}",
-                           diff or None)
+            generated = f"; {cert}" if cert else ""
+            return changed(f"would set {what}{included.replace('now includes', 'to include')}"
+                           f"{generated}", diff or None)
         previous = st.dropin
         if include is not None and (file_differs or conf_new is not None):
             # the drop-in's directory, readable by the server (write_file would make it root's)
@@ -156,7 +204,8 @@ class ConfigureSettings(Step):
             raise StepFailed("settings written but not in force (overridden later, e.g. by "
                              "ALTER SYSTEM in postgresql.auto.conf?): " + ", ".join(still))
         names = ", ".join(differing) or "file only"
-        return changed(f"set {names}; PostgreSQL {action}{included}", diff or None)
+        generated = f"; {cert}" if cert else ""
+        return changed(f"set {names}; PostgreSQL {action}{included}{generated}", diff or None)
 
     def _restart(self, ctx: HostContext, path: str, previous: str | None,
                  differing: Mapping[str, tuple[str, str]]) -> None:
@@ -195,14 +244,17 @@ class ConfigureHba(Step):
     def run(self, ctx: HostContext) -> StepResult:
         path = ctx.strategy.hba_path()
         st = ctx.state
-        wanted = hba.HbaWanted(ctx.config.db_name, ctx.config.db_user)
+        wanted = hba.HbaWanted(ctx.config.db_name, ctx.config.db_user,
+                               remote_cidrs=ctx.config.pg_allowed_cidrs)
         if st.hba is None:
             if ctx.check:
                 return changed(f"would add the {ctx.config.db_user} rules to {path}")
             raise StepFailed(f"{path} not found: is the cluster created?")
         new = hba.render(st.hba, wanted)
         if new == st.hba:
-            return ok("app role by scram-sha-256 on loopback; no trust rules")
+            remote = (f", hostssl from {', '.join(ctx.config.pg_allowed_cidrs)}"
+                      if ctx.config.remote else "")
+            return ok(f"app role by scram-sha-256 on loopback{remote}; no trust rules")
         diff = unified_diff(path, st.hba, new) if ctx.diff else None
         if ctx.check:
             return changed(f"would update {path}", diff)

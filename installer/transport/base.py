@@ -9,11 +9,15 @@ runuser (when already root) or sudo (otherwise).
 from __future__ import annotations
 
 import logging
+import posixpath
 import shlex
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from installer.errors import CommandError
+from installer.errors import CommandError, HostLockError
 
 log = logging.getLogger("chatalot_db.transport")
 
@@ -36,6 +40,46 @@ def sh(*argv: str) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
+#: the host lock's exit codes (lock_script): cannot open the file; gave up waiting
+LOCK_CANNOT_OPEN = 71
+LOCK_TIMED_OUT = 75
+
+
+def lock_script(path: str, timeout: float) -> str:
+    """A shell script that takes an exclusive flock on `path` and holds it until its stdin
+    closes: it prints `waiting` when another holder has it, then `locked` once it has it,
+    and keeps the lock in `cat`, which exits on EOF (we closed it, our connection dropped
+    or our process died), releasing the lock. Exit 75 when `timeout` seconds passed."""
+    q = shlex.quote(path)
+    return "; ".join([
+        f"mkdir -p {shlex.quote(posixpath.dirname(path) or '/')} || exit {LOCK_CANNOT_OPEN}",
+        f"exec 9>>{q} || exit {LOCK_CANNOT_OPEN}",
+        "if ! flock -n -x 9; then echo waiting; "
+        f"flock -w {max(0, int(timeout + 0.999))} -x 9 || exit {LOCK_TIMED_OUT}; fi",
+        "echo locked",
+        "exec cat >/dev/null",
+    ])
+
+
+class HeldCommand(ABC):
+    """A long-running command on the host whose stdin stays open until `release()`."""
+
+    @abstractmethod
+    def readline(self, timeout: float) -> str | None:
+        """The next line of stdout (without its newline); None once the command has
+        exited and its output is read; raises TimeoutError after `timeout` seconds."""
+
+    @abstractmethod
+    def finish(self, timeout: float) -> tuple[int | None, str]:
+        """Wait up to `timeout` seconds for the command to exit: its exit code (None if
+        it has not) and its stderr."""
+
+    @abstractmethod
+    def release(self, abort: bool = False) -> None:
+        """Close its stdin, let it end, free what it holds; `abort`: end it now (it has
+        not reached the point where it waits on stdin). Never raises."""
+
+
 class Transport(ABC):
     """Runs commands on one host. Subclasses implement `_exec` and `close`."""
 
@@ -53,6 +97,10 @@ class Transport(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection (if any)."""
+
+    def _spawn(self, command: str, stdin: bytes) -> HeldCommand:
+        """Start `command` with /bin/sh -c, write `stdin` to it and keep its stdin open."""
+        raise NotImplementedError(f"{type(self).__name__} cannot hold a long-running command")
 
     def _become_prefix(self, user: str) -> str:
         """The command prefix that switches to `user` (connected user is not root)."""
@@ -115,8 +163,73 @@ class Transport(ABC):
             raise CommandError(what, r.exit_code, r.stderr or r.stdout)
         return r
 
+    @contextmanager
+    def hold_lock(
+        self,
+        path: str,
+        timeout: float,
+        *,
+        on_wait: Callable[[], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Iterator[None]:
+        """Hold an exclusive flock on `path` on the host (as root) while inside.
+
+        Another holder (another chatalot-db run on this host) makes us wait, at most
+        `timeout` seconds: `on_wait` is called once when that starts, `cancel` is polled
+        while waiting. The lock lives in a command on the host whose stdin we keep open:
+        leaving the block, a dropped connection or our process dying releases it.
+        Raises HostLockError when it cannot be taken (timed out, cancelled, no flock).
+        """
+        real, preamble = self.wrap(lock_script(path, timeout), "root")
+        self.commands_run += 1
+        log.debug("%s: hold the host lock %s (up to %gs)", self.name, path, timeout)
+        held = self._spawn(real, preamble)
+        locked = False
+        try:
+            started = time.monotonic()
+            deadline = started + timeout + 30  # the host's flock -w gives up first
+            while True:
+                if cancel is not None and cancel():
+                    raise HostLockError(f"stopped while waiting for the host lock {path} on "
+                                        f"{self.name}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise HostLockError(f"no answer from the host lock command on {self.name} "
+                                        f"after {timeout + 30:g}s ({path})")
+                try:
+                    line = held.readline(min(0.5, left))
+                except TimeoutError:
+                    continue
+                if line == "locked":
+                    locked = True
+                    break
+                if line == "waiting":
+                    if on_wait is not None:
+                        on_wait()
+                    continue
+                if line is None:
+                    code, err = held.finish(10)
+                    raise HostLockError(_lock_failure(self.name, path, timeout, code, err))
+            log.debug("%s: holding the host lock %s (after %.1fs)", self.name, path,
+                      time.monotonic() - started)
+            yield
+        finally:
+            held.release(abort=not locked)
+
     def __enter__(self) -> Transport:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _lock_failure(host: str, path: str, timeout: float, code: int | None, err: str) -> str:
+    if code == LOCK_TIMED_OUT:
+        return (f"another chatalot-db run holds the host lock {path} on {host}: gave up after "
+                f"waiting {timeout:g}s (--lock-timeout). Let it finish, or check that no "
+                f"such run is left (fuser -v {path} on the host), then rerun")
+    tail = "; ".join(err.strip().splitlines()[-3:]) or "no error output"
+    if code == 127 or "flock: not found" in err or "flock: command not found" in err:
+        return (f"cannot take the host lock {path} on {host}: flock (util-linux) is not "
+                f"installed there ({tail})")
+    return (f"cannot take the host lock {path} on {host} (exit {code}): {tail}")

@@ -23,7 +23,7 @@ import paramiko
 from fabric import Connection
 
 from installer.errors import BecomeError, HostKeyError, UnreachableError
-from installer.transport.base import Result, Transport, sh
+from installer.transport.base import HeldCommand, Result, Transport, sh
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -222,7 +222,25 @@ class SSHTransport(Transport):
             out.append(chan.recv(65536))
         while chan.recv_stderr_ready():
             err.append(chan.recv_stderr(65536))
-        return Result(chan.recv_exit_status(), _text(out), _text(err))
+        code = chan.recv_exit_status()
+        if code == -1 and _dropped(chan):
+            # paramiko closes a dropped connection's channels with no exit status (-1):
+            # the command's fate is unknown, which is not the command failing
+            raise EOFError("the SSH connection dropped while the command ran")
+        return Result(code, _text(out), _text(err))
+
+    def _spawn(self, command: str, stdin: bytes) -> HeldCommand:
+        transport = self.conn.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise UnreachableError(f"connection to {self.name} is closed")
+        try:
+            chan = transport.open_session(timeout=30)
+            chan.exec_command(f"/bin/sh -c {shlex.quote(command)}")
+            if stdin:
+                chan.sendall(stdin)
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise UnreachableError(f"connection to {self.name} lost: {e}") from None
+        return _SSHHeld(self.name, chan)
 
     @staticmethod
     def _feed(chan: paramiko.Channel, data: bytes) -> None:
@@ -235,6 +253,91 @@ class SSHTransport(Transport):
     def close(self) -> None:
         with contextlib.suppress(OSError, paramiko.SSHException):
             self.conn.close()
+
+
+class _SSHHeld(HeldCommand):
+    """A command on its own channel of the host's one connection, its stdin kept open.
+    The connection closing (or dropping) ends it on the host: sshd closes its stdin."""
+
+    def __init__(self, host: str, chan: paramiko.Channel) -> None:
+        self.host = host
+        self.chan = chan
+        self.buf = b""
+        self.eof = False
+
+    def readline(self, timeout: float) -> str | None:
+        chan = self.chan
+        deadline = time.monotonic() + timeout
+        try:
+            while b"\n" not in self.buf and not self.eof:
+                if chan.recv_ready():
+                    data = chan.recv(4096)
+                    self.buf += data
+                    self.eof = not data
+                    continue
+                if chan.exit_status_ready() or chan.eof_received:
+                    while chan.recv_ready():  # what arrived with the exit status
+                        self.buf += chan.recv(4096)
+                    self.eof = True
+                    break
+                if not transport_active(chan):
+                    raise UnreachableError(f"connection to {self.host} lost while taking the "
+                                           "host lock")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                select.select([chan], [], [], min(0.2, left))
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise UnreachableError(f"connection to {self.host} lost: "
+                                   f"{e or type(e).__name__}") from None
+        if b"\n" not in self.buf and not self.eof:
+            raise TimeoutError  # (outside the try: TimeoutError is an OSError)
+        if not self.buf:
+            return None
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode("utf-8", errors="replace")
+
+    def finish(self, timeout: float) -> tuple[int | None, str]:
+        deadline = time.monotonic() + timeout
+        while not self.chan.exit_status_ready() and time.monotonic() < deadline:
+            if not transport_active(self.chan):
+                break
+            time.sleep(0.05)
+        err: list[bytes] = []
+        with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+            while self.chan.recv_stderr_ready():
+                err.append(self.chan.recv_stderr(65536))
+        code = self.chan.recv_exit_status() if self.chan.exit_status_ready() else None
+        if code in (None, -1) and _dropped(self.chan):
+            raise UnreachableError(f"connection to {self.host} lost while taking the host lock")
+        return code, _text(err)
+
+    def release(self, abort: bool = False) -> None:
+        # abort (still waiting in flock): just close the channel; the host's flock -w then
+        # gives up at its timeout, or takes the lock and drops it at once (stdin closed)
+        with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+            if not abort and transport_active(self.chan):
+                self.chan.shutdown_write()
+                deadline = time.monotonic() + 5
+                while not self.chan.exit_status_ready() and time.monotonic() < deadline \
+                        and transport_active(self.chan):
+                    time.sleep(0.02)
+        with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+            self.chan.close()
+
+
+def _dropped(chan: paramiko.Channel, wait: float = 1.0) -> bool:
+    """Whether the connection under `chan` is gone. Paramiko closes the channels of a
+    dropped connection a moment before it marks the transport inactive: wait that out
+    (a command killed by a signal, also exit -1, keeps the transport active)."""
+    deadline = time.monotonic() + wait
+    while True:
+        link = chan.get_transport()
+        if link is None or not link.is_active():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
 
 
 def transport_active(chan: paramiko.Channel) -> bool:

@@ -9,8 +9,17 @@ from typing import Any
 
 import pytest
 
-#: every host the end-to-end tests use; booted once per session
-TESTBED_HOSTS = ["debian12", "debian13"]
+#: every host the end-to-end tests use; booted once per session.
+#: CHATALOT_TESTBED_SUFFIX (e.g. `-h`) names them debian12-h, ...: a second test bed beside a
+#: running one (with its own CHATALOT_TESTBED_DIR); only modules that look hosts up by kind
+#: (`host_of_kind`) run there.
+TESTBED_HOSTS = [f"{kind}{os.environ.get('CHATALOT_TESTBED_SUFFIX', '')}"
+                 for kind in ("debian12", "debian13")]
+
+
+def host_of_kind(bed: Any, kind: str) -> str:
+    """The test bed's host of that kind (`debian12`), whatever its suffix."""
+    return next(str(name) for name, h in bed.hosts.items() if h.kind == kind)
 
 
 @pytest.fixture(scope="session")

@@ -228,3 +228,104 @@ def test_recap_counts_like_ansible() -> None:
     r = HostReport("h", [StepRecord("a", "ok"), StepRecord("b", "changed"),
                          StepRecord("c", "skipped")])
     assert r.counts == {"ok": 2, "changed": 1, "unreachable": 0, "failed": 0, "skipped": 1}
+
+
+# -- hostile values: postgresql.conf escaping, passwords, remote access variables -----------
+
+def _conf_unquote(text: str) -> str:
+    """A value as PostgreSQL's config scanner reads it: quoted strings unescaped."""
+    if not text.startswith("'"):
+        return text
+    assert text.endswith("'") and len(text) >= 2, text
+    body, out, i = text[1:-1], [], 0
+    while i < len(body):
+        c = body[i]
+        if c == "'":
+            assert body[i + 1] == "'", f"lone quote in {text!r}"
+            out.append("'")
+            i += 2
+        elif c == "\\":
+            out.append(body[i + 1])
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+HOSTILE_VALUES = [
+    "%m [%p] q'x ", "it's", "''", "'", "a\\b", "\\'; listen_addresses = '*", "x # not a comment",
+    "#", "$(reboot)", "`id`", "a;b", "é€ ü", " lead and trail ", "\\\\", "x\\", "q'\"\\\\$ x",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES)
+def test_hostile_setting_values_render_as_one_safe_line(value: str) -> None:
+    text = pgconf.render({"listen_addresses": "localhost", "password_encryption": "scram-sha-256",
+                          "log_line_prefix": value}, host="db01")
+    lines = [ln for ln in text.splitlines() if ln.startswith("log_line_prefix")]
+    assert len(lines) == 1
+    assert [ln for ln in text.splitlines() if ln.startswith("listen_addresses")] == \
+        ["listen_addresses = localhost"]
+    rendered = lines[0].removeprefix("log_line_prefix = ")
+    assert rendered.startswith("'") and rendered.endswith("'")
+    assert _conf_unquote(rendered) == value
+
+
+@pytest.mark.parametrize("value", ["x\ny = 1", "x\r", "a\x00b", "8MB\nlisten_addresses = '*'"])
+def test_hostile_setting_values_with_line_breaks_are_refused(value: str) -> None:
+    with pytest.raises(UsageError, match="line break or NUL"):
+        HostConfig.from_vars({"pg_settings": {"log_line_prefix": value}})
+
+
+@pytest.mark.parametrize("name", ["work_mem = 1; x", "a b", "x\ny", "'q'", "", "1abc"])
+def test_hostile_setting_names_are_refused(name: str) -> None:
+    with pytest.raises(UsageError, match="not a PostgreSQL setting name"):
+        HostConfig.from_vars({"pg_settings": {name: "1"}})
+
+
+@pytest.mark.parametrize("password", ["q'\"\\\\$ x é€ ;rm -rf /", "  ", "p@ss:w/rd?#%", "123"])
+def test_db_password_is_kept_as_given_and_never_shown(password: str) -> None:
+    c = HostConfig.from_vars({"db_password": password})
+    assert c.db_password == password
+    assert password not in repr(c)
+
+
+@pytest.mark.parametrize("password", ["a\nb", "a\rb", "a\x00b", ["x"], True])
+def test_db_password_refused(password: object) -> None:
+    with pytest.raises(UsageError, match="db_password"):
+        HostConfig.from_vars({"db_password": password})
+
+
+@pytest.mark.parametrize(
+    ("hostvars", "cidrs"),
+    [({}, ()),
+     ({"pg_allowed_cidrs": "10.0.0.0/24"}, ("10.0.0.0/24",)),
+     ({"pg_allowed_cidrs": "10.0.0.0/24, 192.168.1.5 ,10.0.0.0/24"},
+      ("10.0.0.0/24", "192.168.1.5/32")),
+     ({"pg_allowed_cidrs": ["2001:db8::/64", "10.1.0.0/16"], "pg_listen": "*"},
+      ("2001:db8::/64", "10.1.0.0/16")),
+     ({"pg_allowed_cidrs": "0.0.0.0/0", "pg_listen": "*"}, ("0.0.0.0/0",)),  # only if written
+     ({"pg_listen": "127.0.0.1,::1"}, ()), ({"pg_listen": ""}, ())],
+)
+def test_allowed_cidrs(hostvars: dict[str, object], cidrs: tuple[str, ...]) -> None:
+    c = HostConfig.from_vars(hostvars)
+    assert c.pg_allowed_cidrs == cidrs
+    assert c.remote is bool(cidrs)
+
+
+@pytest.mark.parametrize(
+    ("hostvars", "message"),
+    [({"pg_listen": "*"}, "pg_allowed_cidrs is not set"),
+     ({"pg_listen": "0.0.0.0"}, "pg_allowed_cidrs is not set"),
+     ({"pg_listen": "localhost,10.0.0.5"}, "pg_allowed_cidrs is not set"),
+     ({"pg_allowed_cidrs": "10.0.0.1/24"}, "host bits set"),
+     ({"pg_allowed_cidrs": "everyone"}, "not a network"),
+     ({"pg_allowed_cidrs": "10.0.0.0/24; rm -rf /"}, "not a network"),
+     ({"pg_allowed_cidrs": "10.0.0.0/8", "pg_ssl_cert": "/etc/x.crt"}, "go together"),
+     ({"pg_allowed_cidrs": "10.0.0.0/8", "pg_ssl_cert": "x.crt", "pg_ssl_key": "/k"},
+      "absolute path")],
+)
+def test_remote_access_variables_refused(hostvars: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        HostConfig.from_vars(hostvars)

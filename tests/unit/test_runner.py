@@ -8,12 +8,13 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from installer.errors import UnreachableError
+from installer.errors import HostLockError, UnreachableError
 from installer.output import DONE, FAILED, NOT_STARTED, STOPPED, UNREACHABLE, Display
 from installer.rollout import StopPolicy
 from installer.runner import RunControl, RunOptions, run_fleet
@@ -30,6 +31,14 @@ class FakeTransport(Transport):
 
     def _exec(self, command: str, stdin: bytes | None, timeout: float | None) -> Result:
         return Result(0, "", "")
+
+    @contextmanager
+    def hold_lock(self, path: str, timeout: float, *,
+                  on_wait: Callable[[], None] | None = None,
+                  cancel: Callable[[], bool] | None = None) -> Iterator[None]:
+        with self.log.lock:
+            self.log.locked.append(self.name)
+        yield
 
     def close(self) -> None:
         with self.log.lock:
@@ -48,6 +57,7 @@ class Fleet:
         self.lock = threading.Lock()
         self.connected: list[str] = []
         self.closed: list[str] = []
+        self.locked: list[str] = []
         self.ran: list[tuple[str, str]] = []
         self.busy = 0
         self.most_busy = 0
@@ -106,6 +116,7 @@ def test_every_host_runs_every_step_on_one_connection() -> None:
     reports, control = run(fleet, HOSTS)
     assert {n: r.state for n, r in reports.items()} == dict.fromkeys(HOSTS, DONE)
     assert sorted(fleet.connected) == HOSTS and sorted(fleet.closed) == HOSTS
+    assert sorted(fleet.locked) == HOSTS  # the host lock: once per host, not per step
     assert all(len(r.steps) == 3 for r in reports.values())
     assert control.batches == [HOSTS] and not control.interrupted and control.stopped is None
 
@@ -246,3 +257,36 @@ def test_without_inventory_a_limit_other_than_localhost_exits_1(
 
     assert main(["apply", "--limit", "db01"]) == 1
     assert "without -i the only host is localhost" in capsys.readouterr().err
+
+
+class LockedTransport(FakeTransport):
+    """A host where another chatalot-db run holds the host lock past our timeout."""
+
+    @contextmanager
+    def hold_lock(self, path: str, timeout: float, *,
+                  on_wait: Callable[[], None] | None = None,
+                  cancel: Callable[[], bool] | None = None) -> Iterator[None]:
+        if on_wait is not None:
+            on_wait()
+        raise HostLockError(f"another chatalot-db run holds the host lock {path} on "
+                            f"{self.name}: gave up after waiting {timeout:g}s (--lock-timeout)")
+        yield  # pragma: no cover
+
+
+def test_a_host_whose_lock_times_out_fails_alone_before_any_step() -> None:
+    fleet = Fleet()
+
+    def connect(name: str, hostvars: Mapping[str, Any], opts: RunOptions) -> Transport:
+        assert opts.lock_timeout == 7
+        return LockedTransport(name, fleet) if name == "b" else FakeTransport(name, fleet)
+
+    out = io.StringIO()
+    reports = {r.name: r for r in run_fleet(
+        {n: {} for n in ("a", "b")}, RunOptions(lock_timeout=7),
+        Display(out, multi_host=True), steps=fleet.steps, transport_factory=connect)}
+    assert reports["a"].state == DONE and len(reports["a"].steps) == 3
+    b = reports["b"]
+    assert b.state == FAILED and [s.name for s in b.steps] == ["take the host lock"]
+    assert "/run/lock/chatalot-db.lock" in b.error and "--lock-timeout" in b.error
+    assert ("b", "one") not in fleet.ran and "b" in fleet.closed
+    assert "b: waiting for another chatalot-db run on this host" in out.getvalue()

@@ -1,0 +1,391 @@
+"""Faults on the test bed: the installer killed mid-run, a connection cut, a restart, a
+held package-manager lock, two runs at once, and app data across reruns.
+
+Two hosts of their own (debian12-flt, debian13-flt) in a test bed of their own (state dir
+CHATALOT_TESTBED_FAULTS_DIR), as test_testbed_fleet does: these tests reset, kill and cut
+hosts, which must not disturb the session's hosts other modules use, and the module then
+runs beside another test bed. Each test says which host it uses and how it leaves it;
+databases of their own (`flt_*`, own env files) keep the main app out of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import REPO, inventory, run_apply
+
+pytestmark = pytest.mark.testbed
+
+#: the host lock every apply run holds on its host (installer.runner.HOST_LOCK)
+HOST_LOCK = "/run/lock/chatalot-db.lock"
+D12, D13 = "debian12-flt", "debian13-flt"
+
+
+@pytest.fixture(scope="module")
+def bed() -> Iterator[Any]:
+    from testbed import Testbed, testbed_available
+
+    ok, why = testbed_available()
+    if not ok:
+        pytest.skip(f"test bed unavailable: {why}")
+    state = os.environ.get("CHATALOT_TESTBED_FAULTS_DIR",
+                           os.environ.get("CHATALOT_TESTBED_DIR",
+                                          "/var/tmp/chatalot-testbed-pytest") + "-faults")
+    tb = Testbed(state)
+    start = time.monotonic()
+    tb.up([D12, D13])
+    print(f"\nfaults test bed up in {time.monotonic() - start:.1f}s")
+    try:
+        yield tb
+    finally:
+        tb.down()
+        left = tb.leftovers()
+        assert left == [], f"faults test bed left things behind: {left}"
+
+
+def _steps(doc: dict[str, Any], host: str) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in doc["hosts"][host]["steps"]}
+
+
+def _sql(bed: Any, host: str, query: str, database: str) -> str:
+    r = bed.ssh(host, f"cd / && runuser -u postgres -- psql -XAt -v ON_ERROR_STOP=1 "
+                      f"-d {database}", input=query)
+    assert r.returncode == 0, r.stderr
+    return str(r.stdout).strip()
+
+
+def _drop(bed: Any, host: str, app: str) -> None:
+    bed.ssh(host, f"cd / && command -v psql >/dev/null && runuser -u postgres -- psql -Xq "
+                  f"-c 'DROP DATABASE IF EXISTS {app} WITH (FORCE)' "
+                  f"-c 'DROP ROLE IF EXISTS {app}'; rm -f /etc/chatalot/{app}.env; true")
+
+
+def _app_vars(app: str, **extra: str) -> dict[str, str]:
+    return {"db_name": app, "db_user": app, "db_env_file": f"/etc/chatalot/{app}.env", **extra}
+
+
+def _popen_apply(inv: Path, report: Path, *args: str) -> subprocess.Popen[str]:
+    """`chatalot-db apply` as a child we can SIGKILL (its own session: only it is killed)."""
+    if report.exists():
+        report.unlink()
+    return subprocess.Popen(
+        [sys.executable, "-m", "installer", "apply", "-i", str(inv), "--json", str(report),
+         *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)), start_new_session=True)
+
+
+def _wait_until(what: str, probe: Any, timeout: float, p: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        if p.poll() is not None:
+            out = p.stdout.read() if p.stdout else ""
+            pytest.fail(f"apply ended (exit {p.returncode}) before {what}:\n{out[-3000:]}")
+        time.sleep(0.2)
+    p.kill()
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _sigkill(p: subprocess.Popen[str]) -> None:
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait(30)
+    if p.stdout:
+        p.stdout.close()
+
+
+def _changed(doc: dict[str, Any], host: str) -> int:
+    return int(doc["hosts"][host]["changed"])
+
+
+# ---------------------------------------------------------------------------
+# the package install: killed; the package manager's lock held by another process
+# ---------------------------------------------------------------------------
+
+def test_sigkill_during_package_install_then_rerun_converges(bed: Any, tmp_path: Path) -> None:
+    """debian13, fresh: our process killed -9 while apt/dpkg runs, and dpkg itself killed
+    on the host. The rerun repairs dpkg (`dpkg --configure -a`) and converges."""
+    host = D13
+    bed.reset(host)
+    inv = inventory(bed, tmp_path / "inv.ini", {host: "root"})
+    p = _popen_apply(inv, tmp_path / "killed.json")
+
+    def dpkg_running() -> bool:
+        r = bed.ssh(host, "pgrep -x dpkg >/dev/null", timeout=20)
+        return int(r.returncode) == 0
+
+    _wait_until("dpkg to run on the host", dpkg_running, 300, p)
+    time.sleep(1.0)  # well inside unpacking/configuring
+    _sigkill(p)
+    bed.ssh(host, "pkill -9 -x dpkg; pkill -9 -x apt-get; sleep 0.5; true")
+    audit = bed.ssh(host, "dpkg --audit | head -3").stdout
+
+    start = time.monotonic()
+    p1, doc1 = run_apply(inv, tmp_path / "rerun.json")
+    assert p1.returncode == 0, p1.stdout + p1.stderr
+    install = _steps(doc1, host)["install postgresql"]
+    print(f"\nrerun after the kill: {time.monotonic() - start:.1f}s; dpkg --audit said "
+          f"{audit.strip()[:200]!r}; install: {install['status']} ({install['reason']})")
+    if audit.strip():  # dpkg was left half-done: the rerun says it finished the job
+        assert "finished an interrupted package run" in install["reason"]
+    assert bed.ssh(host, "dpkg --audit").stdout.strip() == ""
+
+    p2, doc2 = run_apply(inv, tmp_path / "again.json")
+    assert p2.returncode == 0 and _changed(doc2, host) == 0, p2.stdout
+
+
+def test_apt_waits_for_a_held_dpkg_lock(bed: Any, tmp_path: Path) -> None:
+    """debian12, fresh: another process holds dpkg's frontend lock for 8 s while apply
+    installs; apt waits (DPkg::Lock::Timeout) and the run succeeds."""
+    host, hold = D12, 8.0
+    bed.reset(host)
+    inv = inventory(bed, tmp_path / "inv.ini", {host: "root"})
+    holder = subprocess.Popen(
+        [*bed.ssh_argv(host), f"flock -x /var/lib/dpkg/lock-frontend -c 'echo held; "
+                              f"sleep {hold:g}'"],
+        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    held_at = time.monotonic()
+    p, doc = run_apply(inv, tmp_path / "apply.json")
+    took = time.monotonic() - held_at
+    holder.wait(30)
+    holder.stdout.close()
+    assert p.returncode == 0, p.stdout + p.stderr
+    install = _steps(doc, host)["install postgresql"]
+    assert install["status"] == "changed"
+    print(f"\napply with dpkg's lock held {hold:g}s: {took:.1f}s, install step "
+          f"{install['seconds']:.1f}s")
+    assert took >= hold
+
+
+# ---------------------------------------------------------------------------
+# two runs on one host; a held host lock
+# ---------------------------------------------------------------------------
+
+def test_two_applies_on_one_host_never_interleave(bed: Any, tmp_path: Path) -> None:
+    """debian12 (provisioned above): two applies at once on a new app database; the
+    second waits for the first's host lock, and its first step starts after the first's
+    last step ended."""
+    host, app = D12, "flt_two"
+    _drop(bed, host, app)
+    inv = inventory(bed, tmp_path / "inv.ini", {host: "root"}, None, **_app_vars(app))
+    out: dict[str, tuple[subprocess.CompletedProcess[str], dict[str, Any]]] = {}
+
+    def one(tag: str) -> None:
+        out[tag] = run_apply(inv, tmp_path / f"{tag}.json")
+
+    threads = [threading.Thread(target=one, args=(t,)) for t in ("a", "b")]
+    try:
+        for t in threads:
+            t.start()
+            time.sleep(0.3)
+        for t in threads:
+            t.join(600)
+        for tag in ("a", "b"):
+            assert out[tag][0].returncode == 0, out[tag][0].stdout + out[tag][0].stderr
+        docs = sorted((out[t][1]["hosts"][host] for t in ("a", "b")),
+                      key=lambda h: h["steps"][0]["started"])
+        first, second = docs
+        first_end = max(s["started"] + s["seconds"] for s in first["steps"])
+        assert second["steps"][0]["started"] >= first_end, (first, second)
+        assert second["lock_wait"] > 0 and first["lock_wait"] == 0
+        assert first["changed"] > 0 and second["changed"] == 0  # the first did it all
+        waited = [out[t][0].stdout for t in ("a", "b")
+                  if "waiting for another chatalot-db run on this host" in out[t][0].stdout]
+        assert len(waited) == 1
+        print(f"\nsecond run waited {second['lock_wait']:.1f}s for the first")
+    finally:
+        _drop(bed, host, app)
+
+
+def test_short_lock_timeout_fails_clearly(bed: Any, tmp_path: Path) -> None:
+    """debian12: the host lock held (as another run would hold it); --lock-timeout 2
+    fails that host (exit 2) naming the lock, and changes nothing."""
+    host = D12
+    inv = inventory(bed, tmp_path / "inv.ini", {host: "root"})
+    # held until its stdin closes (as a run holds it): killing ssh frees it at once
+    holder = subprocess.Popen(
+        [*bed.ssh_argv(host), f"flock -x {HOST_LOCK} -c 'echo held; exec cat >/dev/null'"],
+        stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        p, doc = run_apply(inv, tmp_path / "apply.json", "--lock-timeout", "2")
+        took = time.monotonic() - start
+    finally:
+        if holder.stdin:
+            holder.stdin.close()
+        holder.wait(30)
+        if holder.stdout:
+            holder.stdout.close()
+    assert p.returncode == 2, p.stdout + p.stderr
+    h = doc["hosts"][host]
+    assert h["state"] == "failed" and h["changed"] == 0
+    assert [s["name"] for s in h["steps"]] == ["take the host lock"]
+    assert f"another chatalot-db run holds the host lock {HOST_LOCK}" in h["error"]
+    assert "--lock-timeout" in h["error"] and 2 <= took < 30
+    assert "waiting for another chatalot-db run on this host" in p.stdout
+
+
+# ---------------------------------------------------------------------------
+# the migrations: killed in the middle
+# ---------------------------------------------------------------------------
+
+def test_sigkill_during_migrations_leaves_a_consistent_ledger(bed: Any, tmp_path: Path) -> None:
+    """debian12: a migrations copy whose 26th file sleeps 3 s; apply killed -9 while it
+    runs. The rerun finds every applied migration once, none dirty, and applies the rest;
+    the next run changes nothing."""
+    host, app = D12, "flt_mig"
+    _drop(bed, host, app)
+    source = tmp_path / "migrations"
+    shutil.copytree(REPO / "migrations", source)
+    slow = sorted(source.glob("026_*.sql"))[0]
+    # first in the file: pg_stat_activity shows only a query's first 1024 bytes
+    slow.write_text("SELECT pg_sleep(3);\n" + slow.read_text())
+    inv = inventory(bed, tmp_path / "inv.ini", {host: "root"}, None,
+                    **_app_vars(app, migrations_source=str(source)))
+    try:
+        p = _popen_apply(inv, tmp_path / "killed.json")
+
+        def sleeping() -> bool:
+            r = bed.ssh(host, "cd / && runuser -u postgres -- psql -XAt -c \"SELECT count(*) "
+                              "FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3)%' "
+                              "AND pid <> pg_backend_pid()\"", timeout=20)
+            return r.stdout.strip() not in ("", "0")
+
+        _wait_until("the slow migration to run", sleeping, 300, p)
+        _sigkill(p)
+        time.sleep(4)  # whatever the server still runs ends (committed or rolled back)
+        before = _sql(bed, host, "SELECT count(*) FROM _sqlx_migrations", app)
+        assert int(before) in (25, 26), before  # 26 whole, or rolled back whole
+
+        p1, doc1 = run_apply(inv, tmp_path / "rerun.json")
+        assert p1.returncode == 0, p1.stdout + p1.stderr
+        assert _changed(doc1, host) > 0
+        rows = _sql(bed, host, "SELECT count(*), count(DISTINCT version), "
+                               "count(*) FILTER (WHERE NOT success) FROM _sqlx_migrations", app)
+        assert rows == "52|52|0", rows
+        p2, doc2 = run_apply(inv, tmp_path / "again.json")
+        assert p2.returncode == 0 and _changed(doc2, host) == 0, p2.stdout
+    finally:
+        _drop(bed, host, app)
+
+
+# ---------------------------------------------------------------------------
+# the SSH connection cut on one host of two
+# ---------------------------------------------------------------------------
+
+def test_connection_cut_on_one_host_the_other_finishes(bed: Any, tmp_path: Path) -> None:
+    """debian12 (as root) and debian13 (as ops, via sudo), both provisioned above, on a
+    new app database with a slow migration: debian13's sshd session is killed mid-run.
+    debian13 is reported unreachable with the reason, debian12 finishes, exit 4; a
+    rerun converges."""
+    app = "flt_cut"
+    hosts = {D12: "root", D13: "ops"}
+    for h in hosts:
+        _drop(bed, h, app)
+    source = tmp_path / "migrations"
+    shutil.copytree(REPO / "migrations", source)
+    slow = sorted(source.glob("010_*.sql"))[0]
+    slow.write_text("SELECT pg_sleep(4);\n" + slow.read_text())
+    inv = inventory(bed, tmp_path / "inv.ini", hosts, None, **_app_vars(app,
+                    migrations_source=str(source)))
+    try:
+        p = _popen_apply(inv, tmp_path / "cut.json")
+
+        def sleeping() -> bool:
+            r = bed.ssh(D13, "cd / && runuser -u postgres -- psql -XAt -c \"SELECT "
+                        "count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' "
+                        "AND pid <> pg_backend_pid()\"", timeout=20)
+            return r.stdout.strip() not in ("", "0")
+
+        _wait_until("debian13's slow migration", sleeping, 300, p)
+        # the apply's session (as ops), not this test's root sessions; OpenSSH 10 (Debian 13)
+        # names session processes sshd-session
+        kill = bed.ssh(D13, "pkill -9 -f '^sshd(-session)?: ops'", timeout=20)
+        assert kill.returncode == 0, f"no sshd session of ops to kill: {kill.stderr}"
+        out, _ = p.communicate(timeout=300)
+        doc = json.loads((tmp_path / "cut.json").read_text())
+        assert p.returncode == 4, out
+        cut = doc["hosts"][D13]
+        assert cut["state"] == "unreachable" and D13 in cut["error"], cut
+        assert "lost" in cut["error"] or "closed" in cut["error"] or "dropped" in cut["error"]
+        assert doc["hosts"][D12]["state"] == "done"
+        print(f"\ncut host's error: {cut['error']}")
+
+        p1, doc1 = run_apply(inv, tmp_path / "rerun.json")
+        assert p1.returncode == 0, p1.stdout + p1.stderr
+        assert _changed(doc1, D13) > 0 and _changed(doc1, D12) == 0
+        for h in hosts:
+            rows = _sql(bed, h, "SELECT count(*), count(*) FILTER (WHERE NOT success) "
+                                "FROM _sqlx_migrations", app)
+            assert rows == "52|0", (h, rows)
+    finally:
+        for h in hosts:
+            _drop(bed, h, app)
+
+
+# ---------------------------------------------------------------------------
+# restart between runs; app rows across reruns
+# ---------------------------------------------------------------------------
+
+def test_restart_between_runs_changes_nothing(bed: Any, tmp_path: Path) -> None:
+    """debian13: converged, then PostgreSQL restarted and a new connection (the test
+    bed's nspawn hosts cannot reboot in place; reset would make a fresh host). Apply then
+    reports changed=0 and PostgreSQL is enabled at boot and running."""
+    host = D13
+    inv = inventory(bed, tmp_path / "inv.ini", {host: "root"})
+    p0, _ = run_apply(inv, tmp_path / "before.json")  # converged first (a no-op in order)
+    assert p0.returncode == 0, p0.stdout + p0.stderr
+    bed.ssh(host, "systemctl restart postgresql", check=True)
+    p, doc = run_apply(inv, tmp_path / "apply.json")
+    assert p.returncode == 0 and _changed(doc, host) == 0, p.stdout
+    r = bed.ssh(host, "systemctl is-enabled postgresql; systemctl is-active postgresql")
+    assert r.stdout.split() == ["enabled", "active"], r.stdout
+
+
+def test_app_rows_survive_tuning_changes_and_new_migrations(bed: Any, tmp_path: Path) -> None:
+    """debian12: rows the app writes (as its role, with its DATABASE_URL) are still there
+    after a rerun that changes tuning (a restart) and applies a new migration 053."""
+    host, app = D12, "flt_rows"
+    _drop(bed, host, app)
+    source = tmp_path / "migrations"
+    shutil.copytree(REPO / "migrations", source)
+    inv = inventory(bed, tmp_path / "inv.ini", {host: "root"}, None, **_app_vars(app))
+    try:
+        p, _ = run_apply(inv, tmp_path / "first.json")
+        assert p.returncode == 0, p.stdout + p.stderr
+        insert = ("INSERT INTO users (username, display_name, password_hash) "
+                  "SELECT 'user' || i, 'User ' || i, 'x' FROM generate_series(1, 500) i;")
+        r = bed.ssh(host, f". /etc/chatalot/{app}.env && psql \"$DATABASE_URL\" -XAt "
+                          "-v ON_ERROR_STOP=1", input=insert)
+        assert r.returncode == 0, r.stderr
+        (source / "053_fault_extra.sql").write_text(
+            "ALTER TABLE users ADD COLUMN fault_note TEXT;\n")
+        inv2 = inventory(bed, tmp_path / "inv2.ini", {host: "root"}, None,
+                         **_app_vars(app, migrations_source=str(source), pg_memory="900MB"))
+        p2, doc2 = run_apply(inv2, tmp_path / "second.json")
+        assert p2.returncode == 0, p2.stdout + p2.stderr
+        steps = _steps(doc2, host)
+        conf = next(s for n, s in steps.items() if "postgresql.conf" in n)
+        assert conf["status"] == "changed", conf
+        assert _sql(bed, host, "SELECT count(*), count(DISTINCT username) FROM users",
+                    app) == "500|500"
+        assert _sql(bed, host, "SELECT max(version) FROM _sqlx_migrations", app) == "53"
+    finally:
+        _drop(bed, host, app)
+        # the cluster's tuning back to the host's own (other modules expect it)
+        back = inventory(bed, tmp_path / "back.ini", {host: "root"})
+        run_apply(back, tmp_path / "back.json")

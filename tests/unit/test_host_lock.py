@@ -1,0 +1,97 @@
+"""The host lock (Transport.hold_lock) through LocalTransport on a temporary lock file:
+a second holder waits for the first, gives up clearly after its timeout, can be
+cancelled while waiting, and a holder killed outright releases the lock."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from installer.errors import HostLockError
+from installer.transport.base import lock_script
+from installer.transport.local import LocalTransport
+
+pytestmark = pytest.mark.skipif(shutil.which("flock") is None, reason="needs util-linux flock")
+
+
+def test_second_holder_waits_until_the_first_releases(tmp_path: Path) -> None:
+    path = str(tmp_path / "sub" / "chatalot-db.lock")
+    order: list[str] = []
+    waits: list[float] = []
+    first_in = threading.Event()
+
+    def second() -> None:
+        first_in.wait(10)
+        with LocalTransport("b").hold_lock(path, 30, on_wait=lambda: waits.append(1.0)):
+            order.append("b in")
+        order.append("b out")
+
+    t = threading.Thread(target=second)
+    t.start()
+    with LocalTransport("a").hold_lock(path, 30):
+        order.append("a in")
+        first_in.set()
+        time.sleep(1.0)
+        order.append("a out")
+    t.join(20)
+    assert order == ["a in", "a out", "b in", "b out"]
+    assert waits == [1.0]  # on_wait once, when the wait began
+
+
+def test_timeout_names_the_lock_and_the_option(tmp_path: Path) -> None:
+    path = str(tmp_path / "chatalot-db.lock")
+    with LocalTransport("a").hold_lock(path, 30):
+        start = time.monotonic()
+        with pytest.raises(HostLockError) as e, LocalTransport("db01").hold_lock(path, 1):
+            pass
+        assert 0.9 < time.monotonic() - start < 10
+    msg = str(e.value)
+    assert "another chatalot-db run holds the host lock" in msg
+    assert path in msg and "db01" in msg and "--lock-timeout" in msg
+    with LocalTransport("c").hold_lock(path, 1):  # released by the holder leaving
+        pass
+
+
+def test_cancel_while_waiting(tmp_path: Path) -> None:
+    path = str(tmp_path / "chatalot-db.lock")
+    stop = threading.Event()
+    with LocalTransport("a").hold_lock(path, 30):
+        threading.Timer(0.5, stop.set).start()
+        start = time.monotonic()
+        with pytest.raises(HostLockError, match="stopped while waiting"), \
+                LocalTransport("b").hold_lock(path, 30, cancel=stop.is_set):
+            pass
+        assert time.monotonic() - start < 5
+
+
+def test_a_killed_holder_releases_the_lock(tmp_path: Path) -> None:
+    """SIGKILL of the process holding the lock: its pipe closes, `cat` ends, lock free."""
+    path = str(tmp_path / "chatalot-db.lock")
+    code = ("import sys, time\n"
+            "from installer.transport.local import LocalTransport\n"
+            f"with LocalTransport('k').hold_lock({path!r}, 10):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(60)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2])))
+    assert p.stdout is not None and p.stdout.readline().strip() == "held"
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    p.stdout.close()
+    start = time.monotonic()
+    with LocalTransport("b").hold_lock(path, 10):
+        pass
+    assert time.monotonic() - start < 5
+
+
+def test_lock_script_quotes_the_path() -> None:
+    script = lock_script("/run/lock/a b;rm -rf x.lock", 7.2)
+    assert "'/run/lock/a b;rm -rf x.lock'" in script and "flock -w 8 -x 9" in script
