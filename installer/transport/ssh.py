@@ -13,6 +13,7 @@ import hashlib
 import os
 import select
 import shlex
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -141,6 +142,10 @@ class SSHTransport(Transport):
             hostvars.get("ansible_become_pass")
         if become_password is None and inventory_pass:
             become_password = str(inventory_pass)
+        link = conn.client.get_transport()
+        if link is not None:  # no Nagle delay on our many small request/answer exchanges
+            with contextlib.suppress(OSError):
+                link.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         t = cls(name, conn, become_password)
         try:
             if _truthy(hostvars.get("ansible_become", False)) or not t.is_root:
@@ -200,6 +205,10 @@ class SSHTransport(Transport):
         out: list[bytes] = []
         err: list[bytes] = []
         deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.001
+        # Read until the server's EOF, not until the exit status: sshd may send the exit
+        # status before the last of the output, which would then be lost. No select() on
+        # the channel: its wake-up pipe races with the channel closing.
         while True:
             progressed = False
             if chan.recv_ready():
@@ -209,19 +218,22 @@ class SSHTransport(Transport):
                 err.append(chan.recv_stderr(65536))
                 progressed = True
             if progressed:
+                pause = 0.001
                 continue
-            if chan.exit_status_ready():
-                break
+            if chan.eof_received or chan.closed or not transport_active(chan):
+                break  # all output is in (or the link dropped: told apart below)
             if deadline is not None and time.monotonic() > deadline:
                 return Result(124, _text(out), _text(err) + f"\ntimed out after {timeout}s")
-            if not transport_active(chan):
-                raise EOFError("the SSH connection dropped")
-            select.select([chan], [], [], 0.2)
-        # drain what arrived with the exit status
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
         while chan.recv_ready():
             out.append(chan.recv(65536))
         while chan.recv_stderr_ready():
             err.append(chan.recv_stderr(65536))
+        # the exit status follows EOF closely; a closed channel without one gives -1
+        left = 30.0 if deadline is None else max(1.0, deadline - time.monotonic())
+        if not chan.status_event.wait(left):
+            return Result(124, _text(out), _text(err) + "\nno exit status after EOF")
         code = chan.recv_exit_status()
         if code == -1 and _dropped(chan):
             # paramiko closes a dropped connection's channels with no exit status (-1):

@@ -161,3 +161,36 @@ def test_changed_host_key_always_refused(bed: Any, runs: dict[str, Any]) -> None
         assert p.returncode == 4, p.stdout + p.stderr
         assert "has CHANGED" in p.stdout and "ssh-keygen -R" in p.stdout
     assert kh.read_text().split() == [addr, fake[0], fake[1]]
+
+
+def test_ssh_transport_never_loses_output_or_misreports_a_drop(bed: Any,
+                                                               runs: dict[str, Any]) -> None:
+    """sshd may send the exit status before the last output: the transport reads to EOF.
+
+    Found by bench/ssh_stress.py (11 of 150 large outputs came back short with exit 0).
+    """
+    del runs
+    import threading
+
+    from installer.transport.ssh import SSHTransport
+
+    host = bed.hosts["debian12"]
+    hostvars = {"ansible_host": host.address, "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(bed.key_path),
+                "ansible_ssh_common_args": f"-o UserKnownHostsFile={bed.known_hosts_path}"}
+    expected = "".join(f"{i}\n" for i in range(1, 20001))
+    bad: list[str] = []
+
+    def worker() -> None:
+        with SSHTransport.from_hostvars("debian12", hostvars) as t:
+            for _ in range(25):
+                r = t.run("seq 1 20000; seq 1 3 >&2")
+                if r.exit_code != 0 or r.stdout != expected or r.stderr != "1\n2\n3\n":
+                    bad.append(f"exit {r.exit_code}, {len(r.stdout)} bytes")
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert bad == []

@@ -1,0 +1,262 @@
+"""The benchmark's own test-bed hosts: boot, reset, count SSH use, verify the result.
+
+SSH use is counted on the hosts, from sshd's log: each host's sshd runs with
+`LogLevel VERBOSE` (a drop-in the benchmark adds after every reset), which logs
+one `Accepted publickey` line per connection and one `Starting session: command`
+line per command (exec request; `subsystem` for an sftp/scp transfer). A journal
+cursor taken just before a run, and the count read just after it, bracket the
+run; the connection that reads the count is left out by its source port. The
+count is the same for every tool and needs nothing from the tools themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from testbed import Testbed
+
+T = TypeVar("T")
+
+SSHD_DROPIN = "/etc/ssh/sshd_config.d/zz-chatalot-bench.conf"
+
+#: sshd at LogLevel VERBOSE (restart: Debian's ssh.service is Type=notify, so restart
+#: returns once the new sshd listens; KillMode=process keeps this session), then the
+#: journal's current cursor
+MARK_SCRIPT = f"""set -e
+if [ ! -f {SSHD_DROPIN} ]; then
+    echo 'LogLevel VERBOSE' > {SSHD_DROPIN}
+    systemctl restart ssh
+fi
+journalctl -n 0 --show-cursor -q
+"""
+
+COUNT_SCRIPT = """set -e
+journalctl --after-cursor="$1" -o cat -t sshd -t sshd-session --no-pager -q || true
+echo "@@self ${SSH_CLIENT:-}"
+"""
+
+
+@dataclass(frozen=True)
+class SshUse:
+    """What one tool run did over SSH to one host."""
+
+    connections: int
+    commands: int
+    transfers: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"connections": self.connections, "commands": self.commands,
+                "transfers": self.transfers}
+
+
+def parse_sshd_log(text: str) -> SshUse:
+    """Count connections, commands and file transfers in sshd's VERBOSE lines.
+
+    The last line, `@@self <SSH_CLIENT>`, names the reading connection, left out.
+    """
+    lines = text.splitlines()
+    self_port = ""
+    for line in lines:
+        if line.startswith("@@self "):
+            words = line.split()
+            self_port = words[2] if len(words) >= 3 else ""
+    mine = f" port {self_port} " if self_port else None
+    connections = commands = transfers = 0
+    for line in lines:
+        if mine is not None and (mine in line or line.endswith(mine.rstrip())):
+            continue
+        if line.startswith("Accepted publickey for ") or line.startswith("Accepted password for "):
+            connections += 1
+        elif line.startswith("Starting session: command ") or line.startswith(
+                "Starting session: shell "):
+            commands += 1
+        elif line.startswith("Starting session: subsystem "):
+            transfers += 1
+    return SshUse(connections, commands, transfers)
+
+
+def in_parallel(names: Sequence[str], fn: Callable[[str], T]) -> dict[str, T]:
+    """fn(name) for every name at once; results by name (the first error is raised)."""
+    if not names:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        futures = {name: pool.submit(fn, name) for name in names}
+        return {name: future.result() for name, future in futures.items()}
+
+
+class BenchBed:
+    """The benchmark's hosts, in its own state dir (never another test bed's)."""
+
+    def __init__(self, state_dir: Path, names: Sequence[str],
+                 report: Callable[[str], None]) -> None:
+        self.state_dir = state_dir
+        self.names = list(names)
+        self.report = report
+        self.bed = Testbed(state_dir, report=report)
+
+    # -- life cycle ---------------------------------------------------------------
+    def up(self) -> None:
+        self.bed.up(self.names)
+
+    def reset(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.bed.reset(name)
+
+    def down(self) -> None:
+        self.bed.down()
+
+    # -- reaching the hosts -----------------------------------------------------------
+    def address(self, name: str) -> str:
+        return self.bed.hosts[name].address
+
+    def ssh_argv(self, name: str) -> list[str]:
+        return self.bed.ssh_argv(name)
+
+    def run(self, name: str, script: str, *args: str,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """A bash script on the host as root (sent on stdin; args as $1...)."""
+        command = "bash -s -- " + " ".join(shlex.quote(a) for a in args)
+        return self.bed.ssh(name, command, input=script, timeout=timeout, check=True)
+
+    def write_inventory(self, names: Sequence[str], path: Path) -> Path:
+        """An Ansible INI inventory of these hosts (the test bed's key and known_hosts)."""
+        lines = ["[bench]"]
+        lines += [f"{n} ansible_host={self.address(n)}" for n in names]
+        lines += [
+            "[bench:vars]",
+            "ansible_user=root",
+            f"ansible_ssh_private_key_file={self.bed.key_path}",
+            f"ansible_ssh_common_args='-o UserKnownHostsFile={self.bed.known_hosts_path}"
+            " -o GlobalKnownHostsFile=/dev/null'",
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    # -- counting ---------------------------------------------------------------------
+    def mark(self, names: Sequence[str]) -> dict[str, str]:
+        """sshd logging at VERBOSE on each host; the journal cursor of each, now."""
+        def one(name: str) -> str:
+            out = self.run(name, MARK_SCRIPT).stdout
+            for line in out.splitlines():
+                if line.startswith("-- cursor: "):
+                    return line[len("-- cursor: "):].strip()
+            raise RuntimeError(f"{name}: no journal cursor in {out!r}")
+        return in_parallel(names, one)
+
+    def count(self, cursors: Mapping[str, str]) -> dict[str, SshUse]:
+        """SSH use on each host since its cursor (this reading connection left out)."""
+        return in_parallel(list(cursors), lambda n: parse_sshd_log(
+            self.run(n, COUNT_SCRIPT, cursors[n]).stdout))
+
+    # -- verifying ----------------------------------------------------------------------
+    def verify(self, names: Sequence[str], settings: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What each host has: role, database, grants, ledger, settings, env file, login."""
+        script = verify_script(settings)
+        return in_parallel(list(names), lambda n: parse_verify(self.run(n, script).stdout))
+
+
+def verify_script(settings: Sequence[str]) -> str:
+    names = ", ".join("'" + s.replace("'", "''") + "'" for s in settings) or "NULL"
+    return f"""set -u
+cd /
+sql=$(runuser -u postgres -- psql -X -q -At -d chatalot 2>&1 <<'SQL'
+SELECT 'sql ' || json_build_object(
+  'role', (SELECT json_build_object('login', rolcanlogin, 'superuser', rolsuper,
+           'createdb', rolcreatedb, 'createrole', rolcreaterole, 'replication', rolreplication,
+           'bypassrls', rolbypassrls, 'scram', rolpassword LIKE 'SCRAM-SHA-256$%')
+           FROM pg_authid WHERE rolname = 'chatalot'),
+  'database', (SELECT json_build_object('owner', pg_get_userbyid(datdba),
+           'encoding', pg_encoding_to_char(encoding),
+           'public_connect', has_database_privilege('public', oid, 'CONNECT'),
+           'public_temp', has_database_privilege('public', oid, 'TEMPORARY'))
+           FROM pg_database WHERE datname = 'chatalot'),
+  'schema_public', json_build_object(
+           'create', has_schema_privilege('chatalot', 'public', 'CREATE'),
+           'usage', has_schema_privilege('chatalot', 'public', 'USAGE')),
+  'ledger', (SELECT json_build_object('rows', count(*), 'all_success', bool_and(success),
+           'owner', (SELECT pg_get_userbyid(relowner) FROM pg_class
+                     WHERE oid = to_regclass('public._sqlx_migrations')),
+           'rows_text', string_agg(version || ':' || description || ':' || encode(checksum, 'hex'),
+                                   ',' ORDER BY version))
+           FROM public._sqlx_migrations),
+  'tables', (SELECT json_build_object('count', count(*),
+           'owners', json_agg(DISTINCT tableowner))
+           FROM pg_tables WHERE schemaname = 'public'),
+  'settings', (SELECT json_object_agg(name, current_setting(name) ORDER BY name)
+           FROM pg_settings WHERE name IN ({names})),
+  'hba', (SELECT json_agg(json_build_object('type', type, 'database', database,
+           'user', user_name, 'address', address, 'method', auth_method)
+           ORDER BY line_number)
+           FROM pg_hba_file_rules WHERE 'chatalot' = ANY(user_name)),
+  'trust_rules', (SELECT count(*) FROM pg_hba_file_rules WHERE auth_method = 'trust'),
+  'server_version', current_setting('server_version'));
+SQL
+)
+printf '%s\\n' "$sql"
+echo "env $(stat -c '%a %U %G' /etc/chatalot/database.env 2>/dev/null || echo missing)"
+echo "enabled $(systemctl is-enabled postgresql 2>/dev/null)"
+url=$(sed -n 's/^DATABASE_URL=//p' /etc/chatalot/database.env 2>/dev/null)
+pw=${{url#*://*:}}; pw=${{pw%%@*}}
+login=$(PGPASSWORD=$pw psql -X -w -At -d "host=localhost port=5432 dbname=chatalot user=chatalot" \\
+        -c 'SELECT 1' 2>&1)
+echo "login $login"
+"""
+
+
+def parse_verify(out: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for line in out.splitlines():
+        word, _, rest = line.partition(" ")
+        if word == "sql" and rest.startswith("{"):
+            found.update(json.loads(rest))
+        elif word in ("env", "enabled", "login"):
+            found[word] = rest.strip()
+    if "role" not in found:
+        found["error"] = out.strip()[-500:]
+    return found
+
+
+def expected_problems(found: Mapping[str, Any], ledger_rows: str, migrations: int) -> list[str]:
+    """What differs from what apply guarantees (empty: the host is as apply leaves it)."""
+    problems: list[str] = []
+    if "error" in found:
+        return [f"could not read the host: {found['error']}"]
+    want_role = {"login": True, "superuser": False, "createdb": False, "createrole": False,
+                 "replication": False, "bypassrls": False, "scram": True}
+    if found.get("role") != want_role:
+        problems.append(f"role {found.get('role')}")
+    db = found.get("database") or {}
+    if db != {"owner": "chatalot", "encoding": "UTF8", "public_connect": False,
+              "public_temp": False}:
+        problems.append(f"database {db}")
+    if found.get("schema_public") != {"create": True, "usage": True}:
+        problems.append(f"schema public {found.get('schema_public')}")
+    ledger = found.get("ledger") or {}
+    if ledger.get("rows") != migrations or not ledger.get("all_success"):
+        problems.append(f"ledger has {ledger.get('rows')} rows, wanted {migrations}")
+    if ledger.get("rows_text") != ledger_rows:
+        problems.append("ledger rows (version, description, checksum) differ from sqlx's")
+    if ledger.get("owner") != "chatalot":
+        problems.append(f"ledger owned by {ledger.get('owner')}")
+    if (found.get("tables") or {}).get("owners") != ["chatalot"]:
+        problems.append(f"tables owned by {(found.get('tables') or {}).get('owners')}")
+    rules = {(r["type"], r["address"], r["method"]) for r in found.get("hba") or []}
+    for address in ("127.0.0.1", "::1"):
+        if ("host", address, "scram-sha-256") not in rules:
+            problems.append(f"no scram-sha-256 rule for chatalot from {address}")
+    if found.get("trust_rules"):
+        problems.append(f"{found.get('trust_rules')} trust rules")
+    if found.get("env") != "600 root root":
+        problems.append(f"env file {found.get('env')}")
+    if found.get("enabled") != "enabled":
+        problems.append(f"postgresql {found.get('enabled')} at boot")
+    if found.get("login") != "1":
+        problems.append(f"DATABASE_URL login: {found.get('login')}")
+    return problems

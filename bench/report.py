@@ -1,0 +1,201 @@
+"""Figures, ratios, targets and the printed table, from the list of runs (pure)."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TOOLS = ("ours", "ansible", "floor")
+Figures = dict[str, dict[str, Any]]
+
+
+def time_keys(fleets: Sequence[int]) -> list[str]:
+    return [f"{kind}_{n}" for n in fleets for kind in ("fresh", "noop")]
+
+
+COUNT_KEYS = ("connections_fresh", "commands_fresh", "transfers_fresh",
+              "connections_noop", "commands_noop", "transfers_noop")
+
+
+def figures(runs: Sequence[Mapping[str, Any]], tools: Sequence[str],
+            fleets: Sequence[int]) -> Figures:
+    """Per tool: seconds per scenario (the median of its successful repetitions) and SSH
+    use per host (the mean over the hosts of the smallest fleet's first successful run of
+    each kind). `failed` lists the scenarios with a failed run (left out of the figure)."""
+    out: Figures = {}
+    smallest = min(fleets)
+    for tool in tools:
+        fig: dict[str, Any] = {}
+        failed: list[str] = []
+        for n in fleets:
+            for kind in ("fresh", "noop"):
+                mine = [r for r in runs
+                        if r["tool"] == tool and r["fleet"] == n and r["kind"] == kind]
+                times = [r["seconds"] for r in mine if r["ok"]]
+                if len(times) < len(mine):
+                    failed.append(f"{kind}_{n}")
+                fig[f"{kind}_{n}"] = round(statistics.median(times), 3) if times else None
+        fig["failed"] = failed
+        for kind in ("fresh", "noop"):
+            first = next((r for r in runs if r["tool"] == tool and r["fleet"] == smallest
+                          and r["kind"] == kind and r["ok"]), None)
+            for what in ("connections", "commands", "transfers"):
+                values = [h["ssh"][what] for h in (first or {}).get("hosts", {}).values()
+                          if h.get("ssh")]
+                fig[f"{what}_{kind}"] = round(statistics.mean(values), 1) if values else None
+        out[tool] = fig
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def ratios(fig: Figures, fleets: Sequence[int]) -> dict[str, dict[str, float | None]]:
+    ours = fig.get("ours", {})
+    out: dict[str, dict[str, float | None]] = {}
+    for other in ("ansible", "floor"):
+        if other in fig and ours:
+            out[f"ours/{other}"] = {k: _ratio(ours.get(k), fig[other].get(k))
+                                    for k in time_keys(fleets)}
+    return out
+
+
+def targets(fig: Figures) -> list[dict[str, Any]]:
+    """The issue's three targets, each met or not, with the numbers behind it."""
+    ours, ansible, floor = fig.get("ours", {}), fig.get("ansible", {}), fig.get("floor", {})
+    out: list[dict[str, Any]] = []
+    n1, a1 = ours.get("noop_1"), ansible.get("noop_1")
+    if n1 and a1:
+        speedup = a1 / n1
+        met = speedup >= 10 and n1 < 1.0
+        out.append({"target": "no-op rerun >= 10x faster than Ansible and under 1 s per host",
+                    "met": met, "speedup": round(speedup, 1), "ours_seconds": n1,
+                    "why": f"Ansible {a1:.2f}s / ours {n1:.2f}s = {speedup:.1f}x "
+                           f"({'>=' if speedup >= 10 else '<'} 10x); ours {n1:.2f}s per host "
+                           f"({'<' if n1 < 1 else '>='} 1 s)"})
+    f1, fl1 = ours.get("fresh_1"), floor.get("fresh_1")
+    if f1 and fl1:
+        r = f1 / fl1
+        out.append({"target": "fresh provision within 1.2x of the shell floor",
+                    "met": r <= 1.2, "ratio": round(r, 2),
+                    "why": f"ours {f1:.1f}s / floor {fl1:.1f}s = {r:.2f}x "
+                           f"({'<=' if r <= 1.2 else '>'} 1.2x)"})
+    n8 = ours.get("noop_8")
+    if n1 and n8:
+        r = n8 / n1
+        out.append({"target": "fleet of 8 no-op under 2x the single-host no-op",
+                    "met": r < 2, "ratio": round(r, 2),
+                    "why": f"8 hosts {n8:.2f}s / 1 host {n1:.2f}s = {r:.2f}x "
+                           f"({'<' if r < 2 else '>='} 2x)"})
+    return out
+
+
+def _fmt(v: float | None, unit: str = "s") -> str:
+    if v is None:
+        return "-"
+    if unit == "s":
+        return f"{v:.2f}s" if v < 10 else f"{v:.1f}s"
+    if unit == "x":
+        return f"{v:.2f}"
+    return f"{v:g}"
+
+
+def table(fig: Figures, rat: Mapping[str, Mapping[str, float | None]],
+          fleets: Sequence[int], tools: Sequence[str]) -> str:
+    """The printed table: seconds per scenario, SSH use per host, and the ratios."""
+    labels = {"fresh": "fresh", "noop": "no-op"}
+    rows: list[list[str]] = []
+    head = ["", *tools]
+    ratio_cols = [k for k in ("ours/ansible", "ours/floor") if k in rat]
+    head += ratio_cols
+    for n in fleets:
+        for kind in ("fresh", "noop"):
+            key = f"{kind}_{n}"
+            row = [f"{labels[kind]}, {n} host{'s' if n != 1 else ''}"]
+            row += [_fmt(fig[t].get(key)) + ("!" if key in fig[t].get("failed", []) else "")
+                    for t in tools]
+            row += [_fmt(rat[c].get(key), "x") for c in ratio_cols]
+            rows.append(row)
+    for kind in ("fresh", "noop"):
+        for what in ("connections", "commands", "transfers"):
+            row = [f"SSH {what}/host, {labels[kind]}"]
+            row += [_fmt(fig[t].get(f"{what}_{kind}"), "n") for t in tools]
+            row += ["" for _ in ratio_cols]
+            rows.append(row)
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
+                       for i, c in enumerate(r)) for r in [head, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if any(fig[t].get("failed") for t in tools):
+        lines.append("! a run of this scenario failed: the figure is the median of the runs "
+                     "that succeeded (- if none did)")
+    return "\n".join(lines)
+
+
+def breakdown(steps: Sequence[Mapping[str, Any]]) -> str:
+    """ours' per-step seconds and commands (from --json and --log-dir)."""
+    lines = [f"  {'step':<36} {'status':<8} {'seconds':>8} {'commands':>8}"]
+    for s in steps:
+        cmds = "-" if s.get("commands") is None else str(s["commands"])
+        lines.append(f"  {s['name']:<36} {s['status']:<8} {s['seconds']:>8.3f} {cmds:>8}")
+    return "\n".join(lines)
+
+
+# -- the machine's load while measuring ----------------------------------------------------
+
+def _cpu_times() -> tuple[int, int]:
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values), idle
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+@dataclass
+class LoadSampler:
+    """Samples the 1-minute load average and CPU use every `every` seconds."""
+
+    every: float = 2.0
+    load: list[float] = field(default_factory=list)
+    busy: list[float] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> LoadSampler:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        total0, idle0 = _cpu_times()
+        while not self._stop.wait(self.every):
+            total1, idle1 = _cpu_times()
+            if total1 > total0:
+                self.busy.append(100.0 * (1 - (idle1 - idle0) / (total1 - total0)))
+            total0, idle0 = total1, idle1
+            self.load.append(loadavg())
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        def stats(xs: list[float]) -> dict[str, float] | None:
+            if not xs:
+                return None
+            return {"min": round(min(xs), 2), "mean": round(statistics.mean(xs), 2),
+                    "max": round(max(xs), 2)}
+        return {"loadavg_1min": stats(self.load), "cpu_busy_percent": stats(self.busy),
+                "samples": len(self.load), "every_seconds": self.every,
+                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -1,0 +1,89 @@
+"""The benchmark still works: `bench/run.py --smoke` on one test-bed host.
+
+It runs chatalot-db apply, the Ansible playbook and the shell-script floor once
+fresh and once no-op, and this checks that its JSON holds every figure and that
+every run succeeded (including the checks that each tool left the host as apply
+does). No timing thresholds: a benchmark is not a timed test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.testbed
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ("ours", "ansible", "floor")
+
+
+def _run_smoke(out: Path) -> subprocess.CompletedProcess[str]:
+    from testbed import testbed_available
+
+    ok, why = testbed_available()
+    if not ok:
+        pytest.skip(f"test bed unavailable: {why}")
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def test_bench_smoke_writes_every_figure_and_every_run_succeeds(tmp_path: Path) -> None:
+    done = _run_smoke(tmp_path)
+    tail = (done.stdout + done.stderr)[-6000:]
+    assert done.returncode == 0, tail
+    files = sorted(tmp_path.glob("*-smoke.json"))
+    assert len(files) == 1, f"{list(tmp_path.iterdir())}\n{tail}"
+    data: dict[str, Any] = json.loads(files[0].read_text())
+
+    assert data["mode"] == "smoke"
+    assert data["config"]["fleets"] == [1]
+    assert data["expected_figures"] == [
+        "fresh_1", "noop_1",
+        "connections_fresh", "commands_fresh", "transfers_fresh",
+        "connections_noop", "commands_noop", "transfers_noop",
+    ]
+    for tool in TOOLS:
+        figures = data["figures"][tool]
+        for key in data["expected_figures"]:
+            assert isinstance(figures.get(key), int | float), (tool, key, figures)
+        assert figures["fresh_1"] > 0 and figures["noop_1"] > 0, (tool, figures)
+        # every tool reaches the host over SSH and runs at least one command there
+        assert figures["connections_fresh"] >= 1 and figures["commands_fresh"] >= 1
+        assert figures["connections_noop"] >= 1 and figures["commands_noop"] >= 1
+    # the floor's whole job is one command in one connection
+    assert data["figures"]["floor"]["connections_fresh"] == 1
+    assert data["figures"]["floor"]["commands_fresh"] == 1
+    for pair in ("ours/ansible", "ours/floor"):
+        assert set(data["ratios"][pair]) == {"fresh_1", "noop_1"}
+        assert all(isinstance(v, float) for v in data["ratios"][pair].values())
+    assert {t["target"] for t in data["targets"]} >= {
+        "no-op rerun >= 10x faster than Ansible and under 1 s per host",
+        "fresh provision within 1.2x of the shell floor",
+    }
+
+    runs = data["runs"]
+    assert sorted((r["tool"], r["kind"]) for r in runs) == sorted(
+        (t, k) for t in TOOLS for k in ("fresh", "noop"))
+    for run in runs:
+        assert run["ok"], json.dumps(run, indent=1)[-3000:]
+        for name, host in run["hosts"].items():
+            assert host["problems"] == [], (run["tool"], run["kind"], name, host)
+            if run["kind"] == "noop":
+                assert host["changed"] == 0, (run["tool"], name, host)
+            else:
+                assert host["changed"], (run["tool"], name, host)
+    assert data["equivalence"] == {"ansible": [], "floor": []}
+    assert data["all_ok"] is True
+    # ours' per-step breakdown (from --json and --log-dir) is there for both kinds
+    for kind in ("fresh", "noop"):
+        steps = data["ours_steps"][kind]
+        assert steps and all(isinstance(s["seconds"], float | int) for s in steps)
