@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import run_apply
+from tests.integration.helpers import cli, run_apply
 
 pytestmark = pytest.mark.testbed
 
@@ -172,6 +172,15 @@ def test_second_apply_changes_nothing(runs: dict[str, Any]) -> None:
         c = doc["hosts"][h]
         assert (c["changed"], c["failed"]) == (0, 0), c
         assert re.search(rf"{h}\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", p.stdout)
+
+
+def test_verify_passes_on_every_family(runs: dict[str, Any]) -> None:
+    """The testinfra suite (`chatalot-db verify`) passes on every provisioned emulation,
+    with and without systemd."""
+    p = cli("verify", "-i", str(runs["inv"]), "-l", ",".join(PROVISIONED))
+    assert p.returncode == 0, p.stdout + p.stderr
+    for h in PROVISIONED:
+        assert f"test_database_url_logs_in_over_tcp[{h}] PASSED" in p.stdout, p.stdout
 
 
 @pytest.mark.parametrize("host", PROVISIONED)
