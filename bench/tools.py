@@ -137,6 +137,11 @@ class Ours:
     def __init__(self, timeout: float = 1800) -> None:
         self.exe = ROOT / ".venv" / "bin" / "chatalot-db"
         self.timeout = timeout
+        # bytecode as a pip (wheel) install leaves it, and as Ansible's venv has it: the
+        # checkout's editable install compiles on first use, or on every use where the
+        # environment sets PYTHONDONTWRITEBYTECODE
+        subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "compileall", "-q",
+                        str(ROOT / "installer")], check=True, stdout=subprocess.DEVNULL)
 
     def run(self, bed: BenchBed, names: list[str], work: Path) -> ToolRun:
         inventory = bed.write_inventory(names, work / "inventory.ini")

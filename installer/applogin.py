@@ -33,12 +33,13 @@ _AWK_UNQUOTE = r"""BEGIN { for (i = 0; i < 256; i++) hex[sprintf("%02x", i)] = i
 
 
 def script(env_file: str, psql_args: list[str], *, announce: bool = False,
-           connect_timeout: int = 10) -> str:
+           connect_timeout: int = 10, psql: str = "psql") -> str:
     """Shell that runs `psql ARGS "postgres://USER@HOST:PORT/DB"` with PGPASSWORD from the env file.
 
     Exits EXIT_BAD_ENV with a message on stderr when the file or its URL is
     unusable; otherwise psql's exit code. With `announce`, first prints
     TARGET_MARKER + user@host:port/db (never the password, never URL parameters).
+    `psql`: which binary (Strategy.psql()).
     """
     f = sh(env_file)
     bad = f"exit {EXIT_BAD_ENV}"
@@ -77,8 +78,7 @@ def script(env_file: str, psql_args: list[str], *, announce: bool = False,
     ]
     if announce:
         lines.append(f'echo "{TARGET_MARKER}$user@$hostport${{path%%\\?*}}"')
-    lines.append(f'exec psql {sh(*psql_args)} "postgres://$user@$hostport$path"'
-                 if psql_args else 'exec psql "postgres://$user@$hostport$path"')
+    lines.append(f'exec {sh(psql, *psql_args)} "postgres://$user@$hostport$path"')
     return "\n".join(lines) + "\n"
 
 
@@ -86,6 +86,29 @@ def script(env_file: str, psql_args: list[str], *, announce: bool = False,
 LOGIN_QUERY = ("SELECT 'chatalot-login: result ' || current_user || ' ' || current_database() "
                "|| ' ' || (inet_server_addr() IS NOT NULL)::text")
 LOGIN_PSQL_ARGS = ["-X", "-w", "-At", "-v", "ON_ERROR_STOP=1", "-c", LOGIN_QUERY]
+
+
+#: the line after the login script's output, in the state probe's `login` section
+EXIT_MARKER = "chatalot-login-exit: "
+
+
+def probe_section(env_file: str, psql: str = "psql") -> str:
+    """The login, as a section of a larger probe script: in a subshell (the script exits),
+    its exit code on a last line (parse with `parse_probe_section`)."""
+    return (f"( {script(env_file, LOGIN_PSQL_ARGS, announce=True, psql=psql)}) 2>&1 </dev/null\n"
+            f'echo "{EXIT_MARKER}$?"')
+
+
+def parse_probe_section(text: str) -> LoginOutcome:
+    code = -1
+    lines = []
+    for line in text.splitlines():
+        if line.startswith(EXIT_MARKER):
+            rest = line[len(EXIT_MARKER):].strip()
+            code = int(rest) if rest.isdigit() else -1
+        else:
+            lines.append(line)
+    return parse_login("\n".join(lines), code)
 
 
 @dataclass(frozen=True)

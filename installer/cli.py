@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import importlib
 import logging
 import sys
@@ -11,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from installer import __version__
+from installer.commands.targets import add_target_options, become_password, load_hosts
 from installer.errors import ChatalotError, InventoryError, UsageError
 from installer.output import Display, HostLogs, exit_code, write_json
 from installer.rollout import StopPolicy, parse_percentage, parse_serial
@@ -51,16 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Bring each host to the wanted state; a second run changes nothing. "
         "Without -i, provisions this machine in local mode.",
     )
-    a.add_argument("-i", "--inventory", metavar="FILE",
-                   help="Ansible INI inventory; default: this machine only (local mode)")
-    a.add_argument("-l", "--limit", metavar="PATTERN",
-                   help="only hosts matching this Ansible host pattern")
+    add_target_options(a, forks="provisioned", json="write a machine-readable report to FILE")
     a.add_argument("-C", "--check", action="store_true",
                    help="change nothing; report what would change")
     a.add_argument("-D", "--diff", action="store_true",
                    help="show file and setting differences (secrets masked)")
-    a.add_argument("-f", "--forks", type=int, default=5, metavar="N",
-                   help="hosts provisioned at once (default: 5)")
     a.add_argument("--serial", metavar="N[%][,...]",
                    help="rolling batches, as Ansible's serial: a host count (2), a percentage "
                    "of the hosts (25%%) or a list whose last item repeats (1,20%%); a batch "
@@ -71,18 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "as in Ansible")
     a.add_argument("--any-errors-fatal", action="store_true",
                    help="stop the run at the first host that fails or is unreachable")
-    a.add_argument("--json", metavar="FILE", help="write a machine-readable report to FILE")
     a.add_argument("--no-backup", action="store_true",
                    help="apply pending migrations without the pg_dump backup before them")
     a.add_argument("--log-dir", metavar="DIR",
                    help="append each host's step lines and the commands run to DIR/HOST.log "
                    "(never their input or output); default: no log files")
-    a.add_argument("--accept-new-host-keys", action="store_true",
-                   help="accept and record SSH host keys not yet in known_hosts (like OpenSSH's "
-                   "StrictHostKeyChecking=accept-new); a changed key is always refused")
-    a.add_argument("-K", "--ask-become-pass", action="store_true",
-                   help="ask for the sudo password (read from the terminal, or the first line of "
-                   "stdin when it is not one); it goes to sudo on stdin, never in argv")
     a.add_argument("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="how long a host waits for another chatalot-db run on it to end (the "
                    "host lock, /run/lock/chatalot-db.lock) before that host fails "
@@ -98,35 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         mod.register(sub)
     return p
-
-
-def _load_hosts(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The hosts to run, in Ansible's order. No host → exit 1, as ansible-playbook
-    ("Specified inventory, host pattern and/or --limit leaves us with no hosts to target")."""
-    if not args.inventory:
-        if args.limit and args.limit not in ("localhost", "all", "*"):
-            raise ChatalotError(f"--limit {args.limit!r} leaves no host to target: without -i "
-                                "the only host is localhost")
-        return {"localhost": {"ansible_connection": "local"}}
-    from installer.inventory import load_inventory
-
-    inv = load_inventory(args.inventory)
-    try:
-        names = inv.select(args.limit)
-    except UsageError as e:  # a pattern Ansible cannot use either: its exit code is 1
-        raise ChatalotError(f"--limit {args.limit!r}: {e}") from None
-    if not names:
-        raise ChatalotError(
-            f"--limit {args.limit!r} leaves no host of {args.inventory} to target"
-            if args.limit else f"{args.inventory} has no hosts")
-    return {n: inv.host_vars(n) for n in names}
-
-
-def _ask_become_pass() -> str:
-    """From the terminal; or the first line of stdin when it is not a terminal (scripts, CI)."""
-    if sys.stdin.isatty():
-        return getpass.getpass("BECOME password: ")
-    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _run_control(args: argparse.Namespace) -> RunControl:
@@ -165,11 +124,10 @@ class _DisplayHandler(logging.Handler):
 
 def cmd_apply(args: argparse.Namespace) -> int:
     control = _run_control(args)
-    hosts = _load_hosts(args)
-    become_password = _ask_become_pass() if args.ask_become_pass else None
+    hosts = load_hosts(args.inventory, args.limit)
     opts = RunOptions(check=args.check, diff=args.diff, forks=args.forks,
                       accept_new_host_keys=args.accept_new_host_keys,
-                      become_password=become_password, lock_timeout=args.lock_timeout)
+                      become_password=become_password(args), lock_timeout=args.lock_timeout)
     try:
         logs = HostLogs(args.log_dir) if args.log_dir else None
     except OSError as e:

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from installer import sqlx
+from installer import cic, sqlx
 from installer.errors import MigrationError, UsageError
-from installer.sqltext import quote_literal
+from installer.sqltext import quote_ident, quote_literal
 from installer.transport.base import Result, sh
 
 #: runs a psql script (sent on stdin) against the database; never raises on exit codes
@@ -84,6 +84,7 @@ def apply_pending(
     ignore_missing: bool = False,
     before: Callable[[list[sqlx.Migration], sqlx.LedgerState], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[AppliedRecord]:
     """Apply what sqlx's run() would apply; return what was applied, in order.
 
@@ -93,12 +94,23 @@ def apply_pending(
     row). `before(pending, ledger)` runs once, just before the first script; an
     exception from it stops the run before anything is applied. While another
     session holds sqlx's lock this polls (as sqlx waits: without a time limit).
+
+    `on_note(text)` receives what the run did besides migrating: each INVALID index
+    dropped before the migration that recreates it (index_notes), and a warning for
+    each INVALID index no pending migration recreates (left alone).
     """
     state = ledger
     done: list[AppliedRecord] = []
     prepared = False
     stale = 0
     pause = POLL_FIRST
+    noted: set[str] = set()
+
+    def note(text: str) -> None:
+        if on_note is not None and text not in noted:
+            noted.add(text)
+            on_note(text)
+
     while stale < ATTEMPTS:
         pending = sqlx.plan(local, state.applied, ignore_missing=ignore_missing)
         if not pending:
@@ -112,6 +124,8 @@ def apply_pending(
         outcome = sqlx.parse_run_output(r.stdout)
         by_version = {m.version: m for m in pending}
         done += [AppliedRecord(by_version[v], ns) for v, ns in outcome.applied.items()]
+        for text in index_notes(outcome, pending):
+            note(text)
         if r.ok and outcome.busy:
             log.info("%s: sqlx's lock is held by another session; trying again in %.1fs",
                      database, pause)
@@ -125,7 +139,9 @@ def apply_pending(
             stale += 1
             state = reread()
             continue
-        raise MigrationRunError(failure_message(r, outcome.failed), done)
+        message = (index_failure_message(r, outcome, by_version[outcome.failed])
+                   if outcome.failed in by_version else None)
+        raise MigrationRunError(message or failure_message(r, outcome.failed), done)
     raise MigrationRunError(
         f"while executing migrations: _sqlx_migrations kept changing while this run waited "
         f"for sqlx's lock ({ATTEMPTS} attempts): is another migrator looping?", done)
@@ -137,6 +153,113 @@ def failure_message(r: Result, failed: int | None) -> str:
     if failed is not None:
         return f"while executing migration {failed}: error returned from database: {error}"
     return f"while executing migrations: {error}"
+
+
+# -- indexes built CONCURRENTLY (see installer.cic) ---------------------------------------
+
+_INTERRUPTED = "left by an interrupted CREATE INDEX CONCURRENTLY"
+
+
+def _pending_targets(pending: Sequence[sqlx.Migration]
+                     ) -> list[tuple[int, tuple[cic.IndexTarget, ...]]]:
+    return [(m.version, sqlx.index_targets(m)) for m in pending]
+
+
+def builds_indexes(pending: Sequence[sqlx.Migration]) -> bool:
+    """Whether a pending migration builds a named index CONCURRENTLY: check mode then looks
+    for INVALID indexes (one read-only query); otherwise it runs nothing."""
+    return any(sqlx.index_targets(m) for m in pending)
+
+
+def invalid_index_notes(invalid: Sequence[cic.InvalidIndex], pending: Sequence[sqlx.Migration],
+                        ) -> list[str]:
+    """Check mode: what a run would do about each INVALID index found."""
+    targets = _pending_targets(pending)
+    notes: list[str] = []
+    for index in invalid:
+        version = cic.owner(index, targets)
+        if version is None:
+            notes.append(left_alone_warning(index))
+        else:
+            notes.append(f"would drop invalid index {index.display()} {_INTERRUPTED}; "
+                         f"migration {version} recreates it")
+    return notes
+
+
+def left_alone_warning(index: cic.InvalidIndex) -> str:
+    return (f"warning: invalid index {index.display()} on {index.table_display()} left alone: "
+            "no pending migration creates it (queries do not use it; REINDEX INDEX "
+            "CONCURRENTLY rebuilds it)")
+
+
+def index_notes(outcome: sqlx.RunOutcome, pending: Sequence[sqlx.Migration]) -> list[str]:
+    """A run's notes: the INVALID indexes it dropped, and those it left alone."""
+    targets = _pending_targets(pending)
+    notes = [left_alone_warning(i) for i in outcome.invalid if cic.owner(i, targets) is None]
+    for version, names in sorted(outcome.dropped.items()):
+        notes += [f"dropped invalid index {cic.display_name(*n)} {_INTERRUPTED}; "
+                  f"migration {version} recreates it" for n in names]
+    return notes
+
+
+def index_failure_message(r: Result, outcome: sqlx.RunOutcome, m: sqlx.Migration
+                          ) -> str | None:
+    """Why migration `m` failed when it was about its CONCURRENTLY built indexes; None
+    when failure_message says it all."""
+    v = m.version
+    error = server_error(r.stderr or r.stdout)
+    ours = error.startswith("chatalot-db: migration")
+    if v in outcome.dropping and v not in outcome.dropped:
+        names = ", ".join(cic.display_name(*n) for n in outcome.dropping[v])
+        return (f"while executing migration {v}: dropping the invalid index {names} "
+                f"{_INTERRUPTED} failed: error returned from database: {error}")
+    problems = outcome.problems.get(v)
+    if not problems:
+        return None
+    unique = {t.name for t in sqlx.index_targets(m) if t.unique}
+    head = f"while executing migration {v}: "
+    said: list[str] = [] if ours else [f"error returned from database: {error}"]
+    for problem, schema, name in problems:
+        shown = cic.display_name(schema, name)
+        if problem == "invalid":
+            harm = "never used by queries" + (", uniqueness not enforced" if name in unique
+                                              else "")
+            if ours:
+                said.append(f"index {shown} is invalid after CREATE INDEX CONCURRENTLY and "
+                            "PostgreSQL reported no error (IF NOT EXISTS kept an existing "
+                            f"invalid index; {harm})")
+            else:
+                said.append(f"it left the invalid index {shown} behind ({harm})")
+        elif problem == "other":
+            said.append(f"{shown} exists but is not an index of the table migration {v} "
+                        "names, so IF NOT EXISTS skipped the build")
+        elif ours:
+            said.append(f"index {shown} was not created")
+    tail = (f"migration {v} is not recorded as applied: fix the cause and run again"
+            + (" (the invalid index is dropped first)"
+               if any(p == "invalid" for p, _, _ in problems) else ""))
+    return head + "; ".join([*said, tail])
+
+
+#: read-only: the INVALID indexes of the app's schemas (check mode)
+_INVALID_MARKER = "chatalot-invalid:"
+
+
+def find_invalid_indexes(run_psql: PsqlRunner, *, role: str | None = None,
+                         set_role: bool = False) -> tuple[cic.InvalidIndex, ...]:
+    """The INVALID indexes of the app's schemas, in one read-only psql run (check mode:
+    a real run reads them in its own script, under sqlx's lock)."""
+    script = ("\\set ON_ERROR_STOP on\n\\set QUIET on\n\\o /dev/null\n"
+              + (f"SET ROLE {quote_ident(role)};\n" if set_role and role else "")
+              + cic.list_invalid(_INVALID_MARKER))
+    r = run_psql(script)
+    if not r.ok:
+        raise MigrationError("while looking for invalid indexes: "
+                             + (server_error(r.stderr) or f"psql exited with {r.exit_code}"))
+    for line in r.stdout.splitlines():
+        if line.startswith(_INVALID_MARKER + " invalid "):
+            return cic.parse_invalid(line[len(_INVALID_MARKER + " invalid "):])
+    raise MigrationError("while looking for invalid indexes: psql printed nothing recognisable")
 
 
 _ERROR_LINE = re.compile(r"(?:^|: )(?:ERROR|FATAL):\s+(.*)$")

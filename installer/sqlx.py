@@ -38,6 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from installer import cic
 from installer.errors import MigrationError
 from installer.sqltext import quote_ident, quote_literal
 
@@ -425,16 +426,29 @@ def apply_script(m: Migration) -> str:
     so it covers the same span plus the COMMIT round trip; microsecond
     resolution, stored in nanoseconds. The start is kept as UTC ISO text,
     which parses the same under any DateStyle or TimeZone a migration may set.
+
+    A no-transaction file that builds named indexes CONCURRENTLY
+    (index_targets) gets more, in the same session and under sqlx's lock: first
+    the INVALID indexes of those names on those tables, which an interrupted
+    build left and `IF NOT EXISTS` would skip, are dropped (cic.drop_invalid_sql);
+    after the file, each named index is checked (cic.check_sql) and the script
+    stops, before the ledger INSERT, when psql reported an error or an index is
+    missing or invalid: the migration is not recorded as applied.
     """
     v = str(m.version)
-    lines = [
-        f"\\echo {RUN_MARKER} start {v}",
+    targets = index_targets(m)
+    lines = [f"\\echo {RUN_MARKER} start {v}"]
+    if targets:
+        lines.append(cic.drop_invalid_sql(RUN_MARKER, m.version, targets).rstrip("\n"))
+    lines.append(
         "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
-        " AS chatalot_t0 \\gset",
-    ]
+        " AS chatalot_t0 \\gset")
     if not m.no_transaction:
         lines.append("BEGIN;")
-    lines.append(f"SELECT {dollar_quote(m.sql)} \\gexec")
+    if targets:
+        lines += _checked_statement(m, targets)
+    else:
+        lines.append(f"SELECT {dollar_quote(m.sql)} \\gexec")
     lines.append(
         f"INSERT INTO {LEDGER_TABLE} (version, description, success, checksum, execution_time)"
         f" VALUES ({v}, {quote_literal(m.description)}, TRUE,"
@@ -451,6 +465,42 @@ def apply_script(m: Migration) -> str:
         f"\\echo {RUN_MARKER} applied {v} :chatalot_elapsed",
     ]
     return "\n".join(lines) + "\n"
+
+
+def index_targets(m: Migration) -> tuple[cic.IndexTarget, ...]:
+    """The indexes a no-transaction migration builds CONCURRENTLY (none for the others:
+    inside a transaction such a statement fails, and leaves nothing behind)."""
+    return cic.index_targets(m.sql) if m.no_transaction else ()
+
+
+def _checked_statement(m: Migration, targets: Sequence[cic.IndexTarget]) -> list[str]:
+    """The file, then the check of its indexes; psql stops (exit 3) before the ledger row
+    if the file failed or left an index missing or invalid. ON_ERROR_STOP is off for the
+    file alone, so that the check still runs and says what the failure left behind;
+    psql's ERROR variable (psql 11+) says whether the file failed, and without it a
+    failed build still shows as a missing or invalid index."""
+    v = m.version
+    stop = dollar_quote(
+        f"BEGIN RAISE EXCEPTION 'chatalot-db: migration {v} failed"
+        " (not recorded in _sqlx_migrations)'; END", "chatalot_stop")
+    bad = dollar_quote(
+        f"BEGIN RAISE EXCEPTION 'chatalot-db: migration {v} did not leave a valid index"
+        " (not recorded in _sqlx_migrations)'; END", "chatalot_stop")
+    return [
+        "\\set chatalot_failed false",
+        "\\set ON_ERROR_STOP off",
+        f"SELECT {dollar_quote(m.sql)} \\gexec",
+        "\\if :{?ERROR}",
+        "\\set chatalot_failed :ERROR",
+        "\\endif",
+        "\\set ON_ERROR_STOP on",
+        cic.check_sql(RUN_MARKER, v, targets).rstrip("\n"),
+        "\\if :chatalot_failed",
+        f"DO {stop};",
+        "\\elif :chatalot_bad",
+        f"DO {bad};",
+        "\\endif",
+    ]
 
 
 def _fingerprint(applied: Iterable[AppliedMigration]) -> str:
@@ -503,8 +553,9 @@ def run_script(
     `SET ROLE role` if set_role; pg_advisory_lock(lock_id(database)), waiting
     as sqlx does, so the installer and a starting server never migrate at
     once; the ledger DDL; a guard that raises unless the database, the role
-    (when given) and the ledger rows are what the plan was made from; each
-    migration (apply_script); pg_advisory_unlock. The first failure stops
+    (when given) and the ledger rows are what the plan was made from; the
+    INVALID indexes of the app's schemas (`invalid <JSON>`, see installer.cic);
+    each migration (apply_script); pg_advisory_unlock. The first failure stops
     psql (exit 3): earlier migrations stay committed, the failing one leaves
     no row, the session lock goes with the session.
 
@@ -539,6 +590,8 @@ def run_script(
     parts.append(LEDGER_DDL)
     parts.append("RESET client_min_messages;\n")
     parts.append(_guard(database, applied, role))
+    if pending:
+        parts.append(cic.list_invalid(RUN_MARKER))
     parts.extend(apply_script(m) for m in sorted(pending, key=lambda m: m.version))
     parts.append(f"SELECT pg_advisory_unlock({key});\n")
     parts.append(f"\\echo {RUN_MARKER} finished\n")
@@ -561,6 +614,15 @@ class RunOutcome:
     #: True when the lock was busy and the script quit without doing anything
     #: (run_script(..., wait_for_lock=False)).
     busy: bool = False
+    #: the INVALID indexes of the app's schemas once the lock was held
+    invalid: tuple[cic.InvalidIndex, ...] = ()
+    #: version -> the invalid indexes (schema, name) its run set out to drop ...
+    dropping: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    #: ... and those it did drop
+    dropped: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    #: version -> (problem, schema, name) of the indexes it left missing or invalid
+    problems: dict[int, tuple[tuple[str, str | None, str], ...]] = field(
+        default_factory=dict)
 
 
 def parse_run_output(stdout: str) -> RunOutcome:
@@ -568,11 +630,31 @@ def parse_run_output(stdout: str) -> RunOutcome:
     applied: dict[int, int] = {}
     started: int | None = None
     finished = locked = busy = False
+    invalid: tuple[cic.InvalidIndex, ...] = ()
+    dropping: dict[int, tuple[tuple[str, str], ...]] = {}
+    dropped: dict[int, tuple[tuple[str, str], ...]] = {}
+    problems: dict[int, tuple[tuple[str, str | None, str], ...]] = {}
     for line in stdout.splitlines():
         if not line.startswith(RUN_MARKER):
             continue
         words = line[len(RUN_MARKER) :].split()
         if not words:
+            continue
+        rest = line[len(RUN_MARKER) :].strip().split(" ", 2)  # JSON may hold spaces
+        if words[0] == "invalid":
+            invalid = cic.parse_invalid(line[len(RUN_MARKER) :].strip()[len("invalid"):])
+            continue
+        if words[0] in ("dropping", "dropped", "checked") and len(rest) == 3:
+            try:
+                version = int(rest[1])
+            except ValueError:
+                continue
+            if words[0] == "dropping":
+                dropping[version] = cic.parse_names(rest[2])
+            elif words[0] == "dropped":
+                dropped[version] = cic.parse_names(rest[2])
+            elif found := cic.parse_problems(rest[2]):
+                problems[version] = found
             continue
         if words[0] == "locked":
             locked = True
@@ -588,7 +670,8 @@ def parse_run_output(stdout: str) -> RunOutcome:
         elif words[0] == "finished":
             finished = True
     return RunOutcome(applied=applied, failed=started, finished=finished, locked=locked,
-                      busy=busy)
+                      busy=busy, invalid=invalid, dropping=dropping, dropped=dropped,
+                      problems=problems)
 
 
 # -- helpers ------------------------------------------------------------------------------

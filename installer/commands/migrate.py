@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from installer import migrator, sqlx
+from installer.commands.targets import add_target_options, become_password, load_hosts
 from installer.errors import MigrationError, UsageError
 from installer.resources import migrations_dir
 from installer.steps.base import Step
@@ -96,17 +97,9 @@ def _target_options(p: argparse.ArgumentParser) -> None:
                    help="the migrations folder (default: the bundled Chatalot migrations)")
     p.add_argument("-D", "--database-url", metavar="URL",
                    help="postgres://user:password@host:port/db (default: $DATABASE_URL)")
-    p.add_argument("-i", "--inventory", metavar="FILE",
-                   help="run on these inventory hosts over SSH instead of a URL")
-    p.add_argument("-l", "--limit", metavar="PATTERN",
-                   help="with -i: only hosts matching this Ansible host pattern")
-    p.add_argument("-f", "--forks", type=int, default=5, metavar="N",
-                   help="with -i: hosts at once (default: 5)")
-    p.add_argument("--json", metavar="FILE", help="with -i: write apply's JSON report to FILE")
-    p.add_argument("--accept-new-host-keys", action="store_true",
-                   help="with -i: accept and record SSH host keys not yet in known_hosts")
-    p.add_argument("-K", "--ask-become-pass", action="store_true",
-                   help="with -i: ask for the sudo password (or read stdin's first line)")
+    add_target_options(p, inventory="run on these inventory hosts over SSH instead of a URL",
+                       forks="worked on", json="write apply's JSON report to FILE",
+                       scope="with -i: ")
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -123,8 +116,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_psql = _psql(url, t)
     ledger, session = migrator.read_ledger(run_psql)
     if args.dry_run:
-        for m in sqlx.plan(local, ledger.applied, ignore_missing=args.ignore_missing):
+        pending = sqlx.plan(local, ledger.applied, ignore_missing=args.ignore_missing)
+        for m in pending:
             print(f"Can apply {m.version}/migrate {m.description} (0ns)")
+        if migrator.builds_indexes(pending):  # read-only: INVALID indexes to drop, or not
+            for text in migrator.invalid_index_notes(
+                    migrator.find_invalid_indexes(run_psql), pending):
+                print(f"chatalot-db: {text}", file=sys.stderr)
         return 0
 
     def before(pending: list[sqlx.Migration], state: sqlx.LedgerState) -> None:
@@ -138,7 +136,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         applied = migrator.apply_pending(
             run_psql, local, ledger, reread=lambda: migrator.read_ledger(run_psql)[0],
             database=session.database, role=session.user, set_role=False,
-            ignore_missing=args.ignore_missing, before=before)
+            ignore_missing=args.ignore_missing, before=before,
+            on_note=lambda text: print(f"chatalot-db: {text}", file=sys.stderr))
     except migrator.MigrationRunError as e:
         for a in e.applied:
             print(a.line())
@@ -212,7 +211,6 @@ def _backup(url: migrator.DatabaseUrl, t: LocalTransport, database: str, first: 
 def _on_hosts(args: argparse.Namespace, make_step: Callable[[LineSink], Step],
               *, check: bool) -> int:
     """GatherFacts and one migration step on each host, as `apply` runs them."""
-    from installer.cli import _ask_become_pass, _load_hosts
     from installer.output import Display, exit_code, write_json
     from installer.runner import RunOptions, run_fleet
 
@@ -225,10 +223,10 @@ def _on_hosts(args: argparse.Namespace, make_step: Callable[[LineSink], Step],
         overrides["migrations_source"] = str(Path(args.source).resolve())
     if getattr(args, "backup_dir", None):
         overrides["backup_dir"] = args.backup_dir
-    hosts = {n: {**hv, **overrides} for n, hv in _load_hosts(args).items()}
+    hosts = {n: {**hv, **overrides} for n, hv in load_hosts(args.inventory, args.limit).items()}
     opts = RunOptions(check=check, forks=args.forks,
                       accept_new_host_keys=args.accept_new_host_keys,
-                      become_password=_ask_become_pass() if args.ask_become_pass else None)
+                      become_password=become_password(args))
     display = Display(multi_host=len(hosts) > 1)
     lines: dict[str, list[str]] = {n: [] for n in hosts}
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from installer import applogin
-from installer.commands.targets import one_host
+from installer.commands.targets import add_target_options, one_host
 from installer.config import HostConfig
 from installer.transport.ssh import ssh_options
 
@@ -33,13 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "the system ssh client with a terminal. Needs root on the host (or sudo).",
     )
     p.add_argument("host", metavar="HOST", help="an inventory host (localhost without -i)")
-    p.add_argument("-i", "--inventory", metavar="FILE",
-                   help="Ansible INI inventory; default: this machine only (local mode)")
+    add_target_options(p, limit=False, become=False)
     p.add_argument("-c", "--command", dest="sql", metavar="SQL",
                    help="run this one SQL command, print its result and exit")
-    p.add_argument("--accept-new-host-keys", action="store_true",
-                   help="accept and record an SSH host key not yet in known_hosts (like "
-                   "OpenSSH's StrictHostKeyChecking=accept-new); a changed key is always refused")
     p.set_defaults(func=run)
 
 

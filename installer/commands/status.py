@@ -12,7 +12,6 @@ Exit codes: 0 every host answered, 2 PostgreSQL did not answer on a host,
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,17 +20,18 @@ from typing import Any
 
 from installer.commands.targets import (
     Connection,
-    add_host_options,
+    add_target_options,
+    become_password,
     close_all,
     connect_all,
     load_hosts,
 )
 from installer.config import HostConfig
 from installer.errors import ChatalotError, UnreachableError, UsageError
-from installer.probes.postgres import ledger_sql, psql_command
+from installer.probes import queries
+from installer.probes.postgres import sql_section
 from installer.probes.sections import SectionScript
-from installer.sqltext import quote_literal
-from installer.sqlx import PROBE_MARKER, LedgerState, Migration, load_migrations, parse_ledger_probe
+from installer.sqlx import LedgerState, Migration, load_migrations, parse_ledger_probe
 from installer.transport.base import Transport, sh
 from installer.verify.checks import MigrationCounts, migration_counts
 
@@ -47,31 +47,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "database size, connections in use / max_connections, migrations applied / pending, "
         "the newest file in backup_dir. Changes nothing.",
     )
-    add_host_options(p)
-    p.add_argument("-f", "--forks", type=int, default=5, metavar="N",
-                   help="hosts read at once (default: 5)")
+    add_target_options(p, forks="read")
     p.set_defaults(func=run)
 
 
 def status_sql(config: HostConfig) -> str:
     """psql script (as postgres): one JSON line, then the ledger as apply reads it."""
-    db = quote_literal(config.db_name)
-    ledger = ledger_sql(config) if config.migrations_source is not None else ""
-    return f"""\\pset format unaligned
-\\pset tuples_only on
-SELECT jsonb_build_object(
-  'version', current_setting('server_version'),
-  'uptime_seconds', extract(epoch FROM now() - pg_postmaster_start_time())::bigint,
-  'connections', (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
-  'max_connections', current_setting('max_connections')::int,
-  'database_size', (SELECT pg_size_pretty(pg_database_size(oid)) FROM pg_database
-                    WHERE datname = {db})
-);
-SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = {db}) AS chatalot_db_exists \\gset
-\\if :chatalot_db_exists
-\\c {config.db_name}
-{ledger}\\endif
-"""
+    q = queries
+    return q.script(config, [
+        q.setting_fragment("server_version"), q.UPTIME_SECONDS, q.CONNECTIONS,
+        q.setting_fragment("max_connections", "int"), q.database_size_fragment(config)])
 
 
 def backup_script(backup_dir: str) -> str:
@@ -106,10 +91,7 @@ def read_status(name: str, t: Transport, config: HostConfig,
                 local: Sequence[Migration] | None) -> HostStatus:
     """One round trip (as root): the SQL as postgres, and the backup folder."""
     s = SectionScript()
-    s.section("sql", "if command -v psql >/dev/null 2>&1 && id postgres >/dev/null 2>&1; then "
-              f"runuser -u postgres -- {psql_command(config.pg_port)} 2>&1 "
-              f"<<'CHATALOT_SQL_EOF'\n{status_sql(config)}CHATALOT_SQL_EOF\n"
-              "else echo 'PostgreSQL is not installed (no psql, or no postgres user)'; fi")
+    s.section("sql", sql_section(config.pg_port, status_sql(config)))
     s.section("backup", backup_script(config.backup_dir))
     r = t.run(s.script, become="root", timeout=120)
     sections = s.parse(r.stdout)
@@ -123,26 +105,13 @@ def parse_status(name: str, sections: dict[str, str], config: HostConfig,
                  local: Sequence[Migration] | None) -> HostStatus:
     """Pure: the sections of the status script as a HostStatus."""
     st = HostStatus(name, backup_dir=config.backup_dir)
-    info: dict[str, Any] = {}
-    ledger_lines: list[str] = []
-    errors: list[str] = []
-    for raw in sections.get("sql", "").splitlines():
-        line = raw.strip()
-        if line.startswith(PROBE_MARKER):
-            ledger_lines.append(line)
-        elif line.startswith("{"):
-            try:
-                info.update(json.loads(line))
-            except json.JSONDecodeError:
-                errors.append(line)
-        elif line:
-            errors.append(line)
+    info, ledger_lines, errors = queries.parse_output(sections.get("sql", ""))
     if not info:
         text = "; ".join(errors) or "no output"
         st.error = text if text.startswith("PostgreSQL is not installed") else \
             f"PostgreSQL does not answer: {text}"
     else:
-        st.version = str(info.get("version") or "").split(" ")[0] or None
+        st.version = str(info.get("server_version") or "").split(" ")[0] or None
         st.uptime_seconds = _int(info.get("uptime_seconds"))
         st.connections = _int(info.get("connections"))
         st.max_connections = _int(info.get("max_connections"))
@@ -280,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         return None if isinstance(config, str) else sources[str(config.migrations_source)]
 
     conns = connect_all(hosts, accept_new_host_keys=args.accept_new_host_keys,
-                        forks=args.forks)
+                        forks=args.forks, become_password=become_password(args))
     try:
         with ThreadPoolExecutor(max_workers=args.forks) as pool:
             results = list(pool.map(

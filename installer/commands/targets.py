@@ -1,8 +1,11 @@
-"""Hosts for the read-only commands (verify, status, psql): chosen and reached as apply does."""
+"""Hosts for every command working on them (apply, migrate -i, verify, status, psql):
+the options choosing and reaching them, the loader, -K's password, connections."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,32 +18,69 @@ from installer.transport.base import Transport
 LOCALHOST_VARS: dict[str, Any] = {"ansible_connection": "local"}
 
 
-def add_host_options(p: argparse.ArgumentParser, *, limit: bool = True) -> None:
-    """-i/--inventory, -l/--limit and --accept-new-host-keys, as apply has them."""
-    p.add_argument("-i", "--inventory", metavar="FILE",
-                   help="Ansible INI inventory; default: this machine only (local mode)")
+INVENTORY_HELP = "Ansible INI inventory; default: this machine only (local mode)"
+
+
+def add_target_options(p: argparse.ArgumentParser, *, inventory: str = INVENTORY_HELP,
+                       limit: bool = True, forks: str | None = None, json: str | None = None,
+                       become: bool = True, scope: str = "") -> None:
+    """The options that choose and reach hosts, the same for every command working on hosts.
+
+    -i/--inventory (help: `inventory`), -l/--limit (`limit`), -f/--forks N when `forks`
+    says what the hosts do at once ("provisioned": "hosts provisioned at once"), --json FILE
+    when `json` is its help, --accept-new-host-keys, and -K/--ask-become-pass (`become`).
+    `scope` starts every help but -i's (migrate's "with -i: ").
+    """
+    p.add_argument("-i", "--inventory", metavar="FILE", help=inventory)
     if limit:
         p.add_argument("-l", "--limit", metavar="PATTERN",
-                       help="only hosts matching this Ansible host pattern")
+                       help=f"{scope}only hosts matching this Ansible host pattern")
+    if forks is not None:
+        p.add_argument("-f", "--forks", type=int, default=5, metavar="N",
+                       help=f"{scope}hosts {forks} at once (default: 5)")
+    if json is not None:
+        p.add_argument("--json", metavar="FILE", help=f"{scope}{json}")
     p.add_argument("--accept-new-host-keys", action="store_true",
-                   help="accept and record SSH host keys not yet in known_hosts (like OpenSSH's "
-                   "StrictHostKeyChecking=accept-new); a changed key is always refused")
+                   help=f"{scope}accept and record SSH host keys not yet in known_hosts (like "
+                   "OpenSSH's StrictHostKeyChecking=accept-new); a changed key is always refused")
+    if become:
+        p.add_argument("-K", "--ask-become-pass", action="store_true",
+                       help=f"{scope}ask for the sudo password (read from the terminal, or the "
+                       "first line of stdin when it is not one); it goes to sudo on stdin, never "
+                       "in argv")
+
+
+def ask_become_pass() -> str:
+    """From the terminal; or the first line of stdin when it is not a terminal (scripts, CI)."""
+    if sys.stdin.isatty():
+        return getpass.getpass("BECOME password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def become_password(args: argparse.Namespace) -> str | None:
+    """-K's password (asked now), else None: sudo without one, or ansible_become_password."""
+    return ask_become_pass() if args.ask_become_pass else None
 
 
 def load_hosts(inventory: str | None, limit: str | None) -> dict[str, dict[str, Any]]:
-    """name -> variables of the hosts to work on: the inventory's (limited), or localhost."""
+    """name -> variables of the hosts to work on, in Ansible's order: the inventory's
+    (limited), or localhost. No host → ChatalotError (exit 1), as ansible-playbook
+    ("Specified inventory, host pattern and/or --limit leaves us with no hosts to target")."""
     if not inventory:
         if limit and limit not in ("localhost", "all", "*"):
-            raise UsageError(f"--limit {limit!r} matches nothing: without -i the only host "
-                             "is localhost")
+            raise ChatalotError(f"--limit {limit!r} leaves no host to target: without -i "
+                                "the only host is localhost")
         return {"localhost": dict(LOCALHOST_VARS)}
     from installer.inventory import load_inventory
 
     inv = load_inventory(inventory)
-    names = inv.select(limit) if limit else list(inv.hosts)
+    try:
+        names = inv.select(limit)
+    except UsageError as e:  # a pattern Ansible cannot use either: its exit code is 1
+        raise ChatalotError(f"--limit {limit!r}: {e}") from None
     if not names:
-        raise UsageError(f"no hosts matched in {inventory}"
-                         + (f" for --limit {limit!r}" if limit else ""))
+        raise ChatalotError(f"--limit {limit!r} leaves no host of {inventory} to target"
+                            if limit else f"{inventory} has no hosts")
     return {n: inv.host_vars(n) for n in names}
 
 
@@ -72,9 +112,11 @@ class Connection:
 
 
 def connect_all(hosts: Mapping[str, dict[str, Any]], *, accept_new_host_keys: bool,
-                forks: int = 5) -> list[Connection]:
-    """Connect to every host at once (at most `forks` at a time), in inventory order."""
-    opts = RunOptions(accept_new_host_keys=accept_new_host_keys)
+                forks: int = 5, become_password: str | None = None) -> list[Connection]:
+    """Connect to every host at once (at most `forks` at a time), in inventory order;
+    `become_password` goes to sudo as apply's (-K)."""
+    opts = RunOptions(accept_new_host_keys=accept_new_host_keys,
+                      become_password=become_password)
 
     def one(name: str) -> Connection:
         c = Connection(name, dict(hosts[name]))

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from installer.commands.targets import (
     Connection,
-    add_host_options,
+    add_target_options,
+    become_password,
     close_all,
     connect_all,
     load_hosts,
@@ -49,12 +50,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "under plain pytest: pytest --hosts=ssh://root@HOST \"$(chatalot-db verify "
         "--print-suite-path)\"",
     )
-    add_host_options(p)
+    add_target_options(p, forks="connected to")
     p.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report to FILE")
     p.add_argument("-k", dest="keyword", metavar="EXPRESSION",
                    help="only checks matching this pytest -k expression (e.g. 'settings')")
-    p.add_argument("-f", "--forks", type=int, default=5, metavar="N",
-                   help="hosts connected to at once (default: 5)")
     p.add_argument("--print-suite-path", action="store_true",
                    help="print the folder of the suite (for plain pytest) and exit")
     p.set_defaults(func=run)
@@ -88,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     hosts = load_hosts(args.inventory, args.limit)
     conns = connect_all(hosts, accept_new_host_keys=args.accept_new_host_keys,
-                        forks=args.forks)
+                        forks=args.forks, become_password=become_password(args))
     for c in conns:
         if c.transport is None:
             kind = "UNREACHABLE!" if c.unreachable else "FAILED!"

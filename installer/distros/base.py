@@ -89,6 +89,11 @@ class Strategy(ABC):
     def packages(self) -> list[str]:
         """Packages to install."""
 
+    def psql(self) -> str:
+        """The psql the host runs for us: the server's own binary where the distribution
+        puts a wrapper in PATH (Debian's pg_wrapper is Perl: 25 ms per call)."""
+        return "psql"
+
     @abstractmethod
     def data_dir(self) -> str:
         """The cluster's data directory."""

@@ -30,6 +30,9 @@ class DataDirStrategy(Strategy):
     def major_probe(self) -> str:
         return f"{sh(self.bindir() + '/postgres')} --version"
 
+    def psql(self) -> str:
+        return f"{self.bindir()}/psql"
+
     def hba_path(self) -> str:
         return f"{self.data_dir()}/pg_hba.conf"
 

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from installer import envfile, scram
+from installer.probes.postgres import HostState
 from installer.sqltext import quote_ident, quote_literal
 from installer.steps.base import (
     HostContext,
@@ -173,7 +174,7 @@ class EnvFile(Step):
 
 CONNECT_SCRIPT = """IFS= read -r PGPASSWORD
 export PGPASSWORD
-exec psql -X -w -At -v ON_ERROR_STOP=1 -d "$1" -c 'SELECT 1'
+exec "$2" -X -w -At -v ON_ERROR_STOP=1 -d "$1" -c 'SELECT 1'
 """
 
 
@@ -186,8 +187,14 @@ class LoginCheck(Step):
         c = ctx.config
         if ctx.check and (ctx.state.sql is None or ctx.state.sql.get("role") is None):
             return changed("would connect as DATABASE_URL once the role exists")
+        probed = ctx.cached_state
+        if probed is not None and _logged_in(ctx, probed):
+            # nothing changed since the first probe, which logged in with this very URL
+            return ok(f"{c.db_user}@localhost:{c.pg_port}/{c.db_name} logs in over TCP "
+                      "(scram-sha-256)")
         conninfo = f"host=localhost port={c.pg_port} dbname={c.db_name} user={c.db_user}"
-        r = ctx.t.run(f"sh -c {sh(CONNECT_SCRIPT)} chatalot-login-check {sh(conninfo)}",
+        r = ctx.t.run(f"sh -c {sh(CONNECT_SCRIPT)} chatalot-login-check {sh(conninfo)} "
+                      f"{sh(ctx.strategy.psql())}",
                       stdin=ctx.password + "\n", timeout=60)
         if not r.ok or r.stdout.strip() != "1":
             if ctx.check:
@@ -196,3 +203,13 @@ class LoginCheck(Step):
                 f"login as {c.db_user} over TCP failed: {mask(r.stderr.strip(), ctx.password)}")
         return ok(f"{c.db_user}@localhost:{c.pg_port}/{c.db_name} logs in over TCP "
                   "(scram-sha-256)")
+
+
+def _logged_in(ctx: HostContext, st: HostState) -> bool:
+    """Whether the probe's login used exactly the URL this run wants, and succeeded."""
+    c, login = ctx.config, st.login
+    if login is None or login.exit_code != 0 or not login.tcp:
+        return False
+    if (login.user, login.database) != (c.db_user, c.db_name):
+        return False
+    return envfile.read_url(st.env_file) == ctx.database_url()

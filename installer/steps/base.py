@@ -73,6 +73,7 @@ class HostContext:
         self._facts: Facts | None = None
         self._strategy: Strategy | None = None
         self._state: HostState | None = None
+        self._probes = 0
         self._password: str | None = None
         self.password_is_new = False
         #: settings wanted in the drop-in, filled by the settings step's planner
@@ -106,8 +107,13 @@ class HostContext:
     def _probe(self) -> HostState:
         """Probe; when the host tells another major than the strategy assumed (pg_version
         unset), adopt it, plan the settings for it and probe again (paths follow it)."""
+        first = self._probes == 0
+        self._probes += 1
         for _ in range(3):
-            st = probe_state(self.t, self.strategy, self.config, sorted(self.wanted_settings))
+            # the first probe also tries the env file's login: on a no-op run nothing
+            # invalidates it, and the login check then needs no command of its own
+            st = probe_state(self.t, self.strategy, self.config, sorted(self.wanted_settings),
+                             login=first)
             found = st.service.installed_major
             if self.config.pg_version is not None or found in (None, self.strategy.major):
                 return st
@@ -115,6 +121,11 @@ class HostContext:
             if self.settings_planner is not None:
                 self.wanted_settings = self.settings_planner(self)
         return st
+
+    @property
+    def cached_state(self) -> HostState | None:
+        """The state as last probed, if nothing invalidated it since (never probes)."""
+        return self._state
 
     def invalidate(self) -> None:
         """Forget the probed state: the next step reads the host again."""
@@ -157,7 +168,7 @@ class HostContext:
     def psql(self, sql: str, what: str, database: str = "postgres") -> Result:
         """Run SQL (sent on stdin, never in argv) as the postgres superuser."""
         return self.t.check(
-            psql_command(self.config.pg_port, database, "-At"),
+            psql_command(self.config.pg_port, database, "-At", psql=self.strategy.psql()),
             what=what, become="postgres", stdin=sql, timeout=600,
         )
 

@@ -22,12 +22,21 @@ class GatherFacts(Step):
 
     name = "gather facts"
 
+    def __init__(self, *, exact_major: bool = False) -> None:
+        #: ask the host for its major even when the release table has a guess: for readers
+        #: that probe once (verify), where apply's state probe would correct a wrong guess
+        self.exact_major = exact_major
+
     def run(self, ctx: HostContext) -> StepResult:
         f = facts_probe.gather(ctx.t)
         strategy = distros.select(f, ctx.config)
         probe = strategy.major_probe()
-        if ctx.config.pg_version is None and probe:
-            # what the host has installed, or its package manager would install
+        asked = ctx.config.pg_version is None and bool(probe) and (
+            strategy.major is None or self.exact_major)
+        if probe and asked:
+            # what the host has installed, or its package manager would install; with a
+            # guess from the release (Debian's table) the state probe's pg-major section
+            # tells instead, and a wrong guess is corrected there (HostContext._probe)
             found = parse_major(ctx.t.run(probe, timeout=60).stdout)
             if found is not None:
                 strategy.major = found
@@ -38,8 +47,11 @@ class GatherFacts(Step):
         init = "systemd" if f.systemd else f"no systemd (PID 1 is {f.pid1 or '?'})"
         if ctx.config.pg_version is not None:
             version = f"PostgreSQL {strategy.major} (pg_version)"
-        elif strategy.major is not None:
+        elif strategy.major is not None and asked:
             version = f"PostgreSQL {strategy.major} (the distribution's)"
+        elif strategy.major is not None:
+            version = (f"PostgreSQL {strategy.major} (the release's default; the host's "
+                       "packages confirm it)")
         else:
             version = "PostgreSQL: the distribution's, its version known once installed"
         return ok(

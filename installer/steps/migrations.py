@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from installer import migrator, sqlx
+from installer.errors import MigrationError
 from installer.probes.postgres import psql_command
 from installer.steps.base import HostContext, Step, StepFailed, StepResult, changed, ok, skipped
 from installer.transport.base import Result, sh
@@ -97,13 +98,6 @@ class ApplyMigrations(Step):
         pending = sqlx.plan(local, ledger.applied, ignore_missing=self.ignore_missing)
         if not pending:
             return ok(f"{len(ledger.applied)} applied, none pending")
-        if ctx.check:
-            for m in pending:
-                self._emit(ctx, f"Can apply {m.version}/migrate {m.description} (0ns)")
-            first = (f"back up {c.db_name} to {c.backup_dir}, then "
-                     if self.backup and _holds_data(ctx, ledger) else "")
-            return changed(f"would {first}apply {_count(pending)}: "
-                           f"{migrator.version_ranges(m.version for m in pending)}")
         notes: list[str] = []
 
         def before(todo: list[sqlx.Migration], state: sqlx.LedgerState) -> None:
@@ -121,8 +115,24 @@ class ApplyMigrations(Step):
             notes.append(f"backup {path}")
 
         def run_psql(script: str) -> Result:
-            return ctx.t.run(psql_command(c.pg_port, c.db_name), become="postgres",
+            return ctx.t.run(psql_command(c.pg_port, c.db_name, psql=ctx.strategy.psql()),
+                             become="postgres",
                              stdin=script, timeout=None)
+
+        if ctx.check:
+            for m in pending:
+                self._emit(ctx, f"Can apply {m.version}/migrate {m.description} (0ns)")
+            first = (f"back up {c.db_name} to {c.backup_dir}, then "
+                     if self.backup and _holds_data(ctx, ledger) else "")
+            try:  # read-only: the INVALID indexes a run would drop, or leave alone
+                if migrator.builds_indexes(pending):
+                    notes += migrator.invalid_index_notes(migrator.find_invalid_indexes(
+                        run_psql, role=c.db_user, set_role=True), pending)
+            except MigrationError as e:
+                notes.append(f"could not look for invalid indexes: {e}")
+            return changed("; ".join([f"would {first}apply {_count(pending)}: "
+                                      f"{migrator.version_ranges(m.version for m in pending)}",
+                                      *notes]))
 
         def reread() -> sqlx.LedgerState:
             ctx.invalidate()
@@ -134,7 +144,8 @@ class ApplyMigrations(Step):
         try:
             applied = migrator.apply_pending(
                 run_psql, local, ledger, reread=reread, database=c.db_name, role=c.db_user,
-                set_role=True, ignore_missing=self.ignore_missing, before=before)
+                set_role=True, ignore_missing=self.ignore_missing, before=before,
+                on_note=notes.append)
         except migrator.MigrationRunError as e:
             ctx.invalidate()
             for a in e.applied:

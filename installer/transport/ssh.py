@@ -205,31 +205,32 @@ class SSHTransport(Transport):
         out: list[bytes] = []
         err: list[bytes] = []
         deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.001
         # Read until the server's EOF, not until the exit status: sshd may send the exit
-        # status before the last of the output, which would then be lost. No select() on
-        # the channel: its wake-up pipe races with the channel closing.
-        while True:
-            progressed = False
-            if chan.recv_ready():
-                out.append(chan.recv(65536))
-                progressed = True
-            if chan.recv_stderr_ready():
-                err.append(chan.recv_stderr(65536))
-                progressed = True
-            if progressed:
-                pause = 0.001
-                continue
-            if chan.eof_received or chan.closed or not transport_active(chan):
-                break  # all output is in (or the link dropped: told apart below)
-            if deadline is not None and time.monotonic() > deadline:
-                return Result(124, _text(out), _text(err) + f"\ntimed out after {timeout}s")
-            time.sleep(pause)
-            pause = min(pause * 2, 0.02)
-        while chan.recv_ready():
-            out.append(chan.recv(65536))
-        while chan.recv_stderr_ready():
-            err.append(chan.recv_stderr(65536))
+        # status before the last of the output, which would then be lost. Blocking reads
+        # (paramiko wakes them the moment data or EOF arrives: no polling delay), stderr
+        # on a thread of its own; no select() on the channel: its wake-up pipe races with
+        # the channel closing.
+        done = threading.Event()
+        drainer = threading.Thread(target=_drain_stderr, args=(chan, err, done), daemon=True)
+        chan.settimeout(_POLL)
+        drainer.start()
+        try:
+            while True:
+                try:
+                    data = chan.recv(65536)
+                except TimeoutError:
+                    if deadline is not None and time.monotonic() > deadline:
+                        return Result(124, _text(out),
+                                      _text(err) + f"\ntimed out after {timeout}s")
+                    if not transport_active(chan) and not chan.recv_ready():
+                        break  # the link dropped: told apart below
+                    continue
+                if not data:
+                    break  # EOF: all of stdout is in
+                out.append(data)
+        finally:
+            done.set()
+            drainer.join(5)
         # the exit status follows EOF closely; a closed channel without one gives -1
         left = 30.0 if deadline is None else max(1.0, deadline - time.monotonic())
         if not chan.status_event.wait(left):
@@ -336,6 +337,29 @@ class _SSHHeld(HeldCommand):
                     time.sleep(0.02)
         with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
             self.chan.close()
+
+
+#: how often a blocked read wakes to check its deadline and the link (data wakes it at once)
+_POLL = 0.5
+
+
+def _drain_stderr(chan: paramiko.Channel, sink: list[bytes], done: threading.Event) -> None:
+    """Read the channel's stderr to EOF (or until `done`, once stdout is finished and
+    whatever stderr arrived with it is in)."""
+    while True:
+        try:
+            data = chan.recv_stderr(65536)
+        except TimeoutError:
+            if done.is_set() or not transport_active(chan):
+                while chan.recv_stderr_ready():
+                    sink.append(chan.recv_stderr(65536))
+                return
+            continue
+        except (paramiko.SSHException, OSError, EOFError):
+            return
+        if not data:
+            return
+        sink.append(data)
 
 
 def _dropped(chan: paramiko.Channel, wait: float = 1.0) -> bool:

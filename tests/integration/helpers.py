@@ -60,3 +60,17 @@ def run_apply(inv: Path, report: Path, *args: str, stdin: str | None = None
     p = cli("apply", "-i", str(inv), "--json", str(report), *args, stdin=stdin)
     doc: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
     return p, doc
+
+
+def drop_app(name: str) -> None:
+    """Drop a test's own database and role of that name (if any)."""
+    as_postgres_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
+    as_postgres_sql(f"DROP ROLE IF EXISTS {name};")
+
+
+def fresh_app(name: str, password: str) -> None:
+    """A new login role `name` (no other powers, `password`) owning a new database `name`."""
+    drop_app(name)
+    as_postgres_sql(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                    f"PASSWORD '{password.replace(chr(39), chr(39) * 2)}';")
+    as_postgres_sql(f"CREATE DATABASE {name} OWNER {name};")

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pytest
 
 from installer import sqlx
-from tests.integration.helpers import REPO, as_postgres_sql, cli
+from tests.integration.helpers import REPO, cli, drop_app, fresh_app
 
 pytestmark = [
     pytest.mark.local,
@@ -65,21 +65,13 @@ class Db:
         return self.sql(f"SELECT to_regclass('{table}') IS NOT NULL") == "t"
 
 
-def _drop(name: str) -> None:
-    as_postgres_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
-    as_postgres_sql(f"DROP ROLE IF EXISTS {name};")
-
-
 @pytest.fixture
 def db(request: pytest.FixtureRequest) -> Iterator[Db]:
     """A fresh `mig_t<n>` role and database for this test (the password set by SQL)."""
     name = "mig_t" + hashlib.sha1(request.node.name.encode()).hexdigest()[:8]
-    _drop(name)
-    as_postgres_sql(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
-                    f"PASSWORD '{PASSWORD.replace(chr(39), chr(39) * 2)}';")
-    as_postgres_sql(f"CREATE DATABASE {name} OWNER {name};")
+    fresh_app(name, PASSWORD)
     yield Db(name)
-    _drop(name)
+    drop_app(name)
 
 
 def run(db: Db, *args: str) -> subprocess.CompletedProcess[str]:

@@ -400,6 +400,48 @@ def test_debian_takes_the_cluster_from_pg_lsclusters() -> None:
         ([], True, "nonempty", 15, 15)
 
 
+@pytest.mark.parametrize(("conf", "data_dir", "expected"), [
+    # under systemd the cluster's postgresql.conf stands for pg_lsclusters' listing
+    ("exists\n", "missing\n", ("nonempty", 15)),
+    ("", "missing\n", ("missing", None)),
+    ("", "empty\n", ("empty", None)),
+    ("", "nonempty\n15\n", ("nonempty", 15)),
+])
+def test_debian_under_systemd_reads_the_cluster_conf_not_pg_lsclusters(
+        conf: str, data_dir: str, expected: tuple[str, int | None]) -> None:
+    s = strategy("debian12", systemd=True)
+    script = SectionScript()
+    s.add_state_sections(script)
+    assert "pg_lsclusters" not in script.script
+    assert "/etc/postgresql/15/main/postgresql.conf" in script.script
+    st = s.parse_state(sections(
+        s, dpkg="postgresql ii \npostgresql-contrib ii \npostgresql-15 ii \n",
+        systemd="enabled\nactive\n",
+        **{"cluster-conf": conf, "data-dir": data_dir, "pg-major": "15\n"}))
+    assert (st.data_dir, st.data_version) == expected
+    assert st.active and st.enabled
+
+
+@pytest.mark.parametrize(("sample", "pg_version", "systemd", "psql"), [
+    ("debian12", None, True, "/usr/lib/postgresql/15/bin/psql"),
+    ("debian13", None, True, "/usr/lib/postgresql/17/bin/psql"),
+    ("debian12", 17, True, "/usr/lib/postgresql/17/bin/psql"),
+    ("fedora40", None, True, "/usr/bin/psql"),
+    ("rocky9", 16, True, "/usr/pgsql-16/bin/psql"),
+    ("arch", None, False, "/usr/bin/psql"),
+])
+def test_psql_is_the_servers_own_binary(sample: str, pg_version: int | None, systemd: bool,
+                                         psql: str) -> None:
+    s = strategy(sample, pg_version=pg_version, systemd=systemd)
+    assert s.psql() == psql
+
+
+def test_debian_psql_before_the_major_is_known_is_the_one_in_path() -> None:
+    s = strategy("debian12")
+    s.major = None
+    assert s.psql() == "psql"
+
+
 @pytest.mark.parametrize(("text", "major"), [
     ("postgres (PostgreSQL) 16.4", 16), ("postgres (PostgreSQL) 9.6.24", 9),
     ("postgres (PostgreSQL) 15.10 (Debian 15.10-0+deb12u1)", 15), ("17\n", 17), ("", None),
@@ -516,10 +558,11 @@ def test_pinned_version_must_be_what_the_host_installs() -> None:
 def test_the_host_s_major_wins_and_the_settings_are_planned_for_it(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Ubuntu 24.04's table says 16; apt says 15 (the test bed's emulation): 15 it is."""
-    probed: list[tuple[int | None, list[str]]] = []
+    probed: list[tuple[int | None, list[str], bool]] = []
 
-    def probe(t: Transport, s: Strategy, config: HostConfig, names: list[str]) -> HostState:
-        probed.append((s.major, names))
+    def probe(t: Transport, s: Strategy, config: HostConfig, names: list[str], *,
+              login: bool = False) -> HostState:
+        probed.append((s.major, names, login))
         return HostState(ServiceState([], True, True, installed_major=15), None, None, None,
                          None, None)
 
@@ -531,7 +574,11 @@ def test_the_host_s_major_wins_and_the_settings_are_planned_for_it(
     assert ctx.state.service.installed_major == 15
     assert ctx.strategy.major == 15 and ctx.strategy.hba_path() == \
         "/etc/postgresql/15/main/pg_hba.conf"
-    assert probed == [(16, ["old"]), (15, ["for_15"])]  # read again with the new paths
+    # read again with the new paths; the first read (both probes) tries the env file's login
+    assert probed == [(16, ["old"], True), (15, ["for_15"], True)]
+    ctx.invalidate()
+    assert ctx.state.service.installed_major == 15
+    assert probed[-1] == (15, ["for_15"], False)  # later reads do not
     # pinned: the host's answer is compared (InstallPackages), never adopted
     probed.clear()
     pinned = context("arch", ServiceState([], True, True), pg_version=16)

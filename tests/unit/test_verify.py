@@ -24,7 +24,7 @@ from installer.tuning import TuningInputs, compute
 from installer.verify import checks
 from installer.verify.conftest import inventory_vars, parse_var_options
 from installer.verify.plugin import HostTally, _param_id
-from installer.verify.probe import expected_settings, parse_login_section, parse_sql
+from installer.verify.probe import expected_settings, parse_sql
 
 # -- sockets ---------------------------------------------------------------------------------
 
@@ -366,7 +366,7 @@ T = "chatalot-login: target chatalot@localhost:5432/chatalot\n"
     ],
 )
 def test_login_problems(section: str, expected: list[str]) -> None:
-    outcome = parse_login_section(section)
+    outcome = applogin.parse_probe_section(section)
     assert checks.login_problems(outcome, ENV, "chatalot", "chatalot") == expected
 
 
@@ -524,7 +524,7 @@ def test_verify_recap_names_failed_checks() -> None:
 # -- status ----------------------------------------------------------------------------------------
 
 STATUS_SQL_OUT = (
-    '{"version": "15.8 (Debian 15.8-0+deb12u1)", "uptime_seconds": 273065, "connections": 6,'
+    '{"server_version": "15.8 (Debian 15.8-0+deb12u1)", "uptime_seconds": 273065, "connections": 6,'
     ' "max_connections": 100, "database_size": "9861 kB"}\n'
     "chatalot-ledger: owner chatalot\n"
     + "".join(f"chatalot-ledger: row {v} {_m(v).checksum.hex()} t\n" for v in range(1, 11)))
