@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -18,17 +19,23 @@ def pg_value(value: object) -> str:
     return conf_value(render_value(value))
 
 
-def render(settings: Mapping[str, str], host: str, inputs: str = "") -> str:
-    """Render templates/postgresql.conf.j2 (StrictUndefined: a missing value is an error)."""
+@functools.lru_cache(maxsize=4)
+def _template(directory: str) -> jinja2.Template:
+    """The template, compiled once per process (a fleet run renders it for every host)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.FileSystemLoader(directory),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
     env.filters["pgvalue"] = pg_value
+    return env.get_template("postgresql.conf.j2")
+
+
+def render(settings: Mapping[str, str], host: str, inputs: str = "") -> str:
+    """Render templates/postgresql.conf.j2 (StrictUndefined: a missing value is an error)."""
     try:
-        text = env.get_template("postgresql.conf.j2").render(
+        text = _template(str(templates_dir())).render(
             settings=dict(settings), host=host, inputs=inputs
         )
     except jinja2.TemplateError as e:
