@@ -64,10 +64,7 @@ class DataDirStrategy(Strategy):
         s.section("packages", f"{{ {self.package_query()}; }} 2>&1; true")
         self.add_cluster_sections(s)
         if self.facts.systemd:
-            unit = sh(self.service())
-            s.section("systemd", f"e=$(systemctl is-enabled {unit} 2>/dev/null); "
-                                 f'echo "${{e:-not-found}}"; '
-                                 f"systemctl is-active {unit} 2>/dev/null; true")
+            self.add_systemd_section(s)
         else:
             s.section("pg_ctl", f"if ( {self.pg_ctl('status')} ) >/dev/null 2>&1; "
                                 "then echo running; else echo stopped; fi")

@@ -34,9 +34,11 @@ APT_OPTS = (
 # apt would install. Debian 12's apt says 15 even where os-release claims Ubuntu 24.04
 # (the test bed's ubuntu emulation), and a host with the PGDG source already configured
 # gets PGDG's newest major from `apt-get install postgresql`: apt knows, the table guesses.
+# (One dpkg-query, the rest in the shell: this runs in every state probe.)
 MAJOR_PROBE = (
-    "v=$(dpkg-query -W -f='${db:Status-Abbrev} ${Depends}\\n' postgresql 2>/dev/null "
-    "| grep '^ii' | grep -o 'postgresql-[0-9][0-9]*' | head -n1); "
+    "v=$(dpkg-query -W -f='${db:Status-Abbrev} ${Depends}\\n' postgresql 2>/dev/null | "
+    "{ read -r st deps; case $st in ii*) for w in $deps; do case $w in "
+    "postgresql-[0-9]*) w=${w%,}; echo \"${w#postgresql-}\"; break ;; esac; done ;; esac; }); "
     '[ -n "$v" ] || v=$(apt-cache depends postgresql 2>/dev/null '
     "| grep -o 'postgresql-[0-9][0-9]*' | head -n1); "
     'echo "${v#postgresql-}"'
@@ -143,12 +145,24 @@ class DebianStrategy(Strategy):
 
     # probing -------------------------------------------------------------
     def add_state_sections(self, s: SectionScript) -> None:
-        pkgs = sh(*sorted(set(self.installed_markers().values()) | set(self.packages())))
+        markers = sorted(set(self.installed_markers().values()))
+        names = sorted(set(markers) | set(self.packages()))
         s.section(
             "dpkg",
-            f"dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}}\\n' {pkgs} 2>/dev/null; true",
+            f"q=$(dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}}\\n' {sh(*names)} "
+            "2>/dev/null); printf '%s\\n' \"$q\"",
         )
-        s.section("dpkg-audit", "dpkg --audit 2>/dev/null | head -n 3")
+        # dpkg --audit (what an interrupted package run left) reads the whole database:
+        # only when dpkg's journal holds an unfinished run, or one of our packages is not
+        # fully installed (the install step then repairs first); not on a no-op run
+        s.section(
+            "dpkg-audit",
+            "n=0; IFS='\n'; for line in $q; do case $line in "
+            f"{'|'.join(sh(m + ' ii') + '*' for m in markers)}) n=$((n + 1)) ;; esac; done; "
+            "unset IFS; set -- /var/lib/dpkg/updates/*; "
+            f'if [ -e "$1" ] || [ "$n" -lt {len(markers)} ]; then '
+            "dpkg --audit 2>/dev/null | head -n 3; fi",
+        )
         if self.facts.systemd:
             # pg_lsclusters (Perl, 25 ms) only lists /etc/postgresql/MAJOR/CLUSTER: its
             # postgresql.conf tells the same, and systemd tells whether it runs
@@ -158,11 +172,7 @@ class DebianStrategy(Strategy):
             s.section("clusters", "pg_lsclusters -h 2>/dev/null; true")
         self.add_cluster_sections(s)
         if self.facts.systemd:
-            s.section(
-                "systemd",
-                f"systemctl is-enabled {self.enable_unit()} 2>/dev/null; "
-                f"systemctl is-active {self.service()} 2>/dev/null; true",
-            )
+            self.add_systemd_section(s)
 
     def parse_state(self, sections: dict[str, str]) -> ServiceState:
         installed = set()

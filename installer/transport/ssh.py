@@ -80,6 +80,36 @@ def _truthy(value: object) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
+class QuickAckSocket:
+    """A socket that acknowledges what it receives at once (Linux TCP_QUICKACK, re-armed
+    after every read: the kernel drops back to delayed ACKs by itself).
+
+    sshd leaves Nagle on for commands without a terminal, so a small packet it sends
+    behind an unacknowledged one waits for our ACK, which the kernel delays up to 40 ms
+    when we have nothing to send: right after login (its host-keys notice and debug
+    message) that cost 45 ms before the first command could start. Measured on the test
+    bed: opening the first channel 48 ms -> 6 ms.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._quick = getattr(socket, "TCP_QUICKACK", None)
+        self._rearm()
+
+    def _rearm(self) -> None:
+        if self._quick is not None:
+            with contextlib.suppress(OSError):
+                self._sock.setsockopt(socket.IPPROTO_TCP, self._quick, 1)
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        data = self._sock.recv(size, *flags)
+        self._rearm()
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
 class SSHTransport(Transport):
     """Runs commands over one SSH connection; become via sudo (or runuser as root)."""
 
@@ -123,6 +153,13 @@ class SSHTransport(Transport):
             pass  # deliberately ignored: we never turn host-key checking off
         target = f"{conn.user}@{conn.host}:{conn.port}"
         try:
+            if conn.gateway is None:
+                # our own socket, so that TCP_NODELAY holds from the first packet: with
+                # Nagle, each small handshake/auth message behind an unacknowledged one
+                # waited out the server's delayed ACK (40 ms, twice per connection)
+                sock = socket.create_connection((conn.host, conn.port), timeout=connect_timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.connect_kwargs["sock"] = QuickAckSocket(sock)
             conn.open()
         except HostKeyError:
             raise
@@ -331,10 +368,8 @@ class _SSHHeld(HeldCommand):
         with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
             if not abort and transport_active(self.chan):
                 self.chan.shutdown_write()
-                deadline = time.monotonic() + 5
-                while not self.chan.exit_status_ready() and time.monotonic() < deadline \
-                        and transport_active(self.chan):
-                    time.sleep(0.02)
+                # set by the exit status, and by paramiko when the channel closes
+                self.chan.status_event.wait(5)
         with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
             self.chan.close()
 
