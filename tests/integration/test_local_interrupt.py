@@ -91,7 +91,10 @@ def _interrupted_apply(inv: Path, report: Path) -> dict[str, Any]:
             p.kill()
             break
     code = p.wait(timeout=60)
-    return {"code": code, "stdout": "".join(lines), "stderr": p.stderr.read(),
+    err = p.stderr.read()
+    p.stdout.close()
+    p.stderr.close()
+    return {"code": code, "stdout": "".join(lines), "stderr": err,
             "sent": bool(sent),
             "doc": json.loads(report.read_text()) if report.exists() else {}}
 

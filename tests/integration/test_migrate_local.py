@@ -349,8 +349,7 @@ def test_waits_for_a_session_holding_sqlxs_lock(db: Db) -> None:
         assert runner.poll() is None, runner.communicate()
         assert db.ledger() == []  # nothing while the lock is held
     finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
+        holder.communicate(timeout=30)  # closes its stdin (the lock goes) and its pipes
     out, err = runner.communicate(timeout=120)
     assert runner.returncode == 0, err
     assert applied_versions(out) == list(range(1, 53))
