@@ -75,6 +75,10 @@ def test_bench_smoke_writes_every_figure_and_every_run_succeeds(tmp_path: Path) 
         (t, k) for t in TOOLS for k in ("fresh", "noop"))
     for run in runs:
         assert run["ok"], json.dumps(run, indent=1)[-3000:]
+        # the whole machine's busy CPU during the run; no-op runs wait for settled hosts
+        assert run["machine_cpu_seconds"] > 0, run["machine_cpu_seconds"]
+        assert 0 <= run["settled_seconds"] <= 30 and (run["kind"] == "noop" or
+                                                       run["settled_seconds"] == 0)
         for name, host in run["hosts"].items():
             assert host["problems"] == [], (run["tool"], run["kind"], name, host)
             if run["kind"] == "noop":

@@ -1,0 +1,64 @@
+"""The benchmark's pure parts: waiting for settled hosts, and CPU figures per scenario."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+
+
+def _cpu(busy_per_window: list[float]) -> Any:
+    """cpu_times() answers giving these busy percentages, window after window."""
+    state = {"total": 0, "idle": 0, "calls": 0}
+    windows = iter(busy_per_window)
+
+    def read() -> tuple[int, int]:
+        if state["calls"] % 2 == 1:  # the end of a window
+            busy = next(windows)
+            state["total"] += 200
+            state["idle"] += int(200 * (100 - busy) / 100)
+        state["calls"] += 1
+        return state["total"], state["idle"]
+    return read
+
+
+@pytest.mark.parametrize(("busy", "max_wait", "waited"), [
+    ([5.0], 30.0, 1.0),                       # quiet at once: one window
+    ([90.0, 60.0, 10.0], 30.0, 3.0),          # settles in the third window
+    ([95.0] * 100, 4.0, 4.0),                 # never settles: gives up at max_wait
+    ([25.0, 24.0], 30.0, 2.0),                # strictly below the threshold
+])
+def test_wait_quiet(busy: list[float], max_wait: float, waited: float) -> None:
+    slept: list[float] = []
+    got = report.wait_quiet(max_wait=max_wait, busy_below=25.0, window=1.0,
+                            sleep=slept.append, cpu_times=_cpu(busy))
+    assert got == waited and sum(slept) == waited
+
+
+def _run(tool: str, kind: str, fleet: int, seconds: float, cpu: float | None,
+         ok: bool = True) -> dict[str, Any]:
+    run: dict[str, Any] = {"tool": tool, "kind": kind, "fleet": fleet, "seconds": seconds,
+                           "ok": ok, "hosts": {}}
+    if cpu is not None:
+        run["machine_cpu_seconds"] = cpu
+    return run
+
+
+def test_figures_hold_the_median_cpu_of_successful_runs() -> None:
+    runs = [_run("ours", "noop", 1, 0.4, 0.40), _run("ours", "noop", 1, 0.5, 0.50),
+            _run("ours", "noop", 1, 0.45, 0.90),
+            _run("ours", "noop", 8, 0.9, 1.30), _run("ours", "noop", 8, 5.0, 9.0, ok=False),
+            _run("ours", "fresh", 1, 15.0, None), _run("ours", "fresh", 8, 60.0, 80.0)]
+    fig = report.figures(runs, ["ours"], [1, 8])["ours"]
+    assert (fig["cpu_noop_1"], fig["cpu_noop_8"], fig["cpu_fresh_1"], fig["cpu_fresh_8"]) == \
+        (0.5, 1.3, None, 80.0)
+    target = report.targets({"ours": {**fig, "noop_1": 0.45, "noop_8": 0.9}})[-1]
+    assert target["met"] is False and "1.30s for 8" in target["why"]
