@@ -42,12 +42,13 @@ def provisioned(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     return {"tmp": tmp, "inv": inv, "hosts": hosts}
 
 
-def _verify(*args: str, junit: Path) -> tuple[subprocess.CompletedProcess[str],
-                                               dict[str, dict[str, str]], dict[str, int]]:
+def _verify(*args: str, junit: Path, stdin: str | None = None
+            ) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, str]],
+                       dict[str, int]]:
     """verify with a JUnit report: the process, {host: {failed check: message}}, {host: cases}."""
     if junit.exists():
         junit.unlink()
-    p = cli("verify", "--junitxml", str(junit), *args)
+    p = cli("verify", "--junitxml", str(junit), *args, stdin=stdin)
     failed: dict[str, dict[str, str]] = {}
     cases: dict[str, int] = {}
     if junit.exists():
@@ -180,3 +181,27 @@ def test_psql_refuses_an_unknown_host_key(bed: Any, provisioned: dict[str, Any])
     p = cli("psql", host, "-i", str(inv), "-c", "select 1")
     assert p.returncode == 255 and "Host key verification failed" in p.stderr, p.stderr
     assert kh.read_text() == ""
+
+
+def test_verify_and_status_as_a_sudo_user_with_a_password(bed: Any,
+                                                          provisioned: dict[str, Any]) -> None:
+    """-K as apply has it: the password read from stdin's first line, given to sudo on its
+    stdin; without it, a clear message and no check run as that user."""
+    from testbed import OPSPW_PASSWORD, OPSPW_USER
+
+    host = "debian12"
+    tmp: Path = provisioned["tmp"]
+    inv = inventory(bed, tmp / "opspw.ini", {host: OPSPW_USER})
+    p, failed, cases = _verify("-i", str(inv), "-K", junit=tmp / "opspw.xml",
+                               stdin=OPSPW_PASSWORD + "\n")
+    assert p.returncode == 0 and failed == {}, p.stdout + p.stderr
+    assert cases == {host: ALL_CHECKS}
+    assert OPSPW_PASSWORD not in p.stdout + p.stderr
+    s = cli("status", "-i", str(inv), "-K", stdin=OPSPW_PASSWORD + "\n")
+    assert s.returncode == 0, s.stdout + s.stderr
+    blocks = {b.splitlines()[0]: b for b in s.stdout.strip().split("\n\n")}
+    assert list(blocks) == [host] and "applied, 0 pending" in blocks[host], s.stdout
+    assert OPSPW_PASSWORD not in s.stdout + s.stderr
+    p, failed, cases = _verify("-i", str(inv), junit=tmp / "opspw-no-k.xml")
+    assert p.returncode != 0 and "--ask-become-pass" in p.stdout + p.stderr, \
+        p.stdout + p.stderr
