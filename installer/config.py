@@ -93,13 +93,19 @@ class HostConfig:
             user_settings = tuning.merge_overrides({}, settings)
         except TuningError as e:
             raise UsageError(f"pg_memory / pg_settings: {e}") from None
+        max_connections = _opt_int(hostvars, "pg_max_connections", 1, 262143)
+        if max_connections is not None:
+            try:  # here, not once the host's facts are in: nothing is contacted for it
+                tuning.check_max_connections(max_connections, "pg_max_connections")
+            except TuningError as e:
+                raise UsageError(str(e)) from None
         return cls(
             db_name, db_user, pg_version, pg_port, listen, env_file, user_settings,
             pg_memory_kb=memory_kb,
             pg_cpus=_opt_int(hostvars, "pg_cpus", 1, 4096),
             pg_disk=str(disk) if disk is not None else None,
             pg_profile=profile,
-            pg_max_connections=_opt_int(hostvars, "pg_max_connections", 1, 262143),
+            pg_max_connections=max_connections,
             migrations_source=_migrations_source(hostvars),
             backup_dir=_abs_path(hostvars, "backup_dir", DEFAULT_BACKUP_DIR),
             db_password=password,

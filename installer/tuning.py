@@ -161,18 +161,25 @@ def _max_connections(inp: TuningInputs, base: str) -> int:
     else:
         value = _RULES[base].default_connections
         source = f"the {inp.profile} profile's default max_connections"
-    needed = CHATALOT_POOL_CONNECTIONS + inp.superuser_reserved_connections
+    check_max_connections(value, source, inp.superuser_reserved_connections)
+    return value
+
+
+def check_max_connections(value: int, source: str = "max_connections",
+                          reserved: int = 3) -> None:
+    """Refuse a max_connections that leaves no room for Chatalot's pool (or that PostgreSQL
+    cannot take). Pure: the variables check runs it before any host is contacted."""
+    needed = CHATALOT_POOL_CONNECTIONS + reserved
     if value < needed:
         raise TuningError(
             f"{source} {value} is too low: the Chatalot server's pool opens up to "
-            f"{CHATALOT_POOL_CONNECTIONS} connections and {inp.superuser_reserved_connections} "
+            f"{CHATALOT_POOL_CONNECTIONS} connections and {reserved} "
             f"are reserved for superusers, so max_connections must be at least {needed}"
         )
     if value > MAX_CONNECTIONS_LIMIT:
         raise TuningError(
             f"{source} {value} is above PostgreSQL's limit of {MAX_CONNECTIONS_LIMIT}"
         )
-    return value
 
 
 def _wal_buffers_kb(shared_buffers_kb: int) -> int:

@@ -10,7 +10,7 @@ import distro
 
 from installer.errors import CommandError
 from installer.probes.sections import SectionScript
-from installer.transport.base import Transport
+from installer.transport.base import Transport, sh
 from installer.tuning import disk_type_from_rotational
 
 
@@ -68,6 +68,22 @@ def _cat(path: str) -> str:
             f"2>/dev/null < {path}")
 
 
+#: where the distributions keep PostgreSQL's data: Debian's, Fedora's/RHEL's, Arch's
+DATA_PARENTS = ("/var/lib/postgresql", "/var/lib/pgsql", "/var/lib/postgres")
+
+
+def disk_section(candidates: tuple[str, ...] = DATA_PARENTS, fallback: str = "/var/lib") -> str:
+    """Shell printing `DEVICE ROTATIONAL` for the block device under the first existing
+    candidate (a DB host often has a disk of its own mounted there), else under
+    `fallback`; a partition is resolved to its disk."""
+    return (f"t={sh(fallback)}; for p in {sh(*candidates)}; do "
+            '[ -d "$p" ] && t=$p && break; done; '
+            "d=$(findmnt -no SOURCE -T \"$t\" 2>/dev/null | sed 's|^/dev/||; s|\\[.*||'); "
+            "b=$d; [ -e /sys/class/block/$d/partition ] && "
+            "b=$(basename \"$(readlink -f /sys/class/block/$d/..)\"); "
+            "echo \"$b $(cat /sys/block/$b/queue/rotational 2>/dev/null)\"")
+
+
 FACTS_SCRIPT_SECTIONS = {
     "os-release": f"{_cat('/etc/os-release')} || {_cat('/usr/lib/os-release')}",
     "meminfo": "while read -r k v u; do "
@@ -81,11 +97,7 @@ FACTS_SCRIPT_SECTIONS = {
     "cgroup-v1-memory": _cat("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
     "cgroup-v1-quota": _cat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
     "cgroup-v1-period": _cat("/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
-    # the block device under /var/lib (where every distribution keeps the data directory)
-    "disk": "d=$(findmnt -no SOURCE -T /var/lib 2>/dev/null | sed 's|^/dev/||; s|\\[.*||'); "
-    "b=$d; [ -e /sys/class/block/$d/partition ] && "
-    "b=$(basename \"$(readlink -f /sys/class/block/$d/..)\"); "
-    "echo \"$b $(cat /sys/block/$b/queue/rotational 2>/dev/null)\"",
+    "disk": disk_section(),
 }
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.integration.helpers import TESTBED_DIR, booted_testbed
 
 #: every host the end-to-end tests use; booted once per session.
 #: CHATALOT_TESTBED_SUFFIX (e.g. `-h`) names them debian12-h, ...: a second test bed beside a
@@ -29,18 +30,5 @@ def bed() -> Iterator[Any]:
     Tests that need a fresh host call `bed.reset(name)`; hosts may have been provisioned
     by an earlier test module.
     """
-    from testbed import Testbed, testbed_available
-
-    ok, why = testbed_available()
-    if not ok:
-        pytest.skip(f"test bed unavailable: {why}")
-    tb = Testbed(os.environ.get("CHATALOT_TESTBED_DIR", "/var/tmp/chatalot-testbed-pytest"))
-    start = time.monotonic()
-    tb.up(TESTBED_HOSTS)
-    print(f"\ntest bed up in {time.monotonic() - start:.1f}s: {tb.timings}")
-    try:
+    with booted_testbed(TESTBED_HOSTS, TESTBED_DIR) as tb:
         yield tb
-    finally:
-        tb.down()
-        left = tb.leftovers()
-        assert left == [], f"test bed left things behind: {left}"

@@ -6,8 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,3 +79,29 @@ def fresh_app(name: str, password: str) -> None:
     as_postgres_sql(f"CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
                     f"PASSWORD '{password.replace(chr(39), chr(39) * 2)}';")
     as_postgres_sql(f"CREATE DATABASE {name} OWNER {name};")
+
+
+#: where the session's test bed lives; modules with hosts of their own add a suffix
+TESTBED_DIR = os.environ.get("CHATALOT_TESTBED_DIR", "/var/tmp/chatalot-testbed-pytest")
+
+
+@contextmanager
+def booted_testbed(hosts: Sequence[str], state_dir: str, label: str = "test bed"
+                   ) -> Iterator[Any]:
+    """Boot `hosts` in their own test bed (skip when this machine cannot run one); take it
+    down at the end and check that nothing is left behind."""
+    from testbed import Testbed, testbed_available
+
+    ok, why = testbed_available()
+    if not ok:
+        pytest.skip(f"test bed unavailable: {why}")
+    tb = Testbed(state_dir)
+    start = time.monotonic()
+    tb.up(list(hosts))
+    print(f"\n{label} up in {time.monotonic() - start:.1f}s: {tb.timings}")
+    try:
+        yield tb
+    finally:
+        tb.down()
+        left = tb.leftovers()
+        assert left == [], f"{label} left things behind: {left}"

@@ -149,6 +149,7 @@ BAD_INPUT = [
     ("\"pg_settings={'work_mem': '8MB\\nlisten_addresses = *'}\"", "line break"),
     ("\"pg_settings={'work_mem; x': '8MB'}\"", "not a PostgreSQL setting name"),
     ("db_env_file=relative/db.env", "absolute path"),
+    ("pg_max_connections=20", "pg_max_connections 20 is too low"),
 ]
 
 

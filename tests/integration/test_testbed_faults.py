@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import REPO, inventory, run_apply
+from tests.integration.helpers import REPO, TESTBED_DIR, booted_testbed, inventory, run_apply
 
 pytestmark = pytest.mark.testbed
 
@@ -35,24 +35,9 @@ D12, D13 = "debian12-flt", "debian13-flt"
 
 @pytest.fixture(scope="module")
 def bed() -> Iterator[Any]:
-    from testbed import Testbed, testbed_available
-
-    ok, why = testbed_available()
-    if not ok:
-        pytest.skip(f"test bed unavailable: {why}")
-    state = os.environ.get("CHATALOT_TESTBED_FAULTS_DIR",
-                           os.environ.get("CHATALOT_TESTBED_DIR",
-                                          "/var/tmp/chatalot-testbed-pytest") + "-faults")
-    tb = Testbed(state)
-    start = time.monotonic()
-    tb.up([D12, D13])
-    print(f"\nfaults test bed up in {time.monotonic() - start:.1f}s")
-    try:
+    state = os.environ.get("CHATALOT_TESTBED_FAULTS_DIR", TESTBED_DIR + "-faults")
+    with booted_testbed([D12, D13], state, "faults test bed") as tb:
         yield tb
-    finally:
-        tb.down()
-        left = tb.leftovers()
-        assert left == [], f"faults test bed left things behind: {left}"
 
 
 def _steps(doc: dict[str, Any], host: str) -> dict[str, dict[str, Any]]:

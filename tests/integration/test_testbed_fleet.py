@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import run_apply
+from tests.integration.helpers import TESTBED_DIR, booted_testbed, run_apply
 
 pytestmark = pytest.mark.testbed
 
@@ -40,24 +40,9 @@ RECAP_COUNTS = r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+s
 
 @pytest.fixture(scope="module")
 def fleet_bed() -> Iterator[Any]:
-    from testbed import Testbed, testbed_available
-
-    ok, why = testbed_available()
-    if not ok:
-        pytest.skip(f"test bed unavailable: {why}")
-    state = os.environ.get("CHATALOT_TESTBED_FLEET_DIR",
-                           os.environ.get("CHATALOT_TESTBED_DIR",
-                                          "/var/tmp/chatalot-testbed-pytest") + "-fleet")
-    tb = Testbed(state)
-    start = time.monotonic()
-    tb.up(list(HOSTS))
-    print(f"\nfleet test bed up in {time.monotonic() - start:.1f}s")
-    try:
+    state = os.environ.get("CHATALOT_TESTBED_FLEET_DIR", TESTBED_DIR + "-fleet")
+    with booted_testbed(HOSTS, state, "fleet test bed") as tb:
         yield tb
-    finally:
-        tb.down()
-        left = tb.leftovers()
-        assert left == [], f"fleet test bed left things behind: {left}"
 
 
 def _inventory(bed: Any, path: Path, host_vars: dict[str, str] | None = None) -> Path:

@@ -163,7 +163,10 @@ def test_render_template_has_every_setting_once() -> None:
      ({"pg_port": 70000}, "pg_port must be between"),
      ({"pg_listen": "0.0.0.0; rm -rf /"}, "pg_listen"),
      ({"pg_settings": "work_mem=8MB"}, "pg_settings must be a dict"),
-     ({"db_env_file": "relative/path"}, "absolute path")],
+     ({"db_env_file": "relative/path"}, "absolute path"),
+     # too few for Chatalot's pool: refused with the variables, before the host's facts
+     ({"pg_max_connections": 20}, "pg_max_connections 20 is too low.*at least 53"),
+     ({"pg_max_connections": 52}, "pg_max_connections 52 is too low")],
 )
 def test_config_refuses_bad_variables(hostvars: dict[str, object], message: str) -> None:
     with pytest.raises(UsageError, match=message):
