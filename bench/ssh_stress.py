@@ -10,7 +10,8 @@ Boots one test-bed host (state dir /var/tmp/ctb-bench-stress), opens N SSHTransp
 it at once and runs, over each, `seq 1 20000` (108,894 bytes) and `echo hi`, round after
 round. It reports how many outputs came back short (exit 0, but bytes missing), which
 exceptions were raised, and the median time of one small command (`true`), with and
-without TCP_NODELAY on the SSH socket (`--nodelay` sets it on every connection).
+without TCP_NODELAY on the SSH socket (the transport sets it itself; this tool turns it
+off, or with `--nodelay` leaves it on, to compare).
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ def connect(bed: Testbed, nodelay: bool) -> SSHTransport:
         "ansible_ssh_common_args": f"-o UserKnownHostsFile={bed.known_hosts_path}",
     }
     t = SSHTransport.from_hostvars(HOST, hostvars)
-    if nodelay:
-        sock = t.conn.client.get_transport().sock
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # the transport sets TCP_NODELAY itself: set it either way, to compare
+    sock = t.conn.client.get_transport().sock
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if nodelay else 0)
     return t
 
 
