@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     import pytest
 
     from installer.verify import plugin as plugin_module
-    from installer.verify.plugin import Target, VerifyPlugin
+    from installer.verify.plugin import VerifyPlugin
 
     hosts = load_hosts(args.inventory, args.limit)
     conns = connect_all(hosts, accept_new_host_keys=args.accept_new_host_keys,
@@ -92,8 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if c.transport is None:
             kind = "UNREACHABLE!" if c.unreachable else "FAILED!"
             print(f"{kind} {c.name}: {c.error}", file=sys.stderr)
-    plugin = VerifyPlugin([Target(c.name, c.hostvars, c.transport, c.error, c.unreachable)
-                           for c in conns])
+    plugin = VerifyPlugin(conns)
     sys.stdout.flush()
     sys.stderr.flush()
     try:

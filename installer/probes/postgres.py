@@ -114,8 +114,3 @@ def probe_state(
         if sections.get("login", "").strip() else None,
     )
 
-
-def parse_sql_section(text: str) -> tuple[dict[str, Any] | None, str]:
-    """Merge the JSON lines psql printed; (None, error text) when it could not connect."""
-    merged, _, errors = queries.parse_output(text)
-    return merged or None, "\n".join(errors)

@@ -187,11 +187,11 @@ class LoginCheck(Step):
         c = ctx.config
         if ctx.check and (ctx.state.sql is None or ctx.state.sql.get("role") is None):
             return changed("would connect as DATABASE_URL once the role exists")
+        logged_in = ok(f"{c.db_user}@localhost:{c.pg_port}/{c.db_name} logs in over TCP "
+                       "(scram-sha-256)")
         probed = ctx.cached_state
         if probed is not None and _logged_in(ctx, probed):
-            # nothing changed since the first probe, which logged in with this very URL
-            return ok(f"{c.db_user}@localhost:{c.pg_port}/{c.db_name} logs in over TCP "
-                      "(scram-sha-256)")
+            return logged_in  # nothing changed since the first probe, which used this URL
         conninfo = f"host=localhost port={c.pg_port} dbname={c.db_name} user={c.db_user}"
         r = ctx.t.run(f"sh -c {sh(CONNECT_SCRIPT)} chatalot-login-check {sh(conninfo)} "
                       f"{sh(ctx.strategy.psql())}",
@@ -201,8 +201,7 @@ class LoginCheck(Step):
                 return changed("would connect once the role and pg_hba changes are made")
             raise StepFailed(
                 f"login as {c.db_user} over TCP failed: {mask(r.stderr.strip(), ctx.password)}")
-        return ok(f"{c.db_user}@localhost:{c.pg_port}/{c.db_name} logs in over TCP "
-                  "(scram-sha-256)")
+        return logged_in
 
 
 def _logged_in(ctx: HostContext, st: HostState) -> bool:

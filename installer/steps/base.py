@@ -73,7 +73,7 @@ class HostContext:
         self._facts: Facts | None = None
         self._strategy: Strategy | None = None
         self._state: HostState | None = None
-        self._probes = 0
+        self._probed = False
         self._password: str | None = None
         self.password_is_new = False
         #: settings wanted in the drop-in, filled by the settings step's planner
@@ -107,8 +107,7 @@ class HostContext:
     def _probe(self) -> HostState:
         """Probe; when the host tells another major than the strategy assumed (pg_version
         unset), adopt it, plan the settings for it and probe again (paths follow it)."""
-        first = self._probes == 0
-        self._probes += 1
+        first, self._probed = not self._probed, True
         for _ in range(3):
             # the first probe also tries the env file's login: on a no-op run nothing
             # invalidates it, and the login check then needs no command of its own

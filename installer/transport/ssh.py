@@ -179,10 +179,6 @@ class SSHTransport(Transport):
             hostvars.get("ansible_become_pass")
         if become_password is None and inventory_pass:
             become_password = str(inventory_pass)
-        link = conn.client.get_transport()
-        if link is not None:  # no Nagle delay on our many small request/answer exchanges
-            with contextlib.suppress(OSError):
-                link.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         t = cls(name, conn, become_password)
         try:
             if _truthy(hostvars.get("ansible_become", False)) or not t.is_root:

@@ -10,25 +10,17 @@ disable testinfra's (`-p no:pytest11.testinfra`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from installer.transport.base import Transport
+from installer.commands.targets import Connection
 from installer.verify.hosts import make_host
 
-
-@dataclass
-class Target:
-    """One inventory host: connected (transport), or not (error says why)."""
-
-    name: str
-    hostvars: Mapping[str, Any]
-    transport: Transport | None = None
-    error: str = ""
-    unreachable: bool = False
+#: one inventory host as verify reached it (commands.targets.connect_all's Connection)
+Target = Connection
 
 
 @dataclass

@@ -14,7 +14,7 @@ from installer.config import HostConfig
 from installer.errors import TuningError, UsageError
 from installer.output import HostReport, StepRecord, exit_code
 from installer.probes.facts import facts_from_sections
-from installer.probes.postgres import parse_sql_section
+from installer.probes.queries import parse_output
 from installer.probes.sections import SectionScript
 from installer.sqltext import quote_ident, quote_literal, validate_identifier
 from installer.transport.ssh import ssh_options
@@ -199,11 +199,11 @@ def test_facts_from_sections() -> None:
     assert (f.memory_kb, f.cpus, f.systemd, f.is_root) == (4030464, 4, True, True)
 
 
-def test_parse_sql_section() -> None:
-    state, err = parse_sql_section('{"a": 1}\n{"b": [1, 2]}\n')
-    assert state == {"a": 1, "b": [1, 2]} and err == ""
-    state, err = parse_sql_section("psql: error: connection refused\n")
-    assert state is None and "connection refused" in err
+def test_parse_sql_output() -> None:
+    merged, ledger, errors = parse_output('{"a": 1}\n{"b": [1, 2]}\n')
+    assert (merged, ledger, errors) == ({"a": 1, "b": [1, 2]}, [], [])
+    merged, ledger, errors = parse_output("psql: error: connection refused\n")
+    assert merged == {} and errors == ["psql: error: connection refused"]
 
 
 @pytest.mark.parametrize(
