@@ -23,7 +23,7 @@ from typing import Any
 import paramiko
 from fabric import Connection
 
-from installer.errors import BecomeError, HostKeyError, UnreachableError
+from installer.errors import BecomeError, HostKeyError, UnreachableError, UsageError
 from installer.transport.base import HeldCommand, Result, Transport, sh
 
 
@@ -74,6 +74,16 @@ def ssh_options(common_args: str) -> dict[str, str]:
             key, _, value = opt.replace(" ", "=", 1).partition("=")
             out[key.strip().lower()] = value.strip()
     return out
+
+
+def _port(value: object) -> int | None:
+    """ansible_port (or -o Port=) as a port number; a clear error for anything else."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise UsageError(f"ansible_port must be a port number (1-65535), got {value!r}")
+    return int(text)
 
 
 def _truthy(value: object) -> bool:
@@ -127,7 +137,7 @@ class SSHTransport(Transport):
         """Connect now (one connection for the whole run), verifying the host key."""
         opts = ssh_options(str(hostvars.get("ansible_ssh_common_args", "")))
         host = str(hostvars.get("ansible_host", name))
-        port = hostvars.get("ansible_port") or opts.get("port")
+        port = _port(hostvars.get("ansible_port") or opts.get("port"))
         user = hostvars.get("ansible_user") or opts.get("user")
         key = hostvars.get("ansible_ssh_private_key_file") or opts.get("identityfile")
         connect_kwargs: dict[str, Any] = {"auth_timeout": connect_timeout,
@@ -138,7 +148,7 @@ class SSHTransport(Transport):
         if password:
             connect_kwargs["password"] = str(password)
         conn = Connection(
-            host, user=str(user) if user else None, port=int(port) if port else None,
+            host, user=str(user) if user else None, port=port,
             connect_timeout=int(connect_timeout), connect_kwargs=connect_kwargs,
         )
         known = opts.get("userknownhostsfile") or conn.ssh_config.get("userknownhostsfile")

@@ -17,7 +17,7 @@ from installer.probes.facts import facts_from_sections
 from installer.probes.queries import parse_output
 from installer.probes.sections import SectionScript
 from installer.sqltext import quote_ident, quote_literal, validate_identifier
-from installer.transport.ssh import ssh_options
+from installer.transport.ssh import _port, ssh_options
 
 
 @pytest.mark.parametrize(
@@ -332,3 +332,17 @@ def test_allowed_cidrs(hostvars: dict[str, object], cidrs: tuple[str, ...]) -> N
 def test_remote_access_variables_refused(hostvars: dict[str, object], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         HostConfig.from_vars(hostvars)
+
+
+@pytest.mark.parametrize(("value", "port"), [
+    (None, None), ("", None), (22, 22), ("2222", 2222), (" 22 ", 22), (65535, 65535)])
+def test_ssh_port_accepted(value: object, port: int | None) -> None:
+    assert _port(value) == port
+
+
+@pytest.mark.parametrize("value", ["twentytwo", "0", "65536", "-1", "22x", "2.5"])
+def test_ssh_port_refused_with_a_clear_message(value: str) -> None:
+    """A port that is no port fails that host at `connect`, naming the variable (it was an
+    internal ValueError)."""
+    with pytest.raises(UsageError, match=r"ansible_port must be a port number \(1-65535\)"):
+        _port(value)
