@@ -38,7 +38,8 @@ if str(ROOT) not in sys.path:
 from bench import report, venv  # noqa: E402
 from bench.hosts import BenchBed, expected_problems  # noqa: E402
 from bench.tools import Ansible, Floor, Job, Ours, Tool  # noqa: E402
-from installer import scram, sqlx  # noqa: E402
+from installer.desired import scram  # noqa: E402
+from installer.sqlx import rules  # noqa: E402
 from testbed import testbed_available  # noqa: E402
 
 BENCH_DIR = ROOT / "bench"
@@ -125,7 +126,7 @@ class Bench:
         self.say(f"job: PostgreSQL {pg_major}, tuning for {memory_kb} kB RAM and {cpus} CPUs "
                  f"({len(settings)} settings), 52-file migrations folder")
         return Job(pg_major=pg_major, settings=settings, password=password,
-                   verifier=str(scram.make_verifier(password)), lock_id=sqlx.lock_id("chatalot"),
+                   verifier=str(scram.make_verifier(password)), lock_id=rules.lock_id("chatalot"),
                    migrations_dir=ROOT / "migrations")
 
     # -- one measured run -----------------------------------------------------------------
@@ -244,7 +245,7 @@ class Bench:
 
     def matrix(self, bed: BenchBed, venv_future: Future[Path] | None) -> int:
         job = self.job(bed)
-        local = sqlx.load_migrations(job.migrations_dir)
+        local = rules.load_migrations(job.migrations_dir)
         ledger_rows = ",".join(f"{m.version}:{m.description}:{m.checksum.hex()}" for m in local)
         makers: dict[str, Callable[[], Tool]] = {
             "ours": Ours,

@@ -12,9 +12,9 @@ from typing import Any
 from installer import __version__
 from installer.commands.targets import add_target_options, become_password, load_hosts
 from installer.errors import ChatalotError, InventoryError, UsageError
-from installer.output import Display, HostLogs, exit_code, write_json
-from installer.rollout import StopPolicy, parse_percentage, parse_serial
-from installer.runner import RunControl, RunOptions, run_fleet
+from installer.fleet.display import Display, HostLogs, exit_code, write_json
+from installer.fleet.rollout import StopPolicy, parse_percentage, parse_serial
+from installer.fleet.runner import RunControl, RunOptions, run_fleet
 from installer.steps import apply_steps
 
 EXIT_OWN_ERROR = 1

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from installer.errors import InventoryError, UsageError
-from installer.inventory import Inventory, jsonable, load_inventory, localhost_inventory
+from installer.fleet.inventory import Inventory, jsonable, load_inventory, localhost_inventory
 
 PROG = "chatalot-db"
 

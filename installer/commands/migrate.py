@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from installer import migrator, sqlx
 from installer.commands.targets import add_target_options, become_password, load_hosts
 from installer.errors import MigrationError, UsageError
 from installer.resources import migrations_dir
+from installer.sqlx import migrator, rules
 from installer.steps.base import Step
 from installer.steps.host import GatherFacts
 from installer.steps.migrations import ApplyMigrations, LineSink, MigrationInfo
@@ -110,13 +110,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _on_hosts(args, lambda sink: ApplyMigrations(
             backup=not args.no_backup, ignore_missing=args.ignore_missing, on_line=sink),
             check=args.dry_run)
-    local = sqlx.load_migrations(_source(args))
+    local = rules.load_migrations(_source(args))
     url = _url(args)
     t = LocalTransport()
     run_psql = _psql(url, t)
     ledger, session = migrator.read_ledger(run_psql)
     if args.dry_run:
-        pending = sqlx.plan(local, ledger.applied, ignore_missing=args.ignore_missing)
+        pending = rules.plan(local, ledger.applied, ignore_missing=args.ignore_missing)
         for m in pending:
             print(f"Can apply {m.version}/migrate {m.description} (0ns)")
         if migrator.builds_indexes(pending):  # read-only: INVALID indexes to drop, or not
@@ -125,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"chatalot-db: {text}", file=sys.stderr)
         return 0
 
-    def before(pending: list[sqlx.Migration], state: sqlx.LedgerState) -> None:
+    def before(pending: list[rules.Migration], state: rules.LedgerState) -> None:
         if args.no_backup or not (state.applied or session.public_tables):
             return
         path = _backup(url, t, session.database, pending[0].version,
@@ -150,9 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     if args.inventory:
         return _on_hosts(args, lambda sink: MigrationInfo(on_line=sink), check=False)
-    local = sqlx.load_migrations(_source(args))
+    local = rules.load_migrations(_source(args))
     ledger, _ = migrator.read_ledger(_psql(_url(args), LocalTransport()))
-    for line in sqlx.info_lines(local, ledger.applied):
+    for line in rules.info_lines(local, ledger.applied):
         print(line)
     return 0
 
@@ -211,8 +211,8 @@ def _backup(url: migrator.DatabaseUrl, t: LocalTransport, database: str, first: 
 def _on_hosts(args: argparse.Namespace, make_step: Callable[[LineSink], Step],
               *, check: bool) -> int:
     """GatherFacts and one migration step on each host, as `apply` runs them."""
-    from installer.output import Display, exit_code, write_json
-    from installer.runner import RunOptions, run_fleet
+    from installer.fleet.display import Display, exit_code, write_json
+    from installer.fleet.runner import RunOptions, run_fleet
 
     if args.database_url:
         raise UsageError("give --database-url or -i INVENTORY, not both")

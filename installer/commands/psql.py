@@ -1,6 +1,6 @@
 """`chatalot-db psql HOST [-c SQL]`: psql on the host, logged in as the app role.
 
-The login is the env file's DATABASE_URL, read on the host (installer.applogin):
+The login is the env file's DATABASE_URL, read on the host (installer.host.applogin):
 the password goes from the file into PGPASSWORD inside a root shell there and
 never into any command line, here or on the host. Interactive sessions get a
 terminal: on this machine psql inherits ours, over SSH the system `ssh -t`
@@ -18,9 +18,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from installer import applogin
 from installer.commands.targets import add_target_options, one_host
-from installer.config import HostConfig
+from installer.desired.config import HostConfig
+from installer.host import applogin
 from installer.transport.ssh import ssh_options
 
 

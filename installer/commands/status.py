@@ -26,13 +26,14 @@ from installer.commands.targets import (
     connect_all,
     load_hosts,
 )
-from installer.config import HostConfig
+from installer.desired.config import HostConfig
 from installer.errors import ChatalotError, UnreachableError, UsageError
-from installer.probes import queries
-from installer.probes.postgres import sql_section
-from installer.probes.sections import SectionScript
-from installer.sqlx import LedgerState, Migration, load_migrations, parse_ledger_probe
-from installer.transport.base import Transport, sh
+from installer.host import queries
+from installer.host.sections import SectionScript
+from installer.host.state import sql_section
+from installer.sqlx.rules import LedgerState, Migration, load_migrations, parse_ledger_probe
+from installer.transport.base import Transport
+from installer.transport.shell import sh
 from installer.verify.checks import MigrationCounts, migration_counts
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 2, 4

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from installer.errors import ChatalotError, UnreachableError, UsageError
-from installer.runner import RunOptions, make_transport
+from installer.fleet.runner import RunOptions, make_transport
 from installer.transport.base import Transport
 
 LOCALHOST_VARS: dict[str, Any] = {"ansible_connection": "local"}
@@ -71,7 +71,7 @@ def load_hosts(inventory: str | None, limit: str | None) -> dict[str, dict[str, 
             raise ChatalotError(f"--limit {limit!r} leaves no host to target: without -i "
                                 "the only host is localhost")
         return {"localhost": dict(LOCALHOST_VARS)}
-    from installer.inventory import load_inventory
+    from installer.fleet.inventory import load_inventory
 
     inv = load_inventory(inventory)
     try:
@@ -90,7 +90,7 @@ def one_host(inventory: str | None, name: str) -> tuple[str, dict[str, Any]]:
         if name not in ("localhost", "127.0.0.1", "::1"):
             raise UsageError(f"{name}: without -i the only host is localhost")
         return "localhost", dict(LOCALHOST_VARS)
-    from installer.inventory import load_inventory
+    from installer.fleet.inventory import load_inventory
 
     inv = load_inventory(inventory)
     names = inv.select(name)

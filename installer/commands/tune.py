@@ -10,8 +10,7 @@ import argparse
 import json
 import sys
 
-from installer.errors import ChatalotError, UsageError
-from installer.tuning import (
+from installer.desired.tuning import (
     CHATALOT_MAX_CONNECTIONS,
     DISK_TYPES,
     MAX_PG_MAJOR,
@@ -23,6 +22,7 @@ from installer.tuning import (
     format_kb,
     parse_size,
 )
+from installer.errors import ChatalotError, UsageError
 
 EXIT_USAGE = 5
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from installer import envfile, scram
-from installer.probes.postgres import HostState
+from installer.desired import envfile, scram
+from installer.host.state import HostState
 from installer.sqltext import quote_ident, quote_literal
 from installer.steps.base import (
     HostContext,
@@ -17,7 +17,7 @@ from installer.steps.base import (
     ok,
     unified_diff,
 )
-from installer.transport.base import sh
+from installer.transport.shell import sh
 
 # The app role's attributes: it logs in, and may do nothing else beyond its database.
 ROLE_FLAGS = {

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from installer import envfile
-from installer.config import HostConfig
-from installer.distros.base import Strategy
+from installer.desired import envfile
+from installer.desired.config import HostConfig
 from installer.errors import ChatalotError, CommandError
-from installer.probes.facts import Facts
-from installer.probes.postgres import HostState, probe_state, psql_command
-from installer.transport.base import Result, Transport, sh
+from installer.host.distros.base import Strategy
+from installer.host.facts import Facts
+from installer.host.state import HostState, probe_state, psql_command
+from installer.transport.base import Result, Transport
+from installer.transport.shell import sh
 
 
 class Status(StrEnum):

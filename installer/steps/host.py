@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from installer import distros
-from installer.distros.base import parse_major
-from installer.probes import facts as facts_probe
+from installer.host import distros
+from installer.host import facts as facts_probe
+from installer.host.distros.base import parse_major
 from installer.steps.base import (
     HostContext,
     Step,

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from installer import migrator, sqlx
 from installer.errors import MigrationError
-from installer.probes.postgres import psql_command
+from installer.host.state import psql_command
+from installer.sqlx import migrator, rules
 from installer.steps.base import HostContext, Step, StepFailed, StepResult, changed, ok, skipped
-from installer.transport.base import Result, sh
+from installer.transport.base import Result
+from installer.transport.shell import sh
 
 #: receives (host name, line) for each line `sqlx migrate run` / `info` would print
 LineSink = Callable[[str, str], None]
@@ -24,12 +25,12 @@ LineSink = Callable[[str, str], None]
 SKIP_REASON = "migrations_source=none: the Chatalot server applies its own"
 
 
-def _local(ctx: HostContext) -> list[sqlx.Migration] | None:
+def _local(ctx: HostContext) -> list[rules.Migration] | None:
     source = ctx.config.migrations_source
-    return None if source is None else sqlx.load_migrations(source)
+    return None if source is None else rules.load_migrations(source)
 
 
-def _ledger(ctx: HostContext) -> sqlx.LedgerState | None:
+def _ledger(ctx: HostContext) -> rules.LedgerState | None:
     """The app database's ledger as probed; None when the database does not exist yet."""
     st = ctx.state
     if st.sql is None:
@@ -43,14 +44,14 @@ def _ledger(ctx: HostContext) -> sqlx.LedgerState | None:
     if not st.ledger:
         raise StepFailed(f"could not read _sqlx_migrations in {ctx.config.db_name} as "
                          f"{ctx.config.db_user}: {st.sql_error.strip() or 'no output'}")
-    return sqlx.parse_ledger_probe(st.ledger)
+    return rules.parse_ledger_probe(st.ledger)
 
 
-def _count(migrations: list[sqlx.Migration]) -> str:
+def _count(migrations: list[rules.Migration]) -> str:
     return f"{len(migrations)} migration{'s' if len(migrations) != 1 else ''}"
 
 
-def _holds_data(ctx: HostContext, ledger: sqlx.LedgerState) -> bool:
+def _holds_data(ctx: HostContext, ledger: rules.LedgerState) -> bool:
     return bool(ledger.applied) or int((ctx.state.sql or {}).get("public_tables") or 0) > 0
 
 
@@ -95,12 +96,12 @@ class ApplyMigrations(Step):
         if ledger is None:  # check mode, nothing there yet
             return changed(f"would apply {_count(local)}: "
                            f"{migrator.version_ranges(m.version for m in local)}")
-        pending = sqlx.plan(local, ledger.applied, ignore_missing=self.ignore_missing)
+        pending = rules.plan(local, ledger.applied, ignore_missing=self.ignore_missing)
         if not pending:
             return ok(f"{len(ledger.applied)} applied, none pending")
         notes: list[str] = []
 
-        def before(todo: list[sqlx.Migration], state: sqlx.LedgerState) -> None:
+        def before(todo: list[rules.Migration], state: rules.LedgerState) -> None:
             if not _holds_data(ctx, state):
                 return
             if not self.backup:
@@ -134,7 +135,7 @@ class ApplyMigrations(Step):
                                       f"{migrator.version_ranges(m.version for m in pending)}",
                                       *notes]))
 
-        def reread() -> sqlx.LedgerState:
+        def reread() -> rules.LedgerState:
             ctx.invalidate()
             fresh = _ledger(ctx)
             if fresh is None:
@@ -180,7 +181,7 @@ class MigrationInfo(Step):
             raise StepFailed(f"PostgreSQL is not running: {ctx.state.sql_error.strip()}")
         ledger = _ledger(ctx) if ctx.state.sql.get("database") else None
         applied = ledger.applied if ledger else ()
-        for line in sqlx.info_lines(local, applied):
+        for line in rules.info_lines(local, applied):
             if self.on_line is not None:
                 self.on_line(ctx.name, line)
         by_version = {a.version: a.checksum for a in applied}

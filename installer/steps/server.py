@@ -6,7 +6,15 @@ import re
 import time
 from collections.abc import Mapping
 
-from installer import hba, pgconf
+from installer.desired import hba, pgconf
+from installer.desired.tuning import (
+    TuningInputs,
+    compute,
+    effective_cpus,
+    effective_memory_kb,
+    format_kb,
+    merge_overrides,
+)
 from installer.steps.base import (
     HostContext,
     Step,
@@ -16,15 +24,7 @@ from installer.steps.base import (
     ok,
     unified_diff,
 )
-from installer.transport.base import sh
-from installer.tuning import (
-    TuningInputs,
-    compute,
-    effective_cpus,
-    effective_memory_kb,
-    format_kb,
-    merge_overrides,
-)
+from installer.transport.shell import sh
 
 
 def tuning_inputs(ctx: HostContext, caps: Mapping[str, list[str]] | None = None) -> TuningInputs:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from installer.errors import CommandError, HostLockError
+from installer.transport.shell import sh
 
 log = logging.getLogger("chatalot_db.transport")
 
@@ -33,11 +34,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
-
-
-def sh(*argv: str) -> str:
-    """Join arguments into one shell command, each quoted."""
-    return " ".join(shlex.quote(a) for a in argv)
 
 
 #: the host lock's exit codes (lock_script): cannot open the file; gave up waiting

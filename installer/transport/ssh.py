@@ -24,7 +24,8 @@ import paramiko
 from fabric import Connection
 
 from installer.errors import BecomeError, HostKeyError, UnreachableError, UsageError
-from installer.transport.base import HeldCommand, Result, Transport, sh
+from installer.transport.base import HeldCommand, Result, Transport
+from installer.transport.shell import sh
 
 
 def fingerprint(key: paramiko.PKey) -> str:

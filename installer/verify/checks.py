@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from installer import pgconf
-from installer.applogin import EXIT_BAD_ENV, LoginOutcome
-from installer.sqlx import LEDGER_TABLE, LedgerState, Migration
+from installer.desired import pgconf
+from installer.host.applogin import EXIT_BAD_ENV, LoginOutcome
+from installer.sqlx.rules import LEDGER_TABLE, LedgerState, Migration
 
 # -- listening sockets ------------------------------------------------------------
 

@@ -19,9 +19,9 @@ from typing import Any
 import paramiko
 import pytest
 
-from installer.config import HostConfig
+from installer.desired.config import HostConfig
 from installer.errors import ChatalotError
-from installer.inventory import Inventory, load_inventory, parse_inventory
+from installer.fleet.inventory import Inventory, load_inventory, parse_inventory
 from installer.verify.hosts import TransportBackend, host_name, transport_for
 from installer.verify.probe import Observed, observe
 

@@ -4,7 +4,7 @@ The expected settings come from the very functions apply uses (GatherFacts,
 plan_settings with the server's capabilities); the service and package state
 from the distribution strategy apply uses. The env file is never read into
 this process: its mode is `stat`ed, and the login check reads it on the host
-(installer.applogin), so no output can ever hold the password.
+(installer.host.applogin), so no output can ever hold the password.
 """
 
 from __future__ import annotations
@@ -13,19 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer import applogin
-from installer.config import HostConfig
-from installer.distros.base import ServiceState, Strategy
+from installer.desired.config import HostConfig
 from installer.errors import CommandError
-from installer.probes import queries
-from installer.probes.facts import Facts
-from installer.probes.postgres import sql_section
-from installer.probes.sections import SectionScript
-from installer.sqlx import LedgerState, parse_ledger_probe
+from installer.host import applogin, queries
+from installer.host.distros.base import ServiceState, Strategy
+from installer.host.facts import Facts
+from installer.host.sections import SectionScript
+from installer.host.state import sql_section
+from installer.sqlx.rules import LedgerState, parse_ledger_probe
 from installer.steps.base import HostContext
 from installer.steps.host import GatherFacts
 from installer.steps.server import describe, plan_settings, tuning_inputs
-from installer.transport.base import Result, Transport, sh
+from installer.transport.base import Result, Transport
+from installer.transport.shell import sh
 from installer.verify.checks import Socket, parse_proc_net_tcp, parse_ss
 
 #: checked by the listening check, not the settings check (one problem, one failing check)

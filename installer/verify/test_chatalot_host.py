@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from installer.errors import ChatalotError
-from installer.sqlx import Migration, load_migrations
+from installer.sqlx.rules import Migration, load_migrations
 from installer.verify import checks
 from installer.verify.probe import Observed
 

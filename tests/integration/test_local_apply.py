@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from installer import envfile
+from installer.desired import envfile
 from tests.integration.helpers import apply, as_postgres_sql
 
 pytestmark = [

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from installer import envfile, hba
+from installer.desired import envfile, hba
 from tests.integration.helpers import as_postgres_sql, cli
 
 pytestmark = [

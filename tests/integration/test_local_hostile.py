@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from installer import envfile
+from installer.desired import envfile
 from tests.integration.helpers import as_postgres_sql, cli
 from tests.integration.test_local_fresh_app import _remove_hba_block
 

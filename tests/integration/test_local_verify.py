@@ -26,9 +26,15 @@ from pathlib import Path
 
 import pytest
 
-from installer import envfile, hba
+from installer.desired import envfile, hba
 from installer.resources import migrations_dir
-from installer.sqlx import LEDGER_PROBE, load_migrations, parse_ledger_probe, plan, run_script
+from installer.sqlx.rules import (
+    LEDGER_PROBE,
+    load_migrations,
+    parse_ledger_probe,
+    plan,
+    run_script,
+)
 from installer.verify import suite_path
 from tests.integration.helpers import REPO, as_postgres_sql, cli
 
@@ -107,7 +113,7 @@ def _drop_block(user: str, database: str) -> None:
 
 def _ensure_migrated(database: str, role: str) -> None:
     """Stand-in for apply's migration step if this tree's apply does not migrate yet: sqlx's
-    run() through installer.sqlx.run_script, as the app role (SET ROLE), in the scratch db."""
+    run() through installer.sqlx.rules.run_script, as the app role (SET ROLE), in the scratch db."""
     local = load_migrations(migrations_dir())
     probe = subprocess.run(
         ["runuser", "-u", "postgres", "--", "psql", "-X", "-d", database],

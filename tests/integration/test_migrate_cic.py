@@ -23,8 +23,9 @@ from urllib.parse import quote
 
 import pytest
 
-from installer import cli, migrator, sqlx
+from installer import cli
 from installer.commands import migrate as migrate_command
+from installer.sqlx import migrator, rules
 from installer.transport.base import Result
 from installer.transport.local import LocalTransport
 from tests.integration.helpers import cli as run_cli
@@ -220,17 +221,17 @@ def test_round_trips(db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     code, scripts, err = in_process(monkeypatch, *args)
     assert code == 0, err
     assert len(scripts) == 2
-    assert scripts[0] == sqlx.LEDGER_PROBE + migrator.SESSION_QUERY
+    assert scripts[0] == rules.LEDGER_PROBE + migrator.SESSION_QUERY
     assert "indisvalid" in scripts[1] and "DROP INDEX CONCURRENTLY" in scripts[1]
     built = db.index("accounts_email_key")
     assert db.versions() == [1, 2] and built is not None and built[1] is True
 
     code, scripts, err = in_process(monkeypatch, *args)
     assert code == 0 and err == ""
-    assert scripts == [sqlx.LEDGER_PROBE + migrator.SESSION_QUERY]  # nothing new runs
+    assert scripts == [rules.LEDGER_PROBE + migrator.SESSION_QUERY]  # nothing new runs
 
     code, scripts, err = in_process(monkeypatch, *args, "--dry-run")
-    assert code == 0 and scripts == [sqlx.LEDGER_PROBE + migrator.SESSION_QUERY]
+    assert code == 0 and scripts == [rules.LEDGER_PROBE + migrator.SESSION_QUERY]
 
 
 def test_apply_step_on_this_machine_over_an_inventory(db: Db, tmp_path: Path) -> None:

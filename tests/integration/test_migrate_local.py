@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
-from installer import sqlx
+from installer.sqlx import rules
 from tests.integration.helpers import REPO, cli, drop_app, fresh_app
 
 pytestmark = [
@@ -98,7 +98,7 @@ def copy_bundled(tmp_path: Path) -> Path:
 
 
 def expected_info(folder: Path, status: str) -> list[str]:
-    return [f"{m.version}/{status} {m.description}" for m in sqlx.load_migrations(folder)]
+    return [f"{m.version}/{status} {m.description}" for m in rules.load_migrations(folder)]
 
 
 def test_fresh_database_gets_all_52_as_sqlx_would(db: Db) -> None:
@@ -328,7 +328,7 @@ def test_bad_url_and_missing_target_are_usage_errors() -> None:
 
 def test_waits_for_a_session_holding_sqlxs_lock(db: Db) -> None:
     """A starting server holds sqlx's lock: the run polls until it is released, then runs."""
-    key = sqlx.lock_id(db.name)
+    key = rules.lock_id(db.name)
     holder = subprocess.Popen(
         ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
          f"host=localhost port=5432 dbname={db.name} user={db.name}"],

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from installer import sqlx
 from installer.errors import MigrationError
+from installer.sqlx import rules
 
 pytestmark = pytest.mark.local
 
@@ -131,18 +131,18 @@ def migrate(
     *,
     user: str = APP,
     set_role: bool = False,
-) -> tuple[subprocess.CompletedProcess[str], sqlx.RunOutcome]:
+) -> tuple[subprocess.CompletedProcess[str], rules.RunOutcome]:
     """Probe, plan and run, as the installer does."""
-    local = sqlx.load_migrations(folder)
-    probe = c.psql(db, sqlx.LEDGER_PROBE, user)
+    local = rules.load_migrations(folder)
+    probe = c.psql(db, rules.LEDGER_PROBE, user)
     assert probe.returncode == 0, probe.stderr
-    state = sqlx.parse_ledger_probe(probe.stdout)
-    pending = sqlx.plan(local, state.applied)
-    script = sqlx.run_script(
+    state = rules.parse_ledger_probe(probe.stdout)
+    pending = rules.plan(local, state.applied)
+    script = rules.run_script(
         pending, database=db, applied=state.applied, role=APP, set_role=set_role
     )
     r = c.psql(db, script, user)
-    return r, sqlx.parse_run_output(r.stdout)
+    return r, rules.parse_run_output(r.stdout)
 
 
 def ledger(c: Cluster, db: str) -> list[tuple[str, ...]]:
@@ -225,11 +225,11 @@ def test_apply_all_52(cluster: Cluster) -> None:
     assert cluster.rows(db, "SELECT indexrelid::regclass FROM pg_index WHERE NOT indisvalid") == []
 
     # As sqlx sees it now: nothing to do, everything installed.
-    local = sqlx.load_migrations(BUNDLED)
-    state = sqlx.parse_ledger_probe(cluster.psql(db, sqlx.LEDGER_PROBE).stdout)
+    local = rules.load_migrations(BUNDLED)
+    state = rules.parse_ledger_probe(cluster.psql(db, rules.LEDGER_PROBE).stdout)
     assert state.exists and state.owner == APP and len(state.applied) == 52
-    assert sqlx.plan(local, state.applied) == []
-    assert all("/installed " in line for line in sqlx.info_lines(local, state.applied))
+    assert rules.plan(local, state.applied) == []
+    assert all("/installed " in line for line in rules.info_lines(local, state.applied))
     r, outcome = migrate(cluster, db)  # an empty run: lock, guard, unlock
     assert r.returncode == 0 and outcome.finished and outcome.applied == {}
     assert len(ledger(cluster, db)) == 52
@@ -280,12 +280,12 @@ def test_modified_file_is_refused(cluster: Cluster, tmp_path: Path) -> None:
     old_sum = hashlib.sha384(path.read_bytes()).hexdigest()
     path.write_bytes(path.read_bytes() + b"-- a harmless comment, still a change\n")
 
-    local = sqlx.load_migrations(folder)
-    state = sqlx.parse_ledger_probe(cluster.psql(db, sqlx.LEDGER_PROBE).stdout)
+    local = rules.load_migrations(folder)
+    state = rules.parse_ledger_probe(cluster.psql(db, rules.LEDGER_PROBE).stdout)
     with pytest.raises(MigrationError) as e:
-        sqlx.plan(local, state.applied)
+        rules.plan(local, state.applied)
     assert str(e.value) == "migration 5 was previously applied but has been modified"
-    lines = sqlx.info_lines(local, state.applied)
+    lines = rules.info_lines(local, state.applied)
     i = lines.index("5/installed (different checksum) prekeys")
     assert lines[i + 1] == f"applied migration had checksum {old_sum}"
     assert lines[i + 2] == (
@@ -297,20 +297,20 @@ def test_guard_refuses_a_stale_plan_and_a_wrong_role(cluster: Cluster, tmp_path:
     db = cluster.createdb("guarded")
     assert migrate(cluster, db)[0].returncode == 0
     sql = "CREATE TABLE late_arrival (x int);\n"
-    extra = sqlx.Migration(53, "late", sql, sqlx.checksum(sql.encode()), False, "053_late.sql")
+    extra = rules.Migration(53, "late", sql, rules.checksum(sql.encode()), False, "053_late.sql")
 
     # Planned against an empty ledger, run against a full one.
-    r = cluster.psql(db, sqlx.run_script([extra], database=db, applied=[], role=APP))
+    r = cluster.psql(db, rules.run_script([extra], database=db, applied=[], role=APP))
     assert r.returncode == 3
     assert "_sqlx_migrations changed since it was read" in r.stderr
     # Right ledger, wrong role (a superuser session without SET ROLE).
-    state = sqlx.parse_ledger_probe(cluster.psql(db, sqlx.LEDGER_PROBE).stdout)
-    script = sqlx.run_script([extra], database=db, applied=state.applied, role=APP)
+    state = rules.parse_ledger_probe(cluster.psql(db, rules.LEDGER_PROBE).stdout)
+    script = rules.run_script([extra], database=db, applied=state.applied, role=APP)
     r = cluster.psql(db, script, user="postgres")
     assert r.returncode == 3
     assert "running as role postgres, expected chatalot" in r.stderr
     # Right role, wrong database name (so the wrong lock).
-    script = sqlx.run_script([extra], database="elsewhere", applied=state.applied, role=APP)
+    script = rules.run_script([extra], database="elsewhere", applied=state.applied, role=APP)
     r = cluster.psql(db, script)
     assert r.returncode == 3 and "expected elsewhere" in r.stderr
 
@@ -355,7 +355,7 @@ def test_file_reaches_the_server_byte_for_byte(cluster: Cluster, tmp_path: Path)
     assert sorted(outcome.applied) == [1, 2, 3, 4, 5]
     query = "SELECT version, encode(convert_to(query, 'UTF8'), 'hex') FROM capture"
     captured = {row[0]: row[1] for row in cluster.rows(db, query)}
-    for m in sqlx.load_migrations(folder):
+    for m in rules.load_migrations(folder):
         assert bytes.fromhex(captured[str(m.version)]) == m.sql.encode(), m.filename
     descriptions = [row[1] for row in ledger(cluster, db)]
     assert descriptions == [
@@ -367,7 +367,7 @@ def test_waits_on_sqlx_lock(cluster: Cluster) -> None:
     """A session holding sqlx's key for this database (a starting server) makes
     the run wait; releasing it lets the run finish."""
     db = cluster.createdb("contended")
-    key = sqlx.lock_id(db)
+    key = rules.lock_id(db)
     holder = subprocess.Popen(
         [*cluster.psql_argv(db), "-v", "ON_ERROR_STOP=1"],
         stdin=subprocess.PIPE,
@@ -384,8 +384,8 @@ def test_waits_on_sqlx_lock(cluster: Cluster) -> None:
     )
     try:
         _wait_for(lambda: cluster.rows(db, seen) == [("t",)])
-        local = sqlx.load_migrations(BUNDLED)
-        script = sqlx.run_script(local, database=db, applied=[], role=APP)
+        local = rules.load_migrations(BUNDLED)
+        script = rules.run_script(local, database=db, applied=[], role=APP)
         # stdin from a file: a pipe would fill up while psql waits on the lock.
         script_file = cluster.base / "contended.sql"
         script_file.write_text(script)
@@ -404,7 +404,7 @@ def test_waits_on_sqlx_lock(cluster: Cluster) -> None:
         holder.wait(timeout=30)
     out, err = runner.communicate(timeout=60)
     assert runner.returncode == 0, err
-    assert sqlx.parse_run_output(out).finished
+    assert rules.parse_run_output(out).finished
     assert len(ledger(cluster, db)) == 52
 
 
@@ -419,7 +419,7 @@ def test_polling_lock_quits_when_busy(cluster: Cluster) -> None:
     """run_script(wait_for_lock=False): with sqlx's lock held elsewhere it prints `busy`
     and quits at once, exit 0, having created nothing (the caller polls)."""
     db = cluster.createdb("busy")
-    key = sqlx.lock_id(db)
+    key = rules.lock_id(db)
     holder = subprocess.Popen(
         [*cluster.psql_argv(db), "-v", "ON_ERROR_STOP=1"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
@@ -429,13 +429,13 @@ def test_polling_lock_quits_when_busy(cluster: Cluster) -> None:
     holder.stdin.flush()
     seen = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
             f" AND ((classid::bigint << 32) | objid::bigint) = {key}")
-    local = sqlx.load_migrations(BUNDLED)
+    local = rules.load_migrations(BUNDLED)
     try:
         _wait_for(lambda: cluster.rows(db, seen) == [("1",)])
-        script = sqlx.run_script(local, database=db, applied=[], role=APP, wait_for_lock=False)
+        script = rules.run_script(local, database=db, applied=[], role=APP, wait_for_lock=False)
         r = cluster.psql(db, script)
         assert r.returncode == 0, r.stderr
-        outcome = sqlx.parse_run_output(r.stdout)
+        outcome = rules.parse_run_output(r.stdout)
         assert outcome.busy and not outcome.locked and outcome.applied == {}
         assert cluster.rows(db, "SELECT to_regclass('_sqlx_migrations') IS NULL") == [("t",)]
     finally:
@@ -443,5 +443,5 @@ def test_polling_lock_quits_when_busy(cluster: Cluster) -> None:
         holder.wait(timeout=30)
     r = cluster.psql(db, script)
     assert r.returncode == 0, r.stderr
-    outcome = sqlx.parse_run_output(r.stdout)
+    outcome = rules.parse_run_output(r.stdout)
     assert outcome.finished and not outcome.busy and len(outcome.applied) == 52

@@ -28,7 +28,7 @@ from tests.integration.helpers import REPO, TESTBED_DIR, booted_testbed, invento
 
 pytestmark = pytest.mark.testbed
 
-#: the host lock every apply run holds on its host (installer.runner.HOST_LOCK)
+#: the host lock every apply run holds on its host (installer.fleet.runner.HOST_LOCK)
 HOST_LOCK = "/run/lock/chatalot-db.lock"
 D12, D13 = "debian12-flt", "debian13-flt"
 

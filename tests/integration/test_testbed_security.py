@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from installer import envfile
+from installer.desired import envfile
 from tests.integration.conftest import host_of_kind
 from tests.integration.helpers import inventory, run_apply
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from installer.resources import migrations_dir
-from installer.sqlx import load_migrations
+from installer.sqlx.rules import load_migrations
 from installer.verify import suite_path
 from tests.integration.helpers import REPO, cli, inventory, run_apply
 

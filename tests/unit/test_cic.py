@@ -7,12 +7,12 @@ import hashlib
 
 import pytest
 
-from installer import cic, migrator, sqlx
-from installer.cic import IndexTarget, InvalidIndex
-from installer.sqlx import Migration
+from installer.sqlx import cic, migrator, rules
+from installer.sqlx.cic import IndexTarget, InvalidIndex
+from installer.sqlx.rules import Migration
 from installer.transport.base import Result
 
-M = sqlx.RUN_MARKER
+M = rules.RUN_MARKER
 
 
 def nt(version: int, sql: str, *, no_transaction: bool = True) -> Migration:
@@ -66,17 +66,17 @@ def test_index_targets(sql: str, targets: list[IndexTarget]) -> None:
 
 
 def test_bundled_no_transaction_migrations_name_their_indexes() -> None:
-    local = {m.version: m for m in sqlx.load_migrations("migrations")}
-    assert sqlx.index_targets(local[35]) == (T("messages_reply_to_id_idx", "messages"),)
-    assert sqlx.index_targets(local[36]) == (T("community_members_user_id_idx",
+    local = {m.version: m for m in rules.load_migrations("migrations")}
+    assert rules.index_targets(local[35]) == (T("messages_reply_to_id_idx", "messages"),)
+    assert rules.index_targets(local[36]) == (T("community_members_user_id_idx",
                                                "community_members"),)
-    assert [v for v, m in local.items() if sqlx.index_targets(m)] == [35, 36]
+    assert [v for v, m in local.items() if rules.index_targets(m)] == [35, 36]
 
 
 def test_only_no_transaction_migrations_have_targets() -> None:
     sql = "CREATE INDEX CONCURRENTLY i ON t (x);\n"
-    assert sqlx.index_targets(nt(1, sql, no_transaction=False)) == ()
-    assert sqlx.index_targets(nt(1, sql)) == (T("i", "t"),)
+    assert rules.index_targets(nt(1, sql, no_transaction=False)) == ()
+    assert rules.index_targets(nt(1, sql)) == (T("i", "t"),)
 
 
 @pytest.mark.parametrize(("target", "literal"), [
@@ -131,7 +131,7 @@ def test_owner_is_the_first_pending_version() -> None:
 
 def test_apply_script_around_a_concurrent_build() -> None:
     m = nt(35, "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON t (x);\n")
-    script = sqlx.apply_script(m)
+    script = rules.apply_script(m)
     marks = [
         f"\\echo {M} start 35",
         "AS chatalot_drop",
@@ -164,17 +164,17 @@ def test_apply_script_around_a_concurrent_build() -> None:
     nt(3, "VACUUM t;\n"),
 ])
 def test_apply_script_without_targets_is_as_before(m: Migration) -> None:
-    script = sqlx.apply_script(m)
+    script = rules.apply_script(m)
     for word in ("chatalot_drop", "ON_ERROR_STOP", "checked", "indisvalid"):
         assert word not in script
 
 
 def test_run_script_lists_invalid_indexes_under_the_lock() -> None:
-    script = sqlx.run_script([nt(1, "SELECT 1;\n")], database="db", applied=[])
+    script = rules.run_script([nt(1, "SELECT 1;\n")], database="db", applied=[])
     listing = script.index(f"\\echo {M} invalid :chatalot_invalid")
     assert script.index("DO $chatalot_guard$") < listing < script.index(f"{M} start 1")
     assert "NOT i.indisvalid" in script and "^pg_(toast|temp_)" in script
-    assert "indisvalid" not in sqlx.run_script([], database="db", applied=[])
+    assert "indisvalid" not in rules.run_script([], database="db", applied=[])
 
 
 # -- reading the output -------------------------------------------------------------------------
@@ -193,7 +193,7 @@ RUN = (
 
 
 def test_parse_run_output_index_lines() -> None:
-    outcome = sqlx.parse_run_output(RUN)
+    outcome = rules.parse_run_output(RUN)
     assert outcome.invalid == (Inv("public", "i", "public", "t", True),
                                Inv("app", "Odd one", "app", "u", False))
     assert outcome.dropping == {2: (("public", "i"),), 3: ()}
@@ -216,7 +216,7 @@ PLAIN = nt(3, "CREATE INDEX CONCURRENTLY IF NOT EXISTS j ON t (y);\n")
 
 
 def test_run_notes() -> None:
-    outcome = sqlx.parse_run_output(RUN)
+    outcome = rules.parse_run_output(RUN)
     assert migrator.index_notes(outcome, [UNIQUE, PLAIN]) == [
         'warning: invalid index app."Odd one" on app.u left alone: no pending migration '
         "creates it (queries do not use it; REINDEX INDEX CONCURRENTLY rebuilds it)",
@@ -236,10 +236,10 @@ def test_check_mode_notes() -> None:
     assert migrator.builds_indexes([UNIQUE]) and not migrator.builds_indexes([nt(4, "")])
 
 
-def failed_run(version: int, lines: str, stderr: str) -> tuple[Result, sqlx.RunOutcome]:
+def failed_run(version: int, lines: str, stderr: str) -> tuple[Result, rules.RunOutcome]:
     out = f"{M} locked 1\n{M} start {version}\n{M} dropping {version} []\n" \
           f"{M} dropped {version} []\n" + lines
-    return Result(3, out, stderr), sqlx.parse_run_output(out)
+    return Result(3, out, stderr), rules.parse_run_output(out)
 
 
 DUP = 'psql:<stdin>:40: ERROR:  could not create unique index "i"\nDETAIL:  Key (x)=(1) ...\n'
@@ -282,7 +282,7 @@ def test_index_failure_message(m: Migration, lines: str, stderr: str, message: s
 def test_a_failed_drop_says_so() -> None:
     out = f'{M} locked 1\n{M} start 2\n{M} dropping 2 [["public", "i"]]\n'
     r = Result(3, out, "psql:<stdin>:9: ERROR:  must be owner of index i\n")
-    assert migrator.index_failure_message(r, sqlx.parse_run_output(out), UNIQUE) == (
+    assert migrator.index_failure_message(r, rules.parse_run_output(out), UNIQUE) == (
         "while executing migration 2: dropping the invalid index public.i left by an "
         "interrupted CREATE INDEX CONCURRENTLY failed: error returned from database: must be "
         "owner of index i")
@@ -303,8 +303,8 @@ def test_apply_pending_reports_and_fails_without_a_row() -> None:
     notes: list[str] = []
     with pytest.raises(migrator.MigrationRunError) as e:
         migrator.apply_pending(
-            lambda script: Result(3, out, DUP), [UNIQUE], sqlx.LedgerState(False, None, ()),
-            reread=lambda: sqlx.LedgerState(False, None, ()), database="db", role="app",
+            lambda script: Result(3, out, DUP), [UNIQUE], rules.LedgerState(False, None, ()),
+            reread=lambda: rules.LedgerState(False, None, ()), database="db", role="app",
             set_role=True, on_note=notes.append)
     assert str(e.value).startswith("while executing migration 2: error returned from database:"
                                    ' could not create unique index "i"; it left the invalid')

@@ -12,16 +12,17 @@ from typing import Any
 
 import pytest
 
-from installer import distros, pgconf
-from installer.config import HostConfig
-from installer.distros.arch import ArchStrategy
-from installer.distros.base import ServiceState, Strategy, parse_major
-from installer.distros.debian import DebianStrategy
-from installer.distros.fedora import FedoraStrategy
+from installer.desired import pgconf
+from installer.desired.config import HostConfig
 from installer.errors import UnsupportedDistroError
-from installer.probes.facts import Facts, facts_from_sections
-from installer.probes.postgres import HostState
-from installer.probes.sections import SectionScript
+from installer.host import distros
+from installer.host.distros.arch import ArchStrategy
+from installer.host.distros.base import ServiceState, Strategy, parse_major
+from installer.host.distros.debian import DebianStrategy
+from installer.host.distros.fedora import FedoraStrategy
+from installer.host.facts import Facts, facts_from_sections
+from installer.host.sections import SectionScript
+from installer.host.state import HostState
 from installer.steps import base as steps_base
 from installer.steps.base import HostContext, Status, StepFailed
 from installer.steps.host import InitCluster, InstallPackages

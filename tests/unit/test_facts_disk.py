@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.probes.facts import DATA_PARENTS, disk_section
+from installer.host.facts import DATA_PARENTS, disk_section
 
 FAKE_FINDMNT = """#!/bin/sh
 # findmnt -no SOURCE -T PATH: a dedicated disk for .../pgdisk, the root disk elsewhere

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from installer import hba
+from installer.desired import hba
 
 W = hba.HbaWanted("chatalot", "chatalot")
 BLOCK = "\n".join(hba.managed_block(W))

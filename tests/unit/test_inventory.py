@@ -1,6 +1,6 @@
 """The inventory reader, checked against ansible-core itself.
 
-Every inventory in inventories/ is read by `installer.inventory` and by the real
+Every inventory in inventories/ is read by `installer.fleet.inventory` and by the real
 `ansible-inventory` (ansible-core is a test dependency); both must give the same
 hosts, groups and variables, types included, and `chatalot-db inventory --list`
 must print the same bytes. Host selection is compared with
@@ -28,7 +28,7 @@ import pytest
 
 from installer.commands import inventory as inventory_command
 from installer.errors import InventoryError, UsageError
-from installer.inventory import (
+from installer.fleet.inventory import (
     Group,
     Host,
     Inventory,

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from installer import applogin, envfile
-from installer.config import HostConfig
-from installer.distros.base import ServiceState
-from installer.probes.postgres import HostState
+from installer.desired import envfile
+from installer.desired.config import HostConfig
+from installer.host import applogin
+from installer.host.distros.base import ServiceState
+from installer.host.state import HostState
 from installer.steps.access import _logged_in
 from installer.steps.base import HostContext
 from installer.transport.local import LocalTransport

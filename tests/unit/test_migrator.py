@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from installer import migrator, sqlx
-from installer.config import DEFAULT_BACKUP_DIR, HostConfig
-from installer.distros.base import ServiceState
+from installer.desired.config import DEFAULT_BACKUP_DIR, HostConfig
 from installer.errors import MigrationError, UsageError
-from installer.probes.postgres import HostState, state_sql
+from installer.host.distros.base import ServiceState
+from installer.host.state import HostState, state_sql
 from installer.resources import migrations_dir
+from installer.sqlx import migrator, rules
 from installer.steps.base import HostContext, Status, StepFailed, StepResult
 from installer.steps.migrations import ApplyMigrations, MigrationInfo
 from installer.transport.base import Result, Transport
@@ -37,10 +37,10 @@ def test_version_ranges(versions: list[int], text: str) -> None:
     assert migrator.version_ranges(versions) == text
 
 
-def mig(version: int, description: str = "") -> sqlx.Migration:
+def mig(version: int, description: str = "") -> rules.Migration:
     sql = f"SELECT {version};\n"
-    return sqlx.Migration(version, description or f"m{version}", sql,
-                          sqlx.checksum(sql.encode()), False, f"{version}_m.sql")
+    return rules.Migration(version, description or f"m{version}", sql,
+                          rules.checksum(sql.encode()), False, f"{version}_m.sql")
 
 
 def rec(version: int, ns: int = 1000) -> migrator.AppliedRecord:
@@ -181,9 +181,9 @@ def test_pg_dump_command_repeats_host_and_port_for_pg_wrapper() -> None:
 # -- apply_pending with a scripted psql ------------------------------------------------------
 
 
-def ledger_of(*versions: int) -> sqlx.LedgerState:
-    return sqlx.LedgerState(True, "app", tuple(
-        sqlx.AppliedMigration(v, mig(v).checksum) for v in versions))
+def ledger_of(*versions: int) -> rules.LedgerState:
+    return rules.LedgerState(True, "app", tuple(
+        rules.AppliedMigration(v, mig(v).checksum) for v in versions))
 
 
 class FakePsql:
@@ -195,38 +195,38 @@ class FakePsql:
 
     def __call__(self, script: str) -> Result:
         started = [int(line.split()[-1]) for line in script.splitlines()
-                   if line.startswith(f"\\echo {sqlx.RUN_MARKER} start ")]
+                   if line.startswith(f"\\echo {rules.RUN_MARKER} start ")]
         self.scripts.append(started)
         return self.answers.pop(0)
 
 
 def ran(*versions: int, finished: bool = True, failed: int | None = None) -> Result:
-    out = [f"{sqlx.RUN_MARKER} locked 1"]
+    out = [f"{rules.RUN_MARKER} locked 1"]
     for v in versions:
-        out += [f"{sqlx.RUN_MARKER} start {v}", f"{sqlx.RUN_MARKER} committed {v}",
-                f"{sqlx.RUN_MARKER} applied {v} {v * 1000}"]
+        out += [f"{rules.RUN_MARKER} start {v}", f"{rules.RUN_MARKER} committed {v}",
+                f"{rules.RUN_MARKER} applied {v} {v * 1000}"]
     if failed is not None:
-        out.append(f"{sqlx.RUN_MARKER} start {failed}")
+        out.append(f"{rules.RUN_MARKER} start {failed}")
         return Result(3, "\n".join(out) + "\n",
                       f"psql:<stdin>:1: ERROR:  boom in {failed}\n")
     if finished:
-        out.append(f"{sqlx.RUN_MARKER} finished")
+        out.append(f"{rules.RUN_MARKER} finished")
     return Result(0, "\n".join(out) + "\n", "")
 
 
-BUSY = Result(0, f"{sqlx.RUN_MARKER} busy 1\n", "")
+BUSY = Result(0, f"{rules.RUN_MARKER} busy 1\n", "")
 
-STALE = Result(3, f"{sqlx.RUN_MARKER} locked 1\n",
+STALE = Result(3, f"{rules.RUN_MARKER} locked 1\n",
                "psql:<stdin>:20: ERROR:  chatalot-db: _sqlx_migrations changed since it was "
                "read (another migrator ran?); nothing was applied, run again\n")
 
 LOCAL = [mig(1), mig(2), mig(3)]
 
 
-def apply(psql: FakePsql, ledger: sqlx.LedgerState, rereads: list[sqlx.LedgerState],
+def apply(psql: FakePsql, ledger: rules.LedgerState, rereads: list[rules.LedgerState],
           before: list[list[int]] | None = None, sleeps: list[float] | None = None
           ) -> list[migrator.AppliedRecord]:
-    def hook(pending: list[sqlx.Migration], state: sqlx.LedgerState) -> None:
+    def hook(pending: list[rules.Migration], state: rules.LedgerState) -> None:
         del state
         if before is not None:
             before.append([m.version for m in pending])
@@ -298,7 +298,7 @@ def test_apply_pending_failure_keeps_what_was_applied() -> None:
 def test_apply_pending_refuses_before_running_anything() -> None:
     psql = FakePsql()
     hooks: list[list[int]] = []
-    modified = sqlx.LedgerState(True, "app", (sqlx.AppliedMigration(1, b"x" * 48),))
+    modified = rules.LedgerState(True, "app", (rules.AppliedMigration(1, b"x" * 48),))
     with pytest.raises(MigrationError, match="migration 1 was previously applied but has been "
                        "modified"):
         apply(psql, modified, [], hooks)
@@ -308,7 +308,7 @@ def test_apply_pending_refuses_before_running_anything() -> None:
 def test_apply_pending_hook_failure_stops_everything() -> None:
     psql = FakePsql()
 
-    def hook(pending: list[sqlx.Migration], state: sqlx.LedgerState) -> None:
+    def hook(pending: list[rules.Migration], state: rules.LedgerState) -> None:
         raise MigrationError("backup failed")
 
     with pytest.raises(MigrationError, match="backup failed"):
@@ -350,11 +350,11 @@ def test_config_refuses(hostvars: dict[str, Any], message: str) -> None:
 
 def test_state_probe_reads_the_ledger_as_the_app_role_only_when_migrating() -> None:
     with_ledger = state_sql(HostConfig(db_user="app"), [])
-    assert 'SET ROLE "app";' in with_ledger and sqlx.LEDGER_PROBE in with_ledger
-    assert with_ledger.index(sqlx.LEDGER_PROBE) > with_ledger.index("\\c chatalot")
+    assert 'SET ROLE "app";' in with_ledger and rules.LEDGER_PROBE in with_ledger
+    assert with_ledger.index(rules.LEDGER_PROBE) > with_ledger.index("\\c chatalot")
     assert with_ledger.rstrip().endswith("\\endif")
     without = state_sql(HostConfig(migrations_source=None), [])
-    assert sqlx.LEDGER_PROBE not in without and "'public_tables'" in without
+    assert rules.LEDGER_PROBE not in without and "'public_tables'" in without
 
 
 # -- the steps' decisions, as data: given the probed state, this result ------------------------
@@ -369,9 +369,9 @@ class NoTransport(Transport):
 
 def probe_lines(applied: dict[int, bytes], *, exists: bool = True) -> str:
     if not exists:
-        return f"{sqlx.PROBE_MARKER} absent\n"
-    rows = "".join(f"{sqlx.PROBE_MARKER} row {v} {c.hex()} t\n" for v, c in applied.items())
-    return f"{sqlx.PROBE_MARKER} owner app\n" + rows
+        return f"{rules.PROBE_MARKER} absent\n"
+    rows = "".join(f"{rules.PROBE_MARKER} row {v} {c.hex()} t\n" for v, c in applied.items())
+    return f"{rules.PROBE_MARKER} owner app\n" + rows
 
 
 def migrations(tmp_path: Path) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.output import (
+from installer.fleet.display import (
     DONE,
     FAILED,
     NOT_STARTED,

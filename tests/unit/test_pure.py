@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 import pytest
 
-from installer import envfile, pgconf, scram
-from installer.config import HostConfig
+from installer.desired import envfile, pgconf, scram
+from installer.desired.config import HostConfig
 from installer.errors import TuningError, UsageError
-from installer.output import HostReport, StepRecord, exit_code
-from installer.probes.facts import facts_from_sections
-from installer.probes.queries import parse_output
-from installer.probes.sections import SectionScript
+from installer.fleet.display import HostReport, StepRecord, exit_code
+from installer.host.facts import facts_from_sections
+from installer.host.queries import parse_output
+from installer.host.sections import SectionScript
 from installer.sqltext import quote_ident, quote_literal, validate_identifier
 from installer.transport.ssh import _port, ssh_options
 
@@ -60,7 +60,7 @@ def test_identifier_accepted(good: str) -> None:
 
 
 def _independent_scram(password: bytes, salt: bytes, it: int) -> tuple[bytes, bytes]:
-    # RFC 5802 written out again, independently of installer.scram
+    # RFC 5802 written out again, independently of installer.desired.scram
     salted = hashlib.pbkdf2_hmac("sha256", password, salt, it)
     ck = hmac.new(salted, b"Client Key", "sha256").digest()
     return hashlib.sha256(ck).digest(), hmac.new(salted, b"Server Key", "sha256").digest()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from installer.errors import UsageError
-from installer.rollout import (
+from installer.fleet.rollout import (
     SerialItem,
     StopPolicy,
     batch_sizes,

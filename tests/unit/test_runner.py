@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from installer.errors import HostLockError, UnreachableError
-from installer.output import DONE, FAILED, NOT_STARTED, STOPPED, UNREACHABLE, Display
-from installer.rollout import StopPolicy
-from installer.runner import RunControl, RunOptions, run_fleet
+from installer.fleet.display import DONE, FAILED, NOT_STARTED, STOPPED, UNREACHABLE, Display
+from installer.fleet.rollout import StopPolicy
+from installer.fleet.runner import RunControl, RunOptions, run_fleet
 from installer.steps import HostContext, Step, StepFailed, StepResult
 from installer.steps.base import ok
 from installer.transport.base import Result, Transport

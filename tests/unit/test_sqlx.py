@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from installer import sqlx
 from installer.errors import MigrationError
-from installer.sqlx import AppliedMigration, Migration
+from installer.sqlx import rules
+from installer.sqlx.rules import AppliedMigration, Migration
 
 BUNDLED = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -50,7 +50,7 @@ PARSED = [
 
 @pytest.mark.parametrize(("name", "expected"), PARSED)
 def test_parse_filename(name: str, expected: tuple[int, str, str]) -> None:
-    assert sqlx.parse_filename(name) == expected
+    assert rules.parse_filename(name) == expected
 
 
 IGNORED = [
@@ -68,7 +68,7 @@ IGNORED = [
 
 @pytest.mark.parametrize("name", IGNORED)
 def test_parse_filename_ignores(name: str) -> None:
-    assert sqlx.parse_filename(name) is None
+    assert rules.parse_filename(name) is None
 
 
 HARD_ERRORS = [
@@ -91,7 +91,7 @@ HARD_ERRORS = [
 @pytest.mark.parametrize(("name", "shown"), HARD_ERRORS)
 def test_parse_filename_hard_error(name: str, shown: str) -> None:
     with pytest.raises(MigrationError) as e:
-        sqlx.parse_filename(name)
+        rules.parse_filename(name)
     assert str(e.value) == bad_name(shown)
 
 
@@ -114,7 +114,7 @@ CHECKSUM_VECTORS = [
 
 @pytest.mark.parametrize(("data", "hexdigest"), CHECKSUM_VECTORS)
 def test_checksum_known_vectors(data: bytes, hexdigest: str) -> None:
-    assert sqlx.checksum(data).hex() == hexdigest
+    assert rules.checksum(data).hex() == hexdigest
 
 
 @pytest.mark.parametrize(
@@ -128,15 +128,15 @@ def test_checksum_known_vectors(data: bytes, hexdigest: str) -> None:
     ],
 )
 def test_checksum_is_sha384_of_raw_bytes(data: bytes) -> None:
-    digest = sqlx.checksum(data)
+    digest = rules.checksum(data)
     assert digest == hashlib.sha384(data).digest()
     assert len(digest) == 48
 
 
 def test_checksum_does_not_normalise() -> None:
     lf = b"SELECT 1;\n"
-    assert sqlx.checksum(lf) != sqlx.checksum(lf.replace(b"\n", b"\r\n"))
-    assert sqlx.checksum(lf) != sqlx.checksum(b"\xef\xbb\xbf" + lf)
+    assert rules.checksum(lf) != rules.checksum(lf.replace(b"\n", b"\r\n"))
+    assert rules.checksum(lf) != rules.checksum(b"\xef\xbb\xbf" + lf)
 
 
 LOCK_VECTORS = [
@@ -151,13 +151,13 @@ LOCK_VECTORS = [
 
 @pytest.mark.parametrize(("name", "expected"), LOCK_VECTORS)
 def test_lock_id(name: str, expected: int) -> None:
-    assert sqlx.lock_id(name) == expected
+    assert rules.lock_id(name) == expected
     assert expected == 0x3D32AD9E * zlib.crc32(name.encode())
 
 
 def test_lock_id_never_overflows_i64() -> None:
     assert 0x3D32AD9E * 0xFFFFFFFF < 2**63
-    assert all(sqlx.lock_id(n) >= 0 for n, _ in LOCK_VECTORS)
+    assert all(rules.lock_id(n) >= 0 for n, _ in LOCK_VECTORS)
 
 
 # -- load_migrations -----------------------------------------------------------------
@@ -180,7 +180,7 @@ def test_load_sorted_and_filtered(tmp_path: Path) -> None:
     sub = tmp_path / "sub"
     sub.mkdir()
     write(sub, "5_nested.sql", "SELECT 5;\n")  # no recursion
-    ms = sqlx.load_migrations(str(tmp_path))
+    ms = rules.load_migrations(str(tmp_path))
     assert [(m.version, m.description, m.filename) for m in ms] == [
         (2, "two", "2_two.sql"),
         (3, "three", "3_three.up.sql"),
@@ -193,7 +193,7 @@ def test_load_sorted_and_filtered(tmp_path: Path) -> None:
 def test_load_follows_symlinks(tmp_path: Path) -> None:
     target = write(tmp_path, "elsewhere.txt", "SELECT 1;\n")
     (tmp_path / "1_linked.sql").symlink_to(target)
-    (ms,) = sqlx.load_migrations(tmp_path)
+    (ms,) = rules.load_migrations(tmp_path)
     assert (ms.version, ms.description, ms.filename) == (1, "linked", "1_linked.sql")
 
 
@@ -201,13 +201,13 @@ def test_load_broken_symlink_is_an_error(tmp_path: Path) -> None:
     # sqlx's fs::metadata fails on it, and so does the resolve.
     (tmp_path / "1_dangling.sql").symlink_to(tmp_path / "missing")
     with pytest.raises(MigrationError, match="error getting metadata of migration path"):
-        sqlx.load_migrations(tmp_path)
+        rules.load_migrations(tmp_path)
 
 
 def test_load_raw_bytes_checksum(tmp_path: Path) -> None:
     crlf = b"\xef\xbb\xbfCREATE TABLE t (x int);\r\n"
     write(tmp_path, "1_crlf_bom.sql", crlf)
-    (m,) = sqlx.load_migrations(tmp_path)
+    (m,) = rules.load_migrations(tmp_path)
     assert m.checksum == hashlib.sha384(crlf).digest()
     assert m.sql == crlf.decode()  # kept as read, BOM and CR included
 
@@ -227,7 +227,7 @@ NO_TX = [
 @pytest.mark.parametrize(("data", "no_tx"), NO_TX)
 def test_load_no_transaction(tmp_path: Path, data: bytes, no_tx: bool) -> None:
     write(tmp_path, "1_x.sql", data)
-    (m,) = sqlx.load_migrations(tmp_path)
+    (m,) = rules.load_migrations(tmp_path)
     assert m.no_transaction is no_tx
 
 
@@ -235,28 +235,28 @@ def test_load_bad_prefix_is_a_hard_error(tmp_path: Path) -> None:
     write(tmp_path, "1_ok.sql", "SELECT 1;\n")
     write(tmp_path, "x1_bad.sql", "SELECT 1;\n")
     with pytest.raises(MigrationError) as e:
-        sqlx.load_migrations(tmp_path)
+        rules.load_migrations(tmp_path)
     assert str(e.value) == bad_name('"x1_bad.sql"')
 
 
 def test_load_bad_prefix_on_a_down_file_too(tmp_path: Path) -> None:
     write(tmp_path, "x_undo.down.sql", "SELECT 1;\n")
     with pytest.raises(MigrationError, match="expected integer version prefix"):
-        sqlx.load_migrations(tmp_path)
+        rules.load_migrations(tmp_path)
 
 
 @pytest.mark.parametrize("name", ["1_latin1.sql", "1_latin1.down.sql"])
 def test_load_requires_utf8(tmp_path: Path, name: str) -> None:
     write(tmp_path, name, b"SELECT '\xe9';\n")
     with pytest.raises(MigrationError, match="valid UTF-8"):
-        sqlx.load_migrations(tmp_path)
+        rules.load_migrations(tmp_path)
 
 
 def test_load_duplicate_versions(tmp_path: Path) -> None:
     write(tmp_path, "1_first.sql", "SELECT 1;\n")
     write(tmp_path, "01_second.sql", "SELECT 1;\n")
     with pytest.raises(MigrationError, match="migration 1 is defined twice"):
-        sqlx.load_migrations(tmp_path)
+        rules.load_migrations(tmp_path)
 
 
 def test_load_up_and_down_share_a_version(tmp_path: Path) -> None:
@@ -264,19 +264,19 @@ def test_load_up_and_down_share_a_version(tmp_path: Path) -> None:
     write(tmp_path, "1_x.down.sql", "SELECT 2;\n")
     write(tmp_path, "2_y.sql", "SELECT 3;\n")
     write(tmp_path, "2_y.down.sql", "SELECT 4;\n")
-    assert [m.version for m in sqlx.load_migrations(tmp_path)] == [1, 2]
+    assert [m.version for m in rules.load_migrations(tmp_path)] == [1, 2]
 
 
 def test_load_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(MigrationError, match="error reading migration directory"):
-        sqlx.load_migrations(tmp_path / "nope")
+        rules.load_migrations(tmp_path / "nope")
 
 
 def test_load_non_utf8_file_name(tmp_path: Path) -> None:
     # to_string_lossy: the bad byte becomes U+FFFD in the description.
     name = os.fsdecode(b"7_caf\xe9.sql")
     (tmp_path / name).write_bytes(b"SELECT 1;\n")
-    (m,) = sqlx.load_migrations(tmp_path)
+    (m,) = rules.load_migrations(tmp_path)
     assert (m.version, m.description) == (7, "caf\ufffd")
 
 
@@ -299,7 +299,7 @@ EXPECTED_DESCRIPTIONS = [
 
 
 def test_bundled_set() -> None:
-    ms = sqlx.load_migrations(BUNDLED)
+    ms = rules.load_migrations(BUNDLED)
     assert [m.version for m in ms] == list(range(1, 53))
     assert [m.description for m in ms] == EXPECTED_DESCRIPTIONS
     assert all(re.fullmatch(r"\d{3}_[a-z0-9_]+\.sql", m.filename) for m in ms)
@@ -321,7 +321,7 @@ def test_bundled_file_bytes(path: Path) -> None:
 
 
 def test_bundled_no_transaction_files_hold_one_concurrent_index() -> None:
-    no_tx = [m for m in sqlx.load_migrations(BUNDLED) if m.no_transaction]
+    no_tx = [m for m in rules.load_migrations(BUNDLED) if m.no_transaction]
     assert [m.version for m in no_tx] == [35, 36]
     for m in no_tx:
         code = "\n".join(
@@ -332,7 +332,7 @@ def test_bundled_no_transaction_files_hold_one_concurrent_index() -> None:
 
 
 def test_bundled_enum_types() -> None:
-    by_version = {m.version: m.sql for m in sqlx.load_migrations(BUNDLED)}
+    by_version = {m.version: m.sql for m in rules.load_migrations(BUNDLED)}
     creators = sorted(v for v, sql in by_version.items() if "CREATE TYPE" in sql)
     assert creators == [6, 17, 28]
 
@@ -421,20 +421,20 @@ def test_plan(
 ) -> None:
     if isinstance(expected, str):
         with pytest.raises(MigrationError) as e:
-            sqlx.plan(LOCAL, applied, ignore_missing=ignore_missing)
+            rules.plan(LOCAL, applied, ignore_missing=ignore_missing)
         assert str(e.value) == expected
     else:
-        got = sqlx.plan(LOCAL, applied, ignore_missing=ignore_missing)
+        got = rules.plan(LOCAL, applied, ignore_missing=ignore_missing)
         assert [m.version for m in got] == expected
 
 
 def test_plan_sorts_local() -> None:
-    assert [m.version for m in sqlx.plan([mig(3), mig(1), mig(2)], [])] == [1, 2, 3]
+    assert [m.version for m in rules.plan([mig(3), mig(1), mig(2)], [])] == [1, 2, 3]
 
 
 def test_plan_rejects_duplicate_local_versions() -> None:
     with pytest.raises(MigrationError, match="defined twice"):
-        sqlx.plan([mig(1), mig(1, "SELECT 'other';\n")], [])
+        rules.plan([mig(1), mig(1, "SELECT 'other';\n")], [])
 
 
 # -- info ---------------------------------------------------------------------------------
@@ -442,16 +442,16 @@ def test_plan_rejects_duplicate_local_versions() -> None:
 
 def test_info_lines() -> None:
     local = [
-        Migration(1, "users", "a", sqlx.checksum(b"a"), False, "001_users.sql"),
-        Migration(2, "identity keys", "b", sqlx.checksum(b"b"), False, "002_identity_keys.sql"),
-        Migration(3, "refresh tokens", "c", sqlx.checksum(b"c"), False, "003_refresh_tokens.sql"),
+        Migration(1, "users", "a", rules.checksum(b"a"), False, "001_users.sql"),
+        Migration(2, "identity keys", "b", rules.checksum(b"b"), False, "002_identity_keys.sql"),
+        Migration(3, "refresh tokens", "c", rules.checksum(b"c"), False, "003_refresh_tokens.sql"),
     ]
     applied = [
-        AppliedMigration(1, sqlx.checksum(b"a")),
-        AppliedMigration(2, sqlx.checksum(b"old b")),
-        AppliedMigration(7, sqlx.checksum(b"gone")),  # not local: not listed
+        AppliedMigration(1, rules.checksum(b"a")),
+        AppliedMigration(2, rules.checksum(b"old b")),
+        AppliedMigration(7, rules.checksum(b"gone")),  # not local: not listed
     ]
-    assert sqlx.info_lines(local, applied) == [
+    assert rules.info_lines(local, applied) == [
         "1/installed users",
         "2/installed (different checksum) identity keys",
         f"applied migration had checksum {hashlib.sha384(b'old b').hexdigest()}",
@@ -461,7 +461,7 @@ def test_info_lines() -> None:
 
 
 def test_info_lines_fresh() -> None:
-    assert sqlx.info_lines([mig(2), mig(1)], []) == ["1/pending m1", "2/pending m2"]
+    assert rules.info_lines([mig(2), mig(1)], []) == ["1/pending m1", "2/pending m2"]
 
 
 DURATIONS = [
@@ -481,12 +481,12 @@ DURATIONS = [
 
 @pytest.mark.parametrize(("ns", "text"), DURATIONS)
 def test_format_duration(ns: int, text: str) -> None:
-    assert sqlx.format_duration(ns) == text
+    assert rules.format_duration(ns) == text
 
 
 def test_applied_line() -> None:
-    m = Migration(1, "identity keys", "", sqlx.checksum(b""), False, "001_identity_keys.sql")
-    assert sqlx.applied_line(m, 3_250_000) == "Applied 1/migrate identity keys (3.25ms)"
+    m = Migration(1, "identity keys", "", rules.checksum(b""), False, "001_identity_keys.sql")
+    assert rules.applied_line(m, 3_250_000) == "Applied 1/migrate identity keys (3.25ms)"
 
 
 # -- quoting ------------------------------------------------------------------------------
@@ -497,8 +497,8 @@ def test_applied_line() -> None:
 
 def test_descriptions_are_quoted_literals() -> None:
     sql = "SELECT 1;\n"
-    m = Migration(3, "it's a\\back slash", sql, sqlx.checksum(sql.encode()), False, "x")
-    assert "VALUES (3, E'it''s a\\\\back slash', TRUE," in sqlx.apply_script(m)
+    m = Migration(3, "it's a\\back slash", sql, rules.checksum(sql.encode()), False, "x")
+    assert "VALUES (3, E'it''s a\\\\back slash', TRUE," in rules.apply_script(m)
 
 
 DOLLAR = [
@@ -516,7 +516,7 @@ DOLLAR = [
 
 @pytest.mark.parametrize(("text", "quoted"), DOLLAR)
 def test_dollar_quote(text: str, quoted: str) -> None:
-    got = sqlx.dollar_quote(text)
+    got = rules.dollar_quote(text)
     assert got == quoted
     tag = got[: got.index("$", 1) + 1]
     assert got[len(tag) :].find(tag) == len(text)  # the first closing tag is the real one
@@ -526,7 +526,7 @@ def test_dollar_quote(text: str, quoted: str) -> None:
 
 
 def test_ledger_ddl_is_sqlxs() -> None:
-    assert sqlx.LEDGER_DDL == (
+    assert rules.LEDGER_DDL == (
         "CREATE TABLE IF NOT EXISTS _sqlx_migrations (\n"
         "    version BIGINT PRIMARY KEY,\n"
         "    description TEXT NOT NULL,\n"
@@ -539,8 +539,8 @@ def test_ledger_ddl_is_sqlxs() -> None:
 
 
 def test_apply_script_transactional() -> None:
-    m = Migration(7, "it's new", "SELECT 1;\n", sqlx.checksum(b"SELECT 1;\n"), False, "7_x.sql")
-    lines = sqlx.apply_script(m).splitlines()
+    m = Migration(7, "it's new", "SELECT 1;\n", rules.checksum(b"SELECT 1;\n"), False, "7_x.sql")
+    lines = rules.apply_script(m).splitlines()
     order = [
         "\\echo chatalot-migrate: start 7",
         "BEGIN;",
@@ -562,8 +562,8 @@ def test_apply_script_transactional() -> None:
 
 def test_apply_script_no_transaction() -> None:
     sql = "-- no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (x);\n"
-    m = Migration(35, "more indexes", sql, sqlx.checksum(sql.encode()), True, "035_x.sql")
-    script = sqlx.apply_script(m)
+    m = Migration(35, "more indexes", sql, rules.checksum(sql.encode()), True, "035_x.sql")
+    script = rules.apply_script(m)
     assert "BEGIN;" not in script and "COMMIT;" not in script
     assert f"SELECT $chatalot_sql${sql}$chatalot_sql$ \\gexec\n" in script
     assert "VALUES (35, 'more indexes', TRUE," in script
@@ -571,16 +571,16 @@ def test_apply_script_no_transaction() -> None:
 
 def test_run_script_layout() -> None:
     applied = [row(1), row(2)]
-    script = sqlx.run_script(
+    script = rules.run_script(
         [mig(4), mig(3)], database="chatalot", applied=applied, role="chatalot", set_role=True
     )
-    key = sqlx.lock_id("chatalot")
+    key = rules.lock_id("chatalot")
     marks = [
         "\\set ON_ERROR_STOP on",
         "\\o /dev/null",
         'SET ROLE "chatalot";',
         f"SELECT pg_advisory_lock({key});",
-        sqlx.LEDGER_DDL,
+        rules.LEDGER_DDL,
         "DO $chatalot_guard$",
         "current_database() <> 'chatalot'",
         "current_user <> 'chatalot'",
@@ -595,29 +595,29 @@ def test_run_script_layout() -> None:
 
 
 def test_run_script_polling_lock() -> None:
-    key = sqlx.lock_id("chatalot")
-    script = sqlx.run_script([mig(1)], database="chatalot", applied=[], wait_for_lock=False)
+    key = rules.lock_id("chatalot")
+    script = rules.run_script([mig(1)], database="chatalot", applied=[], wait_for_lock=False)
     assert "pg_advisory_lock(" not in script
     try_lock = script.index(f"SELECT pg_try_advisory_lock({key}) AS chatalot_locked \\gset\n"
                             "\\if :chatalot_locked\n\\else\n"
                             f"\\echo chatalot-migrate: busy {key}\n\\q\n\\endif\n")
-    assert try_lock < script.index(sqlx.LEDGER_DDL) < script.index("chatalot-migrate: start 1")
+    assert try_lock < script.index(rules.LEDGER_DDL) < script.index("chatalot-migrate: start 1")
 
 
 def test_run_script_without_role() -> None:
-    script = sqlx.run_script([], database="db", applied=[])
+    script = rules.run_script([], database="db", applied=[])
     assert "SET ROLE" not in script and "current_user" not in script
     assert "IF ledger_rows <> '' THEN" in script
 
 
 def test_run_script_refuses_an_applied_version() -> None:
     with pytest.raises(MigrationError, match="already in _sqlx_migrations"):
-        sqlx.run_script([mig(1)], database="db", applied=[row(1)])
+        rules.run_script([mig(1)], database="db", applied=[row(1)])
 
 
 def test_run_script_set_role_needs_a_role() -> None:
     with pytest.raises(MigrationError):
-        sqlx.run_script([], database="db", applied=[], set_role=True)
+        rules.run_script([], database="db", applied=[], set_role=True)
 
 
 RUN_OUTPUTS = [
@@ -629,30 +629,30 @@ RUN_OUTPUTS = [
         "chatalot-migrate: start 2\nchatalot-migrate: committed 2\n"
         "chatalot-migrate: applied 2 7000\n"
         "chatalot-migrate: finished\n",
-        sqlx.RunOutcome(applied={1: 1500000, 2: 7000}, failed=None, finished=True, locked=True),
+        rules.RunOutcome(applied={1: 1500000, 2: 7000}, failed=None, finished=True, locked=True),
     ),
     (
         "chatalot-migrate: locked 42\n"
         "chatalot-migrate: start 1\nchatalot-migrate: committed 1\n"
         "chatalot-migrate: applied 1 1500000\n"
         "chatalot-migrate: start 2\n",
-        sqlx.RunOutcome(applied={1: 1500000}, failed=2, finished=False, locked=True),
+        rules.RunOutcome(applied={1: 1500000}, failed=2, finished=False, locked=True),
     ),
     (
         "chatalot-migrate: locked 42\nchatalot-migrate: start 5\nchatalot-migrate: committed 5\n",
-        sqlx.RunOutcome(applied={5: -1}, failed=None, finished=False, locked=True),
+        rules.RunOutcome(applied={5: -1}, failed=None, finished=False, locked=True),
     ),
-    ("", sqlx.RunOutcome(applied={}, failed=None, finished=False, locked=False)),
+    ("", rules.RunOutcome(applied={}, failed=None, finished=False, locked=False)),
     (
         "chatalot-migrate: busy 42\n",
-        sqlx.RunOutcome(applied={}, failed=None, finished=False, locked=False, busy=True),
+        rules.RunOutcome(applied={}, failed=None, finished=False, locked=False, busy=True),
     ),
 ]
 
 
 @pytest.mark.parametrize(("stdout", "outcome"), RUN_OUTPUTS)
-def test_parse_run_output(stdout: str, outcome: sqlx.RunOutcome) -> None:
-    assert sqlx.parse_run_output(stdout) == outcome
+def test_parse_run_output(stdout: str, outcome: rules.RunOutcome) -> None:
+    assert rules.parse_run_output(stdout) == outcome
 
 
 def test_parse_ledger_probe() -> None:
@@ -663,7 +663,7 @@ def test_parse_ledger_probe() -> None:
         f"chatalot-ledger: row 1 {a} t\n"
         f"chatalot-ledger: row 2 {b} f\n"
     )
-    assert sqlx.parse_ledger_probe(out) == sqlx.LedgerState(
+    assert rules.parse_ledger_probe(out) == rules.LedgerState(
         exists=True,
         owner="chatalot",
         applied=(
@@ -671,7 +671,7 @@ def test_parse_ledger_probe() -> None:
             AppliedMigration(2, bytes.fromhex(b), False),
         ),
     )
-    assert sqlx.parse_ledger_probe("chatalot-ledger: absent\n") == sqlx.LedgerState(
+    assert rules.parse_ledger_probe("chatalot-ledger: absent\n") == rules.LedgerState(
         exists=False, owner=None, applied=()
     )
 
@@ -679,4 +679,4 @@ def test_parse_ledger_probe() -> None:
 @pytest.mark.parametrize("stdout", ["", "chatalot-ledger: row 1 zz t\n", "chatalot-ledger: ?\n"])
 def test_parse_ledger_probe_garbage(stdout: str) -> None:
     with pytest.raises(MigrationError):
-        sqlx.parse_ledger_probe(stdout)
+        rules.parse_ledger_probe(stdout)

@@ -1,5 +1,5 @@
 """The options every host command shares (installer.commands.targets), and the one SQL
-builder apply's probe, verify and status read the server with (installer.probes.queries)."""
+builder apply's probe, verify and status read the server with (installer.host.queries)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from installer import sqlx
 from installer.cli import build_parser, main
 from installer.commands import targets
 from installer.commands.status import status_sql
-from installer.config import HostConfig
+from installer.desired.config import HostConfig
 from installer.errors import UnreachableError
-from installer.probes import queries
-from installer.probes.postgres import state_sql
-from installer.runner import RunOptions
+from installer.fleet.runner import RunOptions
+from installer.host import queries
+from installer.host.state import state_sql
+from installer.sqlx import rules
 from installer.verify.probe import verify_sql
 
 ALL = ["-i", "-l", "-f", "--json", "--accept-new-host-keys", "-K"]
@@ -203,7 +203,7 @@ def test_each_reader_picks_its_fragments(sql: str, server: list[str],
     assert sql.startswith("\\pset format unaligned\n\\pset tuples_only on\n")
     assert _keys(sql) == [server] + ([in_database] if in_database else [])
     inside = sql.split("\\c chatalot\n", 1)[1]
-    assert sqlx.LEDGER_PROBE in inside and 'SET ROLE "chatalot";' in inside
+    assert rules.LEDGER_PROBE in inside and 'SET ROLE "chatalot";' in inside
     assert sql.rstrip().endswith("\\endif")
 
 
@@ -217,7 +217,7 @@ def test_only_apply_reads_the_role_s_password_verifier() -> None:
 def test_script_reads_the_ledger_only_when_migrating() -> None:
     without = HostConfig(migrations_source=None)
     for sql in (state_sql(without, []), verify_sql(without, []), status_sql(without)):
-        assert sqlx.LEDGER_PROBE not in sql and sql.rstrip().endswith("\\endif")
+        assert rules.LEDGER_PROBE not in sql and sql.rstrip().endswith("\\endif")
 
 
 def test_fragments_quote_names_as_literals() -> None:

@@ -1,4 +1,4 @@
-"""Table-driven tests of installer.tuning and the `tune` command.
+"""Table-driven tests of installer.desired.tuning and the `tune` command.
 
 Every expected value below was worked out by hand from PGTune's formulas
 (le0pard/pgtune, src/features/configuration/configurationSlice.js; output
@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 from installer.commands import tune
-from installer.errors import TuningError
-from installer.tuning import (
+from installer.desired.tuning import (
     DISK_TYPES,
     POSTMASTER_SETTINGS,
     PROFILES,
@@ -37,6 +36,7 @@ from installer.tuning import (
     parse_size,
     render_value,
 )
+from installer.errors import TuningError
 
 GB = 1024 * 1024
 MB = 1024

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from installer import applogin
 from installer.commands import psql as psql_cmd
 from installer.commands import status as status_cmd
 from installer.commands import verify as verify_cmd
 from installer.commands.targets import Connection
-from installer.config import HostConfig
-from installer.distros import select
-from installer.probes.facts import Facts
-from installer.sqlx import AppliedMigration, LedgerState, Migration, checksum
-from installer.tuning import TuningInputs, compute
+from installer.desired.config import HostConfig
+from installer.desired.tuning import TuningInputs, compute
+from installer.host import applogin
+from installer.host.distros import select
+from installer.host.facts import Facts
+from installer.sqlx.rules import AppliedMigration, LedgerState, Migration, checksum
 from installer.verify import checks
 from installer.verify.conftest import inventory_vars, parse_var_options
 from installer.verify.plugin import HostTally, _param_id
@@ -453,7 +453,7 @@ def test_chatalot_var_options_read_like_inventory_vars() -> None:
 
 
 def test_inventory_vars_match_name_address_or_local() -> None:
-    from installer.inventory import parse_inventory
+    from installer.fleet.inventory import parse_inventory
 
     inv = parse_inventory("[db]\ndb01 ansible_host=10.0.0.1 db_name=one\n"
                           "me ansible_connection=local db_name=mine\n[db:vars]\npg_listen=*\n")

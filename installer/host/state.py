@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from installer import applogin
-from installer.config import HostConfig
-from installer.distros.base import ServiceState, Strategy
+from installer.desired.config import HostConfig
 from installer.errors import CommandError
-from installer.probes import queries
-from installer.probes.sections import SectionScript, file_section, file_value
-from installer.transport.base import Transport, sh
+from installer.host import applogin, queries
+from installer.host.distros.base import ServiceState, Strategy
+from installer.host.sections import SectionScript, file_section, file_value
+from installer.transport.base import Transport
+from installer.transport.shell import sh
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from installer import tuning
+from installer.desired import tuning
 from installer.errors import TuningError, UsageError
 from installer.resources import migrations_dir
 from installer.sqltext import validate_identifier

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from installer.distros.base import ServiceState, Strategy, parse_major
 from installer.errors import UnsupportedDistroError
-from installer.probes.sections import SectionScript
-from installer.transport.base import sh
+from installer.host.distros.base import ServiceState, Strategy, parse_major
+from installer.host.sections import SectionScript
+from installer.transport.shell import sh
 
 # The `postgresql` metapackage's major, per release (os-release VERSION_ID). A guess
 # made before anything is read from the host: what apt says wins (see MAJOR_PROBE).

@@ -11,9 +11,9 @@ from __future__ import annotations
 import posixpath
 from abc import abstractmethod
 
-from installer.distros.base import SERVICE_ACTIONS, ConfInclude, ServiceState, Strategy
-from installer.probes.sections import SectionScript
-from installer.transport.base import sh
+from installer.host.distros.base import SERVICE_ACTIONS, ConfInclude, ServiceState, Strategy
+from installer.host.sections import SectionScript
+from installer.transport.shell import sh
 
 
 class DataDirStrategy(Strategy):

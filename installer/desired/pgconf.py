@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 import jinja2
 
+from installer.desired.tuning import conf_value, render_value
 from installer.resources import templates_dir
-from installer.tuning import conf_value, render_value
 
 _UNITS_KB = {"kb": 1, "mb": 1024, "gb": 1024**2, "tb": 1024**3}
 

@@ -5,7 +5,7 @@ unique violation, a deadlock) leaves an INVALID index behind (pg_index.indisvali
 false): never used by the planner, and for a UNIQUE index, uniqueness is not
 enforced. The migration has no ledger row, so it runs again, but `IF NOT EXISTS`
 then skips the invalid index and the ledger ends up saying it is applied. sqlx's
-own migrator has that hole; the run script (installer.sqlx.apply_script) closes it
+own migrator has that hole; the run script (installer.sqlx.rules.apply_script) closes it
 with what this module provides:
 
 - `index_targets(sql)`: the indexes a migration's SQL creates with

@@ -42,7 +42,7 @@ class SectionScript:
 
 def file_section(s: SectionScript, name: str, path: str) -> None:
     """A section holding a file's text, or the word MISSING when it does not exist."""
-    from installer.transport.base import sh
+    from installer.transport.shell import sh
 
     s.section(name, f"if [ -f {sh(path)} ]; then cat {sh(path)}; else echo MISSING; fi")
 

@@ -15,9 +15,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from installer import sqlx
-from installer.config import HostConfig
+from installer.desired.config import HostConfig
 from installer.sqltext import quote_ident, quote_literal
+from installer.sqlx import rules
 
 #: (JSON key, SQL expression giving its value)
 Fragment = tuple[str, str]
@@ -105,7 +105,7 @@ SCHEMA_OWNER: Fragment = (
 PUBLIC_TABLES: Fragment = ("public_tables", f"""(SELECT count(*) FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-        AND c.relname <> {quote_literal(sqlx.LEDGER_TABLE)})""")
+        AND c.relname <> {quote_literal(rules.LEDGER_TABLE)})""")
 
 
 # -- the script and its output ----------------------------------------------------------------
@@ -123,7 +123,7 @@ def ledger_sql(config: HostConfig) -> str:
         f"SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {quote_literal(config.db_user)})"
         " AS chatalot_role_exists \\gset\n"
         f"\\if :chatalot_role_exists\nSET ROLE {quote_ident(config.db_user)};\n\\endif\n"
-        + sqlx.LEDGER_PROBE
+        + rules.LEDGER_PROBE
     )
 
 
@@ -147,13 +147,13 @@ def script(config: HostConfig, server: Sequence[Fragment],
 
 def parse_output(text: str) -> tuple[dict[str, Any], list[str], list[str]]:
     """What `script` printed: the JSON lines merged, the ledger's lines (for
-    sqlx.parse_ledger_probe) and every other line (psql's errors)."""
+    rules.parse_ledger_probe) and every other line (psql's errors)."""
     merged: dict[str, Any] = {}
     ledger: list[str] = []
     errors: list[str] = []
     for raw in text.splitlines():
         line = raw.strip()
-        if line.startswith(sqlx.PROBE_MARKER):
+        if line.startswith(rules.PROBE_MARKER):
             ledger.append(line)
         elif line.startswith("{"):
             try:

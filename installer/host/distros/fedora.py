@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from installer.distros.datadir import DataDirStrategy
 from installer.errors import UnsupportedDistroError
-from installer.transport.base import sh
+from installer.host.distros.datadir import DataDirStrategy
+from installer.transport.shell import sh
 
 #: os-release IDs of the RHEL rebuilds (versions 8, 9, 10: EL, not Fedora, numbering);
 #: the `distro` package reports Oracle Linux's `ol` as `oracle`

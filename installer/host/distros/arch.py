@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from installer.distros.base import INITDB_AUTH, INITDB_LOCALE
-from installer.distros.datadir import DataDirStrategy
-from installer.transport.base import sh
+from installer.host.distros.base import INITDB_AUTH, INITDB_LOCALE
+from installer.host.distros.datadir import DataDirStrategy
+from installer.transport.shell import sh
 
 DATA_DIR = "/var/lib/postgres/data"
 

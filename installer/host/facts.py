@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 import distro
 
+from installer.desired.tuning import disk_type_from_rotational
 from installer.errors import CommandError
-from installer.probes.sections import SectionScript
-from installer.transport.base import Transport, sh
-from installer.tuning import disk_type_from_rotational
+from installer.host.sections import SectionScript
+from installer.transport.base import Transport
+from installer.transport.shell import sh
 
 
 @dataclass(frozen=True)

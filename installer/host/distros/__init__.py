@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from installer.config import HostConfig
-from installer.distros.arch import ArchStrategy
-from installer.distros.base import Strategy
-from installer.distros.debian import DebianStrategy
-from installer.distros.fedora import FedoraStrategy
+from installer.desired.config import HostConfig
 from installer.errors import UnsupportedDistroError
-from installer.probes.facts import Facts
+from installer.host.distros.arch import ArchStrategy
+from installer.host.distros.base import Strategy
+from installer.host.distros.debian import DebianStrategy
+from installer.host.distros.fedora import FedoraStrategy
+from installer.host.facts import Facts
 
 STRATEGIES: tuple[type[Strategy], ...] = (DebianStrategy, FedoraStrategy, ArchStrategy)
 

@@ -3,7 +3,7 @@
 Each host keeps one transport (one SSH connection) for its whole run and runs its
 steps in order until the first failure. Hosts run in worker threads, `forks` at
 a time, batch after batch; the main thread only schedules, applies the stop rules
-(installer.rollout) and handles Ctrl-C. Stopping is cooperative: a host checks
+(installer.fleet.rollout) and handles Ctrl-C. Stopping is cooperative: a host checks
 the run's stop event *between* steps, so a step that has started (a migration
 transaction, a package install) always ends on its own terms.
 
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Protocol
 
-from installer.config import HostConfig
+from installer.desired.config import HostConfig
 from installer.errors import ChatalotError, HostLockError, UnreachableError
-from installer.output import (
+from installer.fleet.display import (
     DONE,
     FAILED,
     STOPPED,
@@ -36,7 +36,7 @@ from installer.output import (
     HostReport,
     StepRecord,
 )
-from installer.rollout import SerialItem, StopPolicy, split_batches
+from installer.fleet.rollout import SerialItem, StopPolicy, split_batches
 from installer.steps import HostContext, Status, Step, apply_steps
 from installer.steps.base import StepResult
 from installer.transport.base import Transport
@@ -228,7 +228,7 @@ def _record(report: HostReport, display: Display, title: str, result: StepResult
 class RunControl:
     """How a fleet run is scheduled and stopped, and afterwards what happened.
 
-    `serial` and `policy` shape the run (installer.rollout); `stop` is the event
+    `serial` and `policy` shape the run (installer.fleet.rollout); `stop` is the event
     every host checks between steps. After run_fleet: `batches` as run,
     `interrupted` (Ctrl-C) and `stopped` (why the stop rules ended the run early).
     It is the StopSignal its hosts check between steps.

@@ -7,10 +7,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
-from installer.config import HostConfig
-from installer.probes.facts import Facts
-from installer.probes.sections import SectionScript
-from installer.transport.base import sh
+from installer.desired.config import HostConfig
+from installer.host.facts import Facts
+from installer.host.sections import SectionScript
+from installer.transport.shell import sh
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from installer.transport.base import sh
+from installer.transport.shell import sh
 
 #: exit code of the script when the env file or its URL is unusable (psql's own are 0-3)
 EXIT_BAD_ENV = 90

@@ -38,9 +38,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from installer import cic
 from installer.errors import MigrationError
 from installer.sqltext import quote_ident, quote_literal
+from installer.sqlx import cic
 
 #: The ledger table; unqualified, as sqlx creates it (in the search_path).
 LEDGER_TABLE = "_sqlx_migrations"
@@ -554,7 +554,7 @@ def run_script(
     as sqlx does, so the installer and a starting server never migrate at
     once; the ledger DDL; a guard that raises unless the database, the role
     (when given) and the ledger rows are what the plan was made from; the
-    INVALID indexes of the app's schemas (`invalid <JSON>`, see installer.cic);
+    INVALID indexes of the app's schemas (`invalid <JSON>`, see installer.sqlx.cic);
     each migration (apply_script); pg_advisory_unlock. The first failure stops
     psql (exit 3): earlier migrations stay committed, the failing one leaves
     no row, the session lock goes with the session.

@@ -1,4 +1,4 @@
-"""sqlx's migrator run over psql: the I/O around installer.sqlx's pure logic.
+"""sqlx's migrator run over psql: the I/O around installer.sqlx.rules's pure logic.
 
 One flow, two ways to reach the database:
 
@@ -9,7 +9,7 @@ One flow, two ways to reach the database:
   into argv.
 
 `apply_pending` plans (sqlx's dirty / missing / modified checks), calls a
-`before` hook (the backup), runs sqlx.run_script and reads what it did.
+`before` hook (the backup), runs rules.run_script and reads what it did.
 
 sqlx's advisory lock is taken with pg_try_advisory_lock and polled, not waited
 for inside a statement: a waiting session holds a snapshot, which a `CREATE INDEX
@@ -32,15 +32,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from installer import cic, sqlx
 from installer.errors import MigrationError, UsageError
 from installer.sqltext import quote_ident, quote_literal
-from installer.transport.base import Result, sh
+from installer.sqlx import cic, rules
+from installer.transport.base import Result
+from installer.transport.shell import sh
 
 #: runs a psql script (sent on stdin) against the database; never raises on exit codes
 PsqlRunner = Callable[[str], Result]
 
-#: the text of the guard's exception when the plan is stale (see sqlx.run_script)
+#: the text of the guard's exception when the plan is stale (see rules.run_script)
 STALE_PLAN = "_sqlx_migrations changed since it was read"
 
 #: how often a stale plan is remade before giving up
@@ -56,12 +57,12 @@ log = logging.getLogger("chatalot_db.migrate")
 class AppliedRecord:
     """A migration this run applied, and its execution_time (ns; -1 if not recorded)."""
 
-    migration: sqlx.Migration
+    migration: rules.Migration
     elapsed_ns: int
 
     def line(self) -> str:
         """What `sqlx migrate run` prints for it."""
-        return sqlx.applied_line(self.migration, max(self.elapsed_ns, 0))
+        return rules.applied_line(self.migration, max(self.elapsed_ns, 0))
 
 
 class MigrationRunError(MigrationError):
@@ -74,15 +75,15 @@ class MigrationRunError(MigrationError):
 
 def apply_pending(
     run_psql: PsqlRunner,
-    local: Sequence[sqlx.Migration],
-    ledger: sqlx.LedgerState,
+    local: Sequence[rules.Migration],
+    ledger: rules.LedgerState,
     *,
-    reread: Callable[[], sqlx.LedgerState],
+    reread: Callable[[], rules.LedgerState],
     database: str,
     role: str,
     set_role: bool,
     ignore_missing: bool = False,
-    before: Callable[[list[sqlx.Migration], sqlx.LedgerState], None] | None = None,
+    before: Callable[[list[rules.Migration], rules.LedgerState], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_note: Callable[[str], None] | None = None,
 ) -> list[AppliedRecord]:
@@ -112,16 +113,16 @@ def apply_pending(
             on_note(text)
 
     while stale < ATTEMPTS:
-        pending = sqlx.plan(local, state.applied, ignore_missing=ignore_missing)
+        pending = rules.plan(local, state.applied, ignore_missing=ignore_missing)
         if not pending:
             return done
         if before is not None and not prepared:
             before(pending, state)
         prepared = True
-        script = sqlx.run_script(pending, database=database, applied=state.applied, role=role,
+        script = rules.run_script(pending, database=database, applied=state.applied, role=role,
                                  set_role=set_role, wait_for_lock=False)
         r = run_psql(script)
-        outcome = sqlx.parse_run_output(r.stdout)
+        outcome = rules.parse_run_output(r.stdout)
         by_version = {m.version: m for m in pending}
         done += [AppliedRecord(by_version[v], ns) for v, ns in outcome.applied.items()]
         for text in index_notes(outcome, pending):
@@ -155,23 +156,23 @@ def failure_message(r: Result, failed: int | None) -> str:
     return f"while executing migrations: {error}"
 
 
-# -- indexes built CONCURRENTLY (see installer.cic) ---------------------------------------
+# -- indexes built CONCURRENTLY (see installer.sqlx.cic) ---------------------------------------
 
 _INTERRUPTED = "left by an interrupted CREATE INDEX CONCURRENTLY"
 
 
-def _pending_targets(pending: Sequence[sqlx.Migration]
+def _pending_targets(pending: Sequence[rules.Migration]
                      ) -> list[tuple[int, tuple[cic.IndexTarget, ...]]]:
-    return [(m.version, sqlx.index_targets(m)) for m in pending]
+    return [(m.version, rules.index_targets(m)) for m in pending]
 
 
-def builds_indexes(pending: Sequence[sqlx.Migration]) -> bool:
+def builds_indexes(pending: Sequence[rules.Migration]) -> bool:
     """Whether a pending migration builds a named index CONCURRENTLY: check mode then looks
     for INVALID indexes (one read-only query); otherwise it runs nothing."""
-    return any(sqlx.index_targets(m) for m in pending)
+    return any(rules.index_targets(m) for m in pending)
 
 
-def invalid_index_notes(invalid: Sequence[cic.InvalidIndex], pending: Sequence[sqlx.Migration],
+def invalid_index_notes(invalid: Sequence[cic.InvalidIndex], pending: Sequence[rules.Migration],
                         ) -> list[str]:
     """Check mode: what a run would do about each INVALID index found."""
     targets = _pending_targets(pending)
@@ -192,7 +193,7 @@ def left_alone_warning(index: cic.InvalidIndex) -> str:
             "CONCURRENTLY rebuilds it)")
 
 
-def index_notes(outcome: sqlx.RunOutcome, pending: Sequence[sqlx.Migration]) -> list[str]:
+def index_notes(outcome: rules.RunOutcome, pending: Sequence[rules.Migration]) -> list[str]:
     """A run's notes: the INVALID indexes it dropped, and those it left alone."""
     targets = _pending_targets(pending)
     notes = [left_alone_warning(i) for i in outcome.invalid if cic.owner(i, targets) is None]
@@ -202,7 +203,7 @@ def index_notes(outcome: sqlx.RunOutcome, pending: Sequence[sqlx.Migration]) -> 
     return notes
 
 
-def index_failure_message(r: Result, outcome: sqlx.RunOutcome, m: sqlx.Migration
+def index_failure_message(r: Result, outcome: rules.RunOutcome, m: rules.Migration
                           ) -> str | None:
     """Why migration `m` failed when it was about its CONCURRENTLY built indexes; None
     when failure_message says it all."""
@@ -216,7 +217,7 @@ def index_failure_message(r: Result, outcome: sqlx.RunOutcome, m: sqlx.Migration
     problems = outcome.problems.get(v)
     if not problems:
         return None
-    unique = {t.name for t in sqlx.index_targets(m) if t.unique}
+    unique = {t.name for t in rules.index_targets(m) if t.unique}
     head = f"while executing migration {v}: "
     said: list[str] = [] if ours else [f"error returned from database: {error}"]
     for problem, schema, name in problems:
@@ -411,13 +412,13 @@ def stdin_for(url: DatabaseUrl, script: str) -> str:
 
 SESSION_MARKER = "chatalot-session:"
 
-#: appended to sqlx.LEDGER_PROBE: who and where we are, and whether the database holds data
+#: appended to rules.LEDGER_PROBE: who and where we are, and whether the database holds data
 SESSION_QUERY = (
     f"SELECT {quote_literal(SESSION_MARKER + ' ')} || json_build_object("
     "'database', current_database(), 'user', current_user, 'public_tables', "
     "(SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
     " ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
-    f" AND c.relname <> {quote_literal(sqlx.LEDGER_TABLE)}))::text;\n"
+    f" AND c.relname <> {quote_literal(rules.LEDGER_TABLE)}))::text;\n"
 )
 
 
@@ -429,9 +430,9 @@ class Session:
     public_tables: int
 
 
-def read_ledger(run_psql: PsqlRunner) -> tuple[sqlx.LedgerState, Session]:
+def read_ledger(run_psql: PsqlRunner) -> tuple[rules.LedgerState, Session]:
     """The ledger and the session, in one psql run (read-only: creates nothing)."""
-    r = run_psql(sqlx.LEDGER_PROBE + SESSION_QUERY)
+    r = run_psql(rules.LEDGER_PROBE + SESSION_QUERY)
     if not r.ok:
         raise MigrationError("while reading _sqlx_migrations: "
                              + (server_error(r.stderr) or f"psql exited with {r.exit_code}"))
@@ -442,4 +443,4 @@ def read_ledger(run_psql: PsqlRunner) -> tuple[sqlx.LedgerState, Session]:
             session = Session(str(doc["database"]), str(doc["user"]), int(doc["public_tables"]))
     if session is None:
         raise MigrationError("while reading _sqlx_migrations: psql printed no session line")
-    return sqlx.parse_ledger_probe(r.stdout), session
+    return rules.parse_ledger_probe(r.stdout), session

@@ -1,0 +1,1 @@
+"""Many hosts: the inventory, rolling batches, the runner, the run's report and display."""

@@ -1,1 +1,0 @@
-"""Probes read a host, changing nothing; each is one round trip."""

@@ -1,0 +1,2 @@
+"""sqlx's migrations: the ledger rules, the migrator over psql, and CREATE INDEX
+CONCURRENTLY repair."""
