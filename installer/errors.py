@@ -63,3 +63,16 @@ class MigrationError(ChatalotError):
 
 class TuningError(ChatalotError):
     """Tuning inputs that cannot give a working server (e.g. too few connections)."""
+
+
+# Exit codes, ansible-playbook's where it has one
+EXIT_OK = 0
+#: an error of the tool's own: a broken inventory, a --limit that leaves no host
+EXIT_OWN_ERROR = 1
+#: a host failed (or, for verify, a check failed)
+EXIT_FAILED = 2
+#: a host was unreachable, none failed
+EXIT_UNREACHABLE = 4
+#: bad command-line options
+EXIT_BAD_OPTIONS = 5
+EXIT_INTERRUPTED = 99

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from installer.commands.targets import add_target_options, become_password, load_hosts
+from installer.commands.targets import add_target_options, become_password
 from installer.errors import MigrationError, UsageError
+from installer.fleet.hosts import load_hosts
 from installer.resources import migrations_dir
 from installer.sqlx import migrator, rules
 from installer.steps.base import Step
@@ -211,7 +212,8 @@ def _backup(url: migrator.DatabaseUrl, t: LocalTransport, database: str, first: 
 def _on_hosts(args: argparse.Namespace, make_step: Callable[[LineSink], Step],
               *, check: bool) -> int:
     """GatherFacts and one migration step on each host, as `apply` runs them."""
-    from installer.fleet.display import Display, exit_code, write_json
+    from installer.fleet.display import Display
+    from installer.fleet.report import exit_code, write_json
     from installer.fleet.runner import RunOptions, run_fleet
 
     if args.database_url:

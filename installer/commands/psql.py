@@ -18,8 +18,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from installer.commands.targets import add_target_options, one_host
+from installer.commands.targets import add_target_options
 from installer.desired.config import HostConfig
+from installer.fleet.hosts import one_host
 from installer.host import applogin
 from installer.transport.ssh import ssh_options
 

@@ -18,16 +18,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.commands.targets import (
-    Connection,
-    add_target_options,
-    become_password,
-    close_all,
-    connect_all,
-    load_hosts,
-)
+from installer.commands.targets import add_target_options, become_password
 from installer.desired.config import HostConfig
-from installer.errors import ChatalotError, UnreachableError, UsageError
+from installer.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    ChatalotError,
+    UnreachableError,
+    UsageError,
+)
+from installer.fleet.hosts import Connection, close_all, connect_all, load_hosts
 from installer.host import queries
 from installer.host.sections import SectionScript
 from installer.host.state import sql_section
@@ -35,8 +36,6 @@ from installer.sqlx.rules import LedgerState, Migration, load_migrations, parse_
 from installer.transport.base import Transport
 from installer.transport.shell import sh
 from installer.verify.checks import MigrationCounts, migration_counts
-
-EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 2, 4
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

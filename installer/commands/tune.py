@@ -22,9 +22,7 @@ from installer.desired.tuning import (
     format_kb,
     parse_size,
 )
-from installer.errors import ChatalotError, UsageError
-
-EXIT_USAGE = 5
+from installer.errors import EXIT_BAD_OPTIONS, ChatalotError, UsageError
 
 DEFAULT_PROFILE = "chatalot"
 DEFAULT_DISK = "ssd"
@@ -181,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         settings = compute(inp)
     except ChatalotError as exc:
         print(f"chatalot-db: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_BAD_OPTIONS
     if getattr(args, "json", False):
         print(json.dumps(settings, indent=2))
         return 0

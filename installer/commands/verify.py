@@ -18,22 +18,22 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from installer.commands.targets import (
-    Connection,
-    add_target_options,
-    become_password,
-    close_all,
-    connect_all,
-    load_hosts,
+from installer.commands.targets import add_target_options, become_password
+from installer.errors import (
+    EXIT_BAD_OPTIONS,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OWN_ERROR,
+    EXIT_UNREACHABLE,
+    UsageError,
 )
-from installer.errors import UsageError
+from installer.fleet.hosts import Connection, close_all, connect_all, load_hosts
 from installer.verify import SUITE_FILE, suite_path
 
 if TYPE_CHECKING:  # pytest and testinfra load only when verify runs
     from installer.verify.plugin import HostTally
 
-EXIT_OK, EXIT_OWN_ERROR, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 2, 4
-EXIT_BAD_OPTIONS, EXIT_INTERRUPTED = 5, 99
 
 #: pytest-testinfra's plugin, replaced by ours (its entry point name, and older ones)
 TESTINFRA_PLUGIN_NAMES = ("pytest11.testinfra", "testinfra")

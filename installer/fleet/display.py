@@ -15,7 +15,6 @@ step lines and the commands run, never a command's input or output.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -23,97 +22,27 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, TextIO
 
+from installer.fleet.report import (
+    DONE,
+    FAILED,
+    NOT_STARTED,
+    RUNNING,
+    STOPPED,
+    UNREACHABLE,
+    HostReport,
+    StepRecord,
+)
 from installer.steps.base import Status
 
 # SGR colours, as Ansible's defaults: ok green, changed yellow, unreachable bright red,
 # failed red, skipped cyan, ignored bright purple
 COLOURS = {"ok": "32", "changed": "33", "skipped": "36", "failed": "31",
            "unreachable": "1;31", "stopped": "33", "rescued": "32", "ignored": "1;35"}
-
-# What a host's run came to (HostReport.state)
-NOT_STARTED = "not started"
-RUNNING = "running"
-DONE = "done"
-FAILED = "failed"
-UNREACHABLE = "unreachable"
-STOPPED = "stopped"
-
-EXIT_OK = 0
-EXIT_FAILED = 2
-EXIT_UNREACHABLE = 4
-EXIT_INTERRUPTED = 99
-
-
-@dataclass
-class StepRecord:
-    name: str
-    status: str
-    reason: str = ""
-    diff: str | None = None
-    seconds: float = 0.0
-    #: when the step started (Unix time)
-    started: float = 0.0
-
-
-@dataclass
-class HostReport:
-    name: str
-    steps: list[StepRecord] = field(default_factory=list)
-    unreachable: bool = False
-    error: str = ""
-    notes: list[str] = field(default_factory=list)
-    #: NOT_STARTED, DONE, FAILED, UNREACHABLE or STOPPED (before `stopped_before`)
-    state: str = NOT_STARTED
-    stopped_before: str = ""
-    seconds: float = 0.0
-    #: seconds spent waiting for another chatalot-db run's host lock
-    lock_wait: float = 0.0
-
-    def count(self, status: str) -> int:
-        return sum(1 for s in self.steps if s.status == status)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        changed = self.count(Status.CHANGED)
-        return {
-            # as in Ansible, "ok" counts every successful step, changed ones included
-            "ok": self.count(Status.OK) + changed,
-            "changed": changed,
-            "unreachable": 1 if self.unreachable else 0,
-            "failed": self.count(Status.FAILED),
-            "skipped": self.count(Status.SKIPPED),
-        }
-
-    @property
-    def failed(self) -> bool:
-        return self.count(Status.FAILED) > 0
-
-    @property
-    def ran(self) -> bool:
-        """Whether the host did anything (hosts that never started are not in the recap)."""
-        return self.state != NOT_STARTED or bool(self.steps) or self.unreachable
-
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = dict(self.counts)
-        d["state"] = self.state
-        d["seconds"] = round(self.seconds, 3)
-        d["lock_wait"] = round(self.lock_wait, 3)
-        d["steps"] = [
-            {"name": s.name, "status": s.status, "reason": s.reason, "diff": s.diff,
-             "seconds": round(s.seconds, 3), "started": round(s.started, 3)}
-            for s in self.steps
-        ]
-        if self.error:
-            d["error"] = self.error
-        if self.stopped_before:
-            d["stopped_before"] = self.stopped_before
-        return d
-
 
 # ---------------------------------------------------------------------------
 # The recap (pure)
@@ -153,26 +82,6 @@ def recap_lines(reports: Iterable[HostReport], *, colour: bool = False,
         lines.append(recap_line(r.name, r.counts, colour))
     lines.append("")
     return lines
-
-
-def exit_code(reports: list[HostReport], interrupted: bool = False) -> int:
-    """ansible-playbook's codes: 99 interrupted, 2 a host failed, 4 unreachable (none
-    failed), else 0."""
-    if interrupted:
-        return EXIT_INTERRUPTED
-    if any(r.failed for r in reports):
-        return EXIT_FAILED
-    if any(r.unreachable for r in reports):
-        return EXIT_UNREACHABLE
-    return EXIT_OK
-
-
-def write_json(path: str, reports: list[HostReport], **extra: Any) -> None:
-    doc: dict[str, Any] = {"hosts": {r.name: r.to_json() for r in reports}}
-    doc.update(extra)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
 
 
 # ---------------------------------------------------------------------------

@@ -27,18 +27,17 @@ from typing import Any, Protocol
 
 from installer.desired.config import HostConfig
 from installer.errors import ChatalotError, HostLockError, UnreachableError
-from installer.fleet.display import (
+from installer.fleet.display import Display
+from installer.fleet.report import (
     DONE,
     FAILED,
     STOPPED,
     UNREACHABLE,
-    Display,
     HostReport,
     StepRecord,
 )
 from installer.fleet.rollout import SerialItem, StopPolicy, split_batches
-from installer.steps import HostContext, Status, Step, apply_steps
-from installer.steps.base import StepResult
+from installer.steps.base import HostContext, Status, Step, StepResult
 from installer.transport.base import Transport
 from installer.transport.local import LocalTransport
 
@@ -87,7 +86,7 @@ def run_host(
     hostvars: Mapping[str, Any],
     opts: RunOptions,
     display: Display,
-    steps: Callable[[], list[Step]] = apply_steps,
+    steps: Callable[[], list[Step]],
     transport_factory: TransportFactory = make_transport,
     stop: StopSignal | None = None,
 ) -> HostReport:
@@ -146,6 +145,7 @@ def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions
                                todo[0].name if todo else ""):
             return
         ctx = HostContext(name, transport, config, check=opts.check, diff=opts.diff)
+        notes: list[str] = []
         for index, step in enumerate(todo, 1):
             if stop is not None and stop.is_set():
                 report.stopped_before = step.name
@@ -169,13 +169,9 @@ def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions
             if result.status == Status.FAILED:
                 report.error = result.reason
                 return
-        if not opts.check:
-            report.notes.append(
-                f"DATABASE_URL written to {config.env_file} (mode 0600)"
-                if any(s.name.startswith("write ") and s.status == Status.CHANGED
-                       for s in report.steps)
-                else f"DATABASE_URL is in {config.env_file} (mode 0600)"
-            )
+            if result.note and not opts.check:
+                notes.append(result.note)
+        report.notes.extend(notes)
 
 
 def _take_host_lock(report: HostReport, transport: Transport, opts: RunOptions,
@@ -289,7 +285,7 @@ def run_fleet(
     display: Display,
     control: RunControl | None = None,
     *,
-    steps: Callable[[], list[Step]] = apply_steps,
+    steps: Callable[[], list[Step]],
     transport_factory: TransportFactory = make_transport,
 ) -> list[HostReport]:
     """Run hosts `forks` at a time, batch after batch; reports in inventory order.

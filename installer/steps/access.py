@@ -159,7 +159,8 @@ class EnvFile(Step):
         current = ctx.state.env_file
         meta = (ctx.state.env_meta or "").strip()
         if current == content and meta == "600 root root":
-            return ok("DATABASE_URL in place (mode 0600, root)")
+            return ok("DATABASE_URL in place (mode 0600, root)",
+                      note=f"DATABASE_URL is in {path} (mode 0600)")
         secret = ctx.password
         diff = None
         if ctx.diff:
@@ -169,7 +170,8 @@ class EnvFile(Step):
         if not ctx.check:
             ctx.write_file(path, content, mode="0600", owner="root:root", backup=False)
             ctx.invalidate()
-        return changed(f"{what} DATABASE_URL to {path} (mode 0600, root)", diff)
+        return changed(f"{what} DATABASE_URL to {path} (mode 0600, root)", diff,
+                       note=f"DATABASE_URL written to {path} (mode 0600)")
 
 
 CONNECT_SCRIPT = """IFS= read -r PGPASSWORD

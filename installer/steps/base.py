@@ -9,12 +9,13 @@ from __future__ import annotations
 import difflib
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from installer.desired import envfile
 from installer.desired.config import HostConfig
+from installer.desired.settings import plan_settings
 from installer.errors import ChatalotError, CommandError
 from installer.host.distros.base import Strategy
 from installer.host.facts import Facts
@@ -35,14 +36,17 @@ class StepResult:
     status: Status
     reason: str = ""
     diff: str | None = None
+    #: a line for the end of a host's run that finished without failing (e.g. where
+    #: DATABASE_URL is); never shown in check mode
+    note: str | None = None
 
 
-def ok(reason: str) -> StepResult:
-    return StepResult(Status.OK, reason)
+def ok(reason: str, *, note: str | None = None) -> StepResult:
+    return StepResult(Status.OK, reason, note=note)
 
 
-def changed(reason: str, diff: str | None = None) -> StepResult:
-    return StepResult(Status.CHANGED, reason, diff)
+def changed(reason: str, diff: str | None = None, *, note: str | None = None) -> StepResult:
+    return StepResult(Status.CHANGED, reason, diff, note)
 
 
 def skipped(reason: str) -> StepResult:
@@ -60,27 +64,41 @@ class StepFailed(ChatalotError):
 BACKUP_SUFFIX = ".chatalot-db.bak"
 
 
+class Prober(Protocol):
+    """Reads a host's state in one round trip (installer.host.state.probe_state)."""
+
+    def __call__(self, t: Transport, strategy: Strategy, config: HostConfig,
+                 setting_names: list[str], /, *, login: bool = False) -> HostState: ...
+
+
 class HostContext:
-    """Everything a step needs about one host; passed explicitly, never global."""
+    """What the steps of one host's run share: the host (transport), the wanted config, the
+    facts and strategy (set by GatherFacts), the state as last probed, and the password.
+
+    Passed explicitly, never global. The state is probed lazily and re-probed after a step
+    invalidates it; `prober` is how (installer.host.state.probe_state; tests give their
+    own). GatherFacts plans the wanted settings (installer.desired.settings) once the major
+    is known; they are planned again if the host reveals another major.
+    """
 
     def __init__(
-        self, name: str, transport: Transport, config: HostConfig, *, check: bool, diff: bool
+        self, name: str, transport: Transport, config: HostConfig, *, check: bool, diff: bool,
+        prober: Prober = probe_state,
     ) -> None:
         self.name = name
         self.t = transport
         self.config = config
         self.check = check
         self.diff = diff
+        self.prober = prober
         self._facts: Facts | None = None
         self._strategy: Strategy | None = None
         self._state: HostState | None = None
         self._probed = False
         self._password: str | None = None
         self.password_is_new = False
-        #: settings wanted in the drop-in, filled by the settings step's planner
+        #: the settings our drop-in should hold (empty until the major is known)
         self.wanted_settings: dict[str, str] = {}
-        #: that planner (set by GatherFacts): run again when the host reveals its major
-        self.settings_planner: Callable[[HostContext], dict[str, str]] | None = None
 
     # -- facts and strategy -------------------------------------------------
     @property
@@ -98,12 +116,22 @@ class HostContext:
     def set_facts(self, facts: Facts, strategy: Strategy) -> None:
         self._facts, self._strategy = facts, strategy
 
+    def plan_settings(self) -> None:
+        """Plan the drop-in's settings for the facts and the major (once it is known)."""
+        major = self.strategy.major
+        if major is not None:
+            self.wanted_settings = plan_settings(self.config, self.facts, major)
+
     # -- state (probed lazily, re-probed after a change) --------------------
     @property
     def state(self) -> HostState:
         if self._state is None:
             self._state = self._probe()
         return self._state
+
+    def set_state(self, state: HostState) -> None:
+        """Take `state` as the host's current state (as if just probed)."""
+        self._state, self._probed = state, True
 
     def _probe(self) -> HostState:
         """Probe; when the host tells another major than the strategy assumed (pg_version
@@ -112,14 +140,13 @@ class HostContext:
         for _ in range(3):
             # the first probe also tries the env file's login: on a no-op run nothing
             # invalidates it, and the login check then needs no command of its own
-            st = probe_state(self.t, self.strategy, self.config, sorted(self.wanted_settings),
+            st = self.prober(self.t, self.strategy, self.config, sorted(self.wanted_settings),
                              login=first)
             found = st.service.installed_major
             if self.config.pg_version is not None or found in (None, self.strategy.major):
                 return st
             self.strategy.major = found
-            if self.settings_planner is not None:
-                self.wanted_settings = self.settings_planner(self)
+            self.plan_settings()
         return st
 
     @property

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from installer.host import distros
-from installer.host import facts as facts_probe
-from installer.host.distros.base import parse_major
 from installer.steps.base import (
     HostContext,
     Step,
@@ -14,7 +12,6 @@ from installer.steps.base import (
     ok,
     skipped,
 )
-from installer.steps.server import plan_settings
 
 
 class GatherFacts(Step):
@@ -28,22 +25,10 @@ class GatherFacts(Step):
         self.exact_major = exact_major
 
     def run(self, ctx: HostContext) -> StepResult:
-        f = facts_probe.gather(ctx.t)
-        strategy = distros.select(f, ctx.config)
-        probe = strategy.major_probe()
-        asked = ctx.config.pg_version is None and bool(probe) and (
-            strategy.major is None or self.exact_major)
-        if probe and asked:
-            # what the host has installed, or its package manager would install; with a
-            # guess from the release (Debian's table) the state probe's pg-major section
-            # tells instead, and a wrong guess is corrected there (HostContext._probe)
-            found = parse_major(ctx.t.run(probe, timeout=60).stdout)
-            if found is not None:
-                strategy.major = found
+        found = distros.detect(ctx.t, ctx.config, exact_major=self.exact_major)
+        f, strategy, asked = found.facts, found.strategy, found.asked
         ctx.set_facts(f, strategy)
-        ctx.settings_planner = plan_settings
-        if strategy.major is not None:
-            ctx.wanted_settings = plan_settings(ctx)
+        ctx.plan_settings()
         init = "systemd" if f.systemd else f"no systemd (PID 1 is {f.pid1 or '?'})"
         if ctx.config.pg_version is not None:
             version = f"PostgreSQL {strategy.major} (pg_version)"

@@ -7,14 +7,7 @@ import time
 from collections.abc import Mapping
 
 from installer.desired import hba, pgconf
-from installer.desired.tuning import (
-    TuningInputs,
-    compute,
-    effective_cpus,
-    effective_memory_kb,
-    format_kb,
-    merge_overrides,
-)
+from installer.desired.settings import SSL_CERT, SSL_KEY, describe, plan_settings, tuning_inputs
 from installer.steps.base import (
     HostContext,
     Step,
@@ -25,49 +18,6 @@ from installer.steps.base import (
     unified_diff,
 )
 from installer.transport.shell import sh
-
-
-def tuning_inputs(ctx: HostContext, caps: Mapping[str, list[str]] | None = None) -> TuningInputs:
-    """The calculator's inputs: the host's facts (cgroup limits honoured), unless overridden."""
-    c, f = ctx.config, ctx.facts
-    raw = f.raw
-    memory = c.pg_memory_kb or effective_memory_kb(
-        f.memory_kb, raw.get("cgroup-v2-memory"), raw.get("cgroup-v1-memory"))
-    cpus = c.pg_cpus or effective_cpus(
-        f.cpus, raw.get("cgroup-v2-cpu"), raw.get("cgroup-v1-quota"), raw.get("cgroup-v1-period"))
-    caps = caps or {}
-    return TuningInputs(
-        memory_kb=memory, cpus=cpus, disk=c.pg_disk or f.disk, pg_major=ctx.major,
-        profile=c.pg_profile, max_connections=c.pg_max_connections,
-        lz4="lz4" in caps.get("wal_compression", ["lz4"]),
-        io_uring="io_uring" in caps.get("io_method", ["io_uring"]),
-    )
-
-
-def describe(inp: TuningInputs) -> str:
-    return (f"{format_kb(inp.memory_kb)} RAM, {inp.cpus} CPUs, {inp.disk}, PostgreSQL "
-            f"{inp.pg_major}, profile {inp.profile}")
-
-
-def plan_settings(ctx: HostContext, caps: Mapping[str, list[str]] | None = None
-                  ) -> dict[str, str]:
-    """Every setting our drop-in holds: access settings, tuning, then the user's pg_settings."""
-    c = ctx.config
-    wanted: dict[str, str] = {
-        "listen_addresses": c.pg_listen,
-        "password_encryption": "scram-sha-256",
-    }
-    if c.remote:  # hostssl rules need SSL on, with our certificate or the one given
-        wanted.update({"ssl": "on", "ssl_cert_file": c.pg_ssl_cert or SSL_CERT,
-                       "ssl_key_file": c.pg_ssl_key or SSL_KEY})
-    wanted.update(compute(tuning_inputs(ctx, caps)))
-    return merge_overrides(wanted, ctx.config.pg_settings)
-
-
-#: the certificate generated where pg_allowed_cidrs is set and pg_ssl_cert is not
-#: (relative paths: PostgreSQL reads them from its data directory)
-SSL_CERT = "chatalot-server.crt"
-SSL_KEY = "chatalot-server.key"
 
 CERT_SCRIPT = f"""set -e
 cd "$1"
@@ -124,8 +74,9 @@ class ConfigureSettings(Step):
             return changed(f"would write {path} once PostgreSQL is installed (its major "
                            "version decides the tuning)")
         caps = (st.sql or {}).get("caps") or None
-        wanted = plan_settings(ctx, caps)
-        content = pgconf.render(wanted, host=ctx.name, inputs=describe(tuning_inputs(ctx, caps)))
+        wanted = plan_settings(ctx.config, ctx.facts, ctx.major, caps)
+        inputs = describe(tuning_inputs(ctx.config, ctx.facts, ctx.major, caps))
+        content = pgconf.render(wanted, host=ctx.name, inputs=inputs)
         file_differs = content != st.dropin
         include = ctx.strategy.conf_include()
         conf_new = None  # postgresql.conf with our include line, when it lacks one

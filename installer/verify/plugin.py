@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from installer.commands.targets import Connection
+from installer.fleet.hosts import Connection
 from installer.verify.hosts import make_host
 
 #: one inventory host as verify reached it (commands.targets.connect_all's Connection)

@@ -1,7 +1,7 @@
 """Read what `verify` checks from one host: the facts, then one script as root.
 
-The expected settings come from the very functions apply uses (GatherFacts,
-plan_settings with the server's capabilities); the service and package state
+The expected settings come from the very functions apply uses (detect, as apply's
+gather facts step, and plan_settings with the server's capabilities); the service and package state
 from the distribution strategy apply uses. The env file is never read into
 this process: its mode is `stat`ed, and the login check reads it on the host
 (installer.host.applogin), so no output can ever hold the password.
@@ -14,31 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from installer.desired.config import HostConfig
+from installer.desired.settings import describe, plan_settings, tuning_inputs
 from installer.errors import CommandError
 from installer.host import applogin, queries
+from installer.host.distros import detect
 from installer.host.distros.base import ServiceState, Strategy
 from installer.host.facts import Facts
 from installer.host.sections import SectionScript
 from installer.host.state import sql_section
 from installer.sqlx.rules import LedgerState, parse_ledger_probe
-from installer.steps.base import HostContext
-from installer.steps.host import GatherFacts
-from installer.steps.server import describe, plan_settings, tuning_inputs
-from installer.transport.base import Result, Transport
+from installer.transport.base import Transport
 from installer.transport.shell import sh
 from installer.verify.checks import Socket, parse_proc_net_tcp, parse_ss
 
 #: checked by the listening check, not the settings check (one problem, one failing check)
 LISTEN_SETTING = "listen_addresses"
-
-
-class NullTransport(Transport):
-    """A transport that refuses to run anything: for computing from facts already read."""
-
-    name = "(no host)"
-
-    def _exec(self, command: str, stdin: bytes | None, timeout: float | None) -> Result:
-        raise RuntimeError("expected_settings must not run commands")
 
 
 def expected_settings(facts: Facts, config: HostConfig, strategy: Strategy,
@@ -49,11 +39,12 @@ def expected_settings(facts: Facts, config: HostConfig, strategy: Strategy,
     (cgroup limits honoured) unless pg_memory / pg_cpus / pg_disk say
     otherwise, then password_encryption and the user's pg_settings.
     """
-    ctx = HostContext("verify", NullTransport(), config, check=True, diff=False)
-    ctx.set_facts(facts, strategy)
-    wanted = plan_settings(ctx, caps)
+    major = strategy.major
+    if major is None:
+        return {}, "PostgreSQL is not installed"
+    wanted = plan_settings(config, facts, major, caps)
     wanted.pop(LISTEN_SETTING, None)
-    return wanted, describe(tuning_inputs(ctx, caps))
+    return wanted, describe(tuning_inputs(config, facts, major, caps))
 
 
 def verify_sql(config: HostConfig, setting_names: list[str]) -> str:
@@ -93,10 +84,9 @@ class Observed:
 
 def observe(t: Transport, name: str, config: HostConfig) -> Observed:
     """Gather facts (as apply does), then read everything else in one round trip as root."""
-    ctx = HostContext(name, t, config, check=True, diff=False)
-    GatherFacts(exact_major=True).run(ctx)  # read-only: facts, strategy, major
-    strategy = ctx.strategy
-    names = sorted(ctx.wanted_settings)
+    found = detect(t, config, exact_major=True)  # as apply's first step: read-only
+    facts, strategy = found.facts, found.strategy
+    names = sorted(expected_settings(facts, config, strategy, None)[0])
     s = SectionScript()
     strategy.add_state_sections(s)
     s.section("env-meta", f"stat -c '%a %U %G' {sh(config.env_file)} 2>/dev/null; true")
@@ -110,9 +100,9 @@ def observe(t: Transport, name: str, config: HostConfig) -> Observed:
         raise CommandError(f"reading the state of {name}", r.exit_code, r.stderr or r.stdout)
     sql, ledger, sql_error = parse_sql(sections.get("sql", ""))
     caps = (sql or {}).get("caps") or None
-    wanted, inputs = expected_settings(ctx.facts, config, strategy, caps)
+    wanted, inputs = expected_settings(facts, config, strategy, caps)
     return Observed(
-        name=name, config=config, facts=ctx.facts, strategy=strategy,
+        name=name, config=config, facts=facts, strategy=strategy,
         service=strategy.parse_state(sections),
         systemd_words=sections.get("systemd", "").split(),
         sockets=parse_sockets(sections.get("sockets", "")),

@@ -24,7 +24,7 @@ from installer.host.facts import Facts, facts_from_sections
 from installer.host.sections import SectionScript
 from installer.host.state import HostState
 from installer.steps import base as steps_base
-from installer.steps.base import HostContext, Status, StepFailed
+from installer.steps.base import HostContext, Prober, Status, StepFailed
 from installer.steps.host import InitCluster, InstallPackages
 from installer.transport.base import Result, Transport
 
@@ -484,15 +484,24 @@ class NoTransport(Transport):
         raise AssertionError(f"nothing may run on the host here: {command}")
 
 
-def context(sample: str, service: ServiceState, *, check: bool = False,
-            pg_version: int | None = None, major: int | None = 15) -> HostContext:
+def no_probe(t: Transport, s: Strategy, config: HostConfig, names: list[str], *,
+             login: bool = False) -> HostState:
+    raise AssertionError("the host may not be probed here")
+
+
+def context(sample: str, service: ServiceState | None, *, check: bool = False,
+            pg_version: int | None = None, major: int | None = 15,
+            prober: Prober = no_probe) -> HostContext:
+    """A context with the facts of `sample`; the state probed as `service` (None: not yet
+    probed, `prober` reads it)."""
     config = HostConfig(pg_version=pg_version, migrations_source=None)
-    ctx = HostContext("h", NoTransport(), config, check=check, diff=False)
+    ctx = HostContext("h", NoTransport(), config, check=check, diff=False, prober=prober)
     f = facts(sample)
     s = distros.select(f, config)
     s.major = pg_version or major
     ctx.set_facts(f, s)
-    ctx._state = HostState(service, None, None, None, None, None)
+    if service is not None:
+        ctx.set_state(HostState(service, None, None, None, None, None))
     return ctx
 
 
@@ -567,23 +576,25 @@ def test_the_host_s_major_wins_and_the_settings_are_planned_for_it(
         return HostState(ServiceState([], True, True, installed_major=15), None, None, None,
                          None, None)
 
-    monkeypatch.setattr(steps_base, "probe_state", probe)
-    ctx = context("ubuntu2404", ServiceState([], True, True), major=16)
-    ctx._state = None
-    ctx.wanted_settings = {"old": "1"}
-    ctx.settings_planner = lambda c: {f"for_{c.strategy.major}": "1"}
+    def plan(config: HostConfig, facts: Any, major: int, caps: Any = None) -> dict[str, str]:
+        return {f"for_{major}": "1"}
+
+    monkeypatch.setattr(steps_base, "plan_settings", plan)
+    ctx = context("ubuntu2404", None, major=16, prober=probe)
+    ctx.plan_settings()
+    assert ctx.wanted_settings == {"for_16": "1"}  # planned for the release table's guess
     assert ctx.state.service.installed_major == 15
     assert ctx.strategy.major == 15 and ctx.strategy.hba_path() == \
         "/etc/postgresql/15/main/pg_hba.conf"
     # read again with the new paths; the first read (both probes) tries the env file's login
-    assert probed == [(16, ["old"], True), (15, ["for_15"], True)]
+    assert probed == [(16, ["for_16"], True), (15, ["for_15"], True)]
+    assert ctx.wanted_settings == {"for_15": "1"}
     ctx.invalidate()
     assert ctx.state.service.installed_major == 15
     assert probed[-1] == (15, ["for_15"], False)  # later reads do not
     # pinned: the host's answer is compared (InstallPackages), never adopted
     probed.clear()
-    pinned = context("arch", ServiceState([], True, True), pg_version=16)
-    pinned._state = None
+    pinned = context("arch", None, pg_version=16, prober=probe)
     assert pinned.state.service.installed_major == 15 and pinned.strategy.major == 16
     assert len(probed) == 1
 

@@ -81,7 +81,7 @@ def _ctx(env_text: str | None, login: applogin.LoginOutcome | None,
     ctx = HostContext("h", LocalTransport(), config, check=False, diff=False)
     st = HostState(ServiceState([], True, True), env_text, "600 root root", None, None, {},
                    login=login)
-    ctx._state = st
+    ctx.set_state(st)
     return ctx, st
 
 

@@ -390,8 +390,8 @@ def context(tmp_path: Path, *, check: bool, database: bool = True, tables: int =
     ctx = HostContext("h", NoTransport(), config, check=check, diff=False)
     sql: dict[str, Any] = {"database": {"datname": "app"} if database else None,
                            "public_tables": tables}
-    ctx._state = HostState(ServiceState([], True, True), None, None, None, None, sql,
-                           ledger=ledger)
+    ctx.set_state(HostState(ServiceState([], True, True), None, None, None, None, sql,
+                            ledger=ledger))
     return ctx
 
 

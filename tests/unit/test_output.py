@@ -11,20 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from installer.fleet.display import (
+from installer.fleet.display import Display, HostLogs, banner, recap_line, recap_lines
+from installer.fleet.report import (
     DONE,
     FAILED,
     NOT_STARTED,
     STOPPED,
     UNREACHABLE,
-    Display,
-    HostLogs,
     HostReport,
     StepRecord,
-    banner,
     exit_code,
-    recap_line,
-    recap_lines,
     write_json,
 )
 from installer.transport.local import LocalTransport

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from installer.errors import HostLockError, UnreachableError
-from installer.fleet.display import DONE, FAILED, NOT_STARTED, STOPPED, UNREACHABLE, Display
+from installer.fleet.display import Display
+from installer.fleet.report import DONE, FAILED, NOT_STARTED, STOPPED, UNREACHABLE
 from installer.fleet.rollout import StopPolicy
 from installer.fleet.runner import RunControl, RunOptions, run_fleet
 from installer.steps import HostContext, Step, StepFailed, StepResult

@@ -16,6 +16,7 @@ from installer.commands import targets
 from installer.commands.status import status_sql
 from installer.desired.config import HostConfig
 from installer.errors import UnreachableError
+from installer.fleet import hosts as fleet_hosts
 from installer.fleet.runner import RunOptions
 from installer.host import queries
 from installer.host.state import state_sql
@@ -135,10 +136,11 @@ def test_an_inventory_without_hosts_exits_1(tmp_path: Path,
 def test_load_hosts_keeps_inventory_order_and_variables(tmp_path: Path) -> None:
     inv = tmp_path / "hosts.ini"
     inv.write_text(INVENTORY)
-    hosts = targets.load_hosts(str(inv), None)
+    hosts = fleet_hosts.load_hosts(str(inv), None)
     assert list(hosts) == ["db01", "db02"] and hosts["db02"]["ansible_host"] == "192.0.2.2"
-    assert list(targets.load_hosts(str(inv), "db02")) == ["db02"]
-    assert targets.load_hosts(None, "localhost") == {"localhost": {"ansible_connection": "local"}}
+    assert list(fleet_hosts.load_hosts(str(inv), "db02")) == ["db02"]
+    assert fleet_hosts.load_hosts(None, "localhost") == {
+        "localhost": {"ansible_connection": "local"}}
 
 
 # -- -K: apply's reader, and the password reaching the transports ------------------------------
@@ -165,7 +167,7 @@ def test_k_sends_the_password_to_the_transports(
         seen.append(opts.become_password)
         raise UnreachableError(f"{name}: not in this test")
 
-    monkeypatch.setattr(targets, "make_transport", make_transport)
+    monkeypatch.setattr(fleet_hosts, "make_transport", make_transport)
     monkeypatch.setattr(pytest_module, "main", lambda *a, **k: 0)  # verify's suite: not run
     monkeypatch.setattr(sys, "stdin", io.StringIO("s3cret\n"))
     assert main([command, "-i", str(inv), "-K"]) == 4  # every host unreachable

@@ -14,9 +14,9 @@ import pytest
 from installer.commands import psql as psql_cmd
 from installer.commands import status as status_cmd
 from installer.commands import verify as verify_cmd
-from installer.commands.targets import Connection
 from installer.desired.config import HostConfig
 from installer.desired.tuning import TuningInputs, compute
+from installer.fleet.hosts import Connection
 from installer.host import applogin
 from installer.host.distros import select
 from installer.host.facts import Facts

@@ -490,9 +490,9 @@ def test_applied_line() -> None:
 
 
 # -- quoting ------------------------------------------------------------------------------
-# Literals and identifiers are installer.sqltext's (tests/unit/test_pure.py); here only
-# that what sqlx.py writes with them survives psql: see test_migrations_pg's byte-for-byte
-# and odd-description cases, which run them through a real psql and server.
+# Literals and identifiers are installer.sqltext's (tests/unit/test_sqltext.py); here only
+# that what installer.sqlx.rules writes with them survives psql: see test_migrations_pg's
+# byte-for-byte and odd-description cases, which run them through a real psql and server.
 
 
 def test_descriptions_are_quoted_literals() -> None:

@@ -1,5 +1,6 @@
-"""Which disk the tuning's disk type comes from: the one under PostgreSQL's directory.
+"""installer.host.facts: a host's facts, read from its probe's sections.
 
+The disk the tuning's disk type comes from is the one under PostgreSQL's directory.
 The section's shell runs for real; `findmnt` is a stand-in that names a device per
 mount point (this machine's own mounts would make the answer depend on where it runs).
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.host.facts import DATA_PARENTS, disk_section
+from installer.host.facts import DATA_PARENTS, disk_section, facts_from_sections
 
 FAKE_FINDMNT = """#!/bin/sh
 # findmnt -no SOURCE -T PATH: a dedicated disk for .../pgdisk, the root disk elsewhere
@@ -50,3 +51,15 @@ def test_disk_under_the_first_existing_postgresql_directory(
 def test_the_distributions_directories_are_the_candidates() -> None:
     assert DATA_PARENTS == ("/var/lib/postgresql", "/var/lib/pgsql", "/var/lib/postgres")
     assert "/var/lib/postgresql" in disk_section() and "/var/lib/pgsql" in disk_section()
+
+
+def test_facts_from_sections() -> None:
+    f = facts_from_sections({
+        "os-release": 'ID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"\n'
+                      'PRETTY_NAME="Ubuntu 24.04 LTS"\nVERSION_CODENAME=noble\n',
+        "meminfo": "MemTotal:        4030464 kB\n", "nproc": "4\n", "pid1": "systemd\n",
+        "uid": "0\n",
+    })
+    assert (f.os_id, f.os_like, f.version_id, f.codename) == ("ubuntu", ("debian",), "24.04",
+                                                              "noble")
+    assert (f.memory_kb, f.cpus, f.systemd, f.is_root) == (4030464, 4, True, True)

@@ -1,0 +1,91 @@
+"""The hosts a command works on: chosen from the inventory (or this machine), and reached."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from installer.errors import ChatalotError, UnreachableError, UsageError
+from installer.fleet.runner import RunOptions, make_transport
+from installer.transport.base import Transport
+
+LOCALHOST_VARS: dict[str, Any] = {"ansible_connection": "local"}
+
+
+def load_hosts(inventory: str | None, limit: str | None) -> dict[str, dict[str, Any]]:
+    """name -> variables of the hosts to work on, in Ansible's order: the inventory's
+    (limited), or localhost. No host → ChatalotError (exit 1), as ansible-playbook
+    ("Specified inventory, host pattern and/or --limit leaves us with no hosts to target")."""
+    if not inventory:
+        if limit and limit not in ("localhost", "all", "*"):
+            raise ChatalotError(f"--limit {limit!r} leaves no host to target: without -i "
+                                "the only host is localhost")
+        return {"localhost": dict(LOCALHOST_VARS)}
+    from installer.fleet.inventory import load_inventory  # not needed in local mode
+
+    inv = load_inventory(inventory)
+    try:
+        names = inv.select(limit)
+    except UsageError as e:  # a pattern Ansible cannot use either: its exit code is 1
+        raise ChatalotError(f"--limit {limit!r}: {e}") from None
+    if not names:
+        raise ChatalotError(f"--limit {limit!r} leaves no host of {inventory} to target"
+                            if limit else f"{inventory} has no hosts")
+    return {n: inv.host_vars(n) for n in names}
+
+
+def one_host(inventory: str | None, name: str) -> tuple[str, dict[str, Any]]:
+    """The single host `name` (a name or a pattern matching exactly one host)."""
+    if not inventory:
+        if name not in ("localhost", "127.0.0.1", "::1"):
+            raise UsageError(f"{name}: without -i the only host is localhost")
+        return "localhost", dict(LOCALHOST_VARS)
+    from installer.fleet.inventory import load_inventory  # not needed in local mode
+
+    inv = load_inventory(inventory)
+    names = inv.select(name)
+    if len(names) != 1:
+        found = "no host" if not names else f"{len(names)} hosts ({', '.join(names[:5])})"
+        raise UsageError(f"{name} matches {found} in {inventory}: name exactly one host")
+    return names[0], inv.host_vars(names[0])
+
+
+@dataclass
+class Connection:
+    """A host reached (transport) or not (error, and whether it was unreachable)."""
+
+    name: str
+    hostvars: dict[str, Any]
+    transport: Transport | None = None
+    error: str = ""
+    unreachable: bool = False
+
+
+def connect_all(hosts: Mapping[str, dict[str, Any]], *, accept_new_host_keys: bool,
+                forks: int = 5, become_password: str | None = None) -> list[Connection]:
+    """Connect to every host at once (at most `forks` at a time), in inventory order;
+    `become_password` goes to sudo as apply's (-K)."""
+    opts = RunOptions(accept_new_host_keys=accept_new_host_keys,
+                      become_password=become_password)
+
+    def one(name: str) -> Connection:
+        c = Connection(name, dict(hosts[name]))
+        try:
+            c.transport = make_transport(name, hosts[name], opts)
+        except ChatalotError as e:
+            c.error, c.unreachable = str(e), isinstance(e, UnreachableError)
+        return c
+
+    names = list(hosts)
+    if len(names) == 1:
+        return [one(names[0])]
+    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+        return list(pool.map(one, names))
+
+
+def close_all(conns: list[Connection]) -> None:
+    for c in conns:
+        if c.transport is not None:
+            c.transport.close()
