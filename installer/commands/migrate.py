@@ -177,7 +177,7 @@ def _url(args: argparse.Namespace) -> migrator.DatabaseUrl:
 
 
 def _psql(url: migrator.DatabaseUrl, t: LocalTransport) -> migrator.PsqlRunner:
-    command = migrator.psql_command(url)
+    command = migrator.psql_for_url(url)
 
     def run(script: str) -> Result:
         return t.run(command, stdin=migrator.stdin_for(url, script), timeout=None)

@@ -1,6 +1,6 @@
 """The server's state in SQL, as named fragments: one builder for every reader.
 
-apply's state probe (probes.postgres.state_sql), verify's (verify.probe.verify_sql) and
+apply's state probe (host.state.state_sql), verify's (verify.observe.verify_sql) and
 status (commands.status.status_sql) each pick the fragments they need; `script` makes
 of them one psql script, run as postgres, that prints one JSON object per line (the
 server-wide fragments, then those read inside the app database when it exists), then

@@ -16,6 +16,7 @@ from installer.errors import CommandError
 from installer.host import applogin, queries
 from installer.host.distros.base import ServiceState, Strategy
 from installer.host.sections import SectionScript, file_section, file_value
+from installer.sqlx.migrator import PSQL_FLAGS
 from installer.transport.base import Transport
 from installer.transport.shell import sh
 
@@ -44,9 +45,9 @@ class HostState:
 
 
 def psql_command(port: int, database: str = "postgres", *extra: str, psql: str = "psql") -> str:
-    """psql as it is run on the host: no psqlrc, stop on the first error. `psql`: which
-    binary (Strategy.psql(): the server's own where PATH has a wrapper)."""
-    return sh(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-p", str(port), "-d", database, *extra)
+    """psql as it is run on the host as postgres (PSQL_FLAGS, the cluster's port). `psql`:
+    which binary (Strategy.psql(): the server's own where PATH has a wrapper)."""
+    return sh(psql, *PSQL_FLAGS, "-p", str(port), "-d", database, *extra)
 
 
 def state_sql(config: HostConfig, setting_names: list[str]) -> str:

@@ -383,10 +383,14 @@ _PASSWORD_FROM_STDIN = (
 )
 
 
-def psql_command(url: DatabaseUrl) -> str:
-    """The shell command running psql as the URL says; its stdin: `stdin_for(url, script)`."""
-    return _PASSWORD_FROM_STDIN + "exec " + sh(
-        "psql", "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-d", url.conninfo())
+#: how every psql of ours runs: no psqlrc, quiet, stop at the first error
+PSQL_FLAGS = ("-X", "-q", "-v", "ON_ERROR_STOP=1")
+
+
+def psql_for_url(url: DatabaseUrl) -> str:
+    """The shell command running psql as the URL says (never prompting for a password);
+    its stdin: `stdin_for(url, script)`. On a host, as postgres: host.state.psql_command."""
+    return _PASSWORD_FROM_STDIN + "exec " + sh("psql", *PSQL_FLAGS, "-w", "-d", url.conninfo())
 
 
 def pg_dump_command(url: DatabaseUrl, path: str) -> str:

@@ -23,7 +23,7 @@ from installer.desired.config import HostConfig
 from installer.errors import ChatalotError
 from installer.fleet.inventory import Inventory, load_inventory, parse_inventory
 from installer.verify.hosts import TransportBackend, host_name, transport_for
-from installer.verify.probe import Observed, observe
+from installer.verify.observe import Observed, observe
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

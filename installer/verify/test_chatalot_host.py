@@ -18,7 +18,7 @@ import pytest
 from installer.errors import ChatalotError
 from installer.sqlx.rules import Migration, load_migrations
 from installer.verify import checks
-from installer.verify.probe import Observed
+from installer.verify.observe import Observed
 
 
 @cache

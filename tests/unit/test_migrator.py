@@ -150,7 +150,7 @@ SECRET = "Sup3r'Secret \\ pass$(id)`x`"
 
 
 @pytest.mark.parametrize("build", [
-    lambda u: migrator.psql_command(u),
+    lambda u: migrator.psql_for_url(u),
     lambda u: migrator.pg_dump_command(u, "/var/backups/x.dump"),
 ])
 def test_password_never_in_the_command_line(

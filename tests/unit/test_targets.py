@@ -21,7 +21,7 @@ from installer.fleet.runner import RunOptions
 from installer.host import queries
 from installer.host.state import state_sql
 from installer.sqlx import rules
-from installer.verify.probe import verify_sql
+from installer.verify.observe import verify_sql
 
 ALL = ["-i", "-l", "-f", "--json", "--accept-new-host-keys", "-K"]
 

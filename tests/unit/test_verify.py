@@ -23,8 +23,8 @@ from installer.host.facts import Facts
 from installer.sqlx.rules import AppliedMigration, LedgerState, Migration, checksum
 from installer.verify import checks
 from installer.verify.conftest import inventory_vars, parse_var_options
+from installer.verify.observe import expected_settings, parse_sql
 from installer.verify.plugin import HostTally, _param_id
-from installer.verify.probe import expected_settings, parse_sql
 
 # -- sockets ---------------------------------------------------------------------------------
 
