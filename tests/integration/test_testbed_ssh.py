@@ -123,6 +123,27 @@ def test_sudo_with_password(bed: Any, runs: dict[str, Any]) -> None:
     assert p.returncode == 2 and "sudo password was refused" in p.stdout, p.stdout + p.stderr
 
 
+def test_wrong_user_on_one_host_the_other_finishes(bed: Any, runs: dict[str, Any]) -> None:
+    """A wrong ansible_user on one host of two: that host is UNREACHABLE with who and where
+    failed, the other finishes (provisioned: changed=0), nothing runs on the first; exit 4."""
+    tmp: Path = runs["tmp"]
+    marker = "/var/tmp/chatalot-db-wrong-user-probe"
+    bed.ssh("debian12", f"rm -f {marker}; touch {marker}")
+    before = bed.ssh("debian12", f"stat -c %Y {marker}; ls /run/lock").stdout
+    inv = inventory(bed, tmp / "wrong-user.ini", {"debian12": "nobody", "debian13": "root"})
+    p, doc = run_apply(inv, tmp / "wrong-user.json")
+    assert p.returncode == 4, p.stdout + p.stderr
+    bad, good = doc["hosts"]["debian12"], doc["hosts"]["debian13"]
+    assert bad["unreachable"] == 1 and bad["state"] == "unreachable" and bad["steps"] == []
+    addr = bed.hosts["debian12"].address
+    assert f"authentication failed for nobody@{addr}:22" in bad["error"], bad["error"]
+    assert f"UNREACHABLE [debian12]: authentication failed for nobody@{addr}:22" in p.stdout
+    assert good["state"] == "done" and good["failed"] == 0 and good["changed"] == 0, good
+    assert re.search(r"debian12\s+: ok=0\s+changed=0\s+unreachable=1\s+failed=0", p.stdout)
+    # nothing ran on the unreachable host: no lock file appeared, nothing touched
+    assert bed.ssh("debian12", f"stat -c %Y {marker}; ls /run/lock").stdout == before
+
+
 def test_unknown_host_key_refused_then_accept_new(bed: Any, runs: dict[str, Any]) -> None:
     tmp: Path = runs["tmp"]
     kh = tmp / "empty_known_hosts"

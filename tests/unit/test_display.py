@@ -1,9 +1,9 @@
-"""The recap (against ansible-core's own formatting), exit codes, the live view, host logs."""
+"""What the user sees: the recap (against ansible-core's own formatting), the plain lines,
+the live view, host logs (installer.fleet.display)."""
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 import threading
@@ -15,13 +15,9 @@ from installer.fleet.display import Display, HostLogs, banner, recap_line, recap
 from installer.fleet.report import (
     DONE,
     FAILED,
-    NOT_STARTED,
-    STOPPED,
     UNREACHABLE,
     HostReport,
     StepRecord,
-    exit_code,
-    write_json,
 )
 from installer.transport.local import LocalTransport
 
@@ -85,37 +81,6 @@ def test_recap_sorts_like_ansible_and_leaves_out_hosts_that_never_started() -> N
     assert lines[0] == "" and lines[1].startswith("PLAY RECAP ***") and lines[-1] == ""
     assert [ln.split()[0] for ln in lines[2:-1]] == ["db1", "gone", "web2"]
     assert "unreachable=1" in lines[3]
-
-
-@pytest.mark.parametrize(
-    ("reports", "interrupted", "code"),
-    [([_report("a", ["ok", "changed"])], False, 0),
-     ([_report("a", ["ok", "failed"], FAILED)], False, 2),
-     ([_report("a", [], UNREACHABLE, unreachable=True)], False, 4),
-     ([_report("a", [], UNREACHABLE, unreachable=True), _report("b", ["failed"], FAILED)],
-      False, 2),
-     ([_report("a", ["skipped"])], False, 0),
-     ([_report("a", ["ok"], STOPPED)], False, 0),
-     ([_report("a", ["ok"]), HostReport("b")], False, 0),
-     ([_report("a", ["ok", "failed"], FAILED)], True, 99),
-     ([_report("a", ["ok"], STOPPED), HostReport("b")], True, 99),
-     ([], False, 0)],
-)
-def test_exit_codes(reports: list[HostReport], interrupted: bool, code: int) -> None:
-    assert exit_code(reports, interrupted=interrupted) == code
-
-
-def test_json_report_keeps_the_readme_format(tmp_path: Path) -> None:
-    path = tmp_path / "r.json"
-    write_json(str(path), [_report("a", ["ok", "changed"]), HostReport("b")], check=False,
-               interrupted=False, stopped=None, batches=[["a"], ["b"]])
-    doc = json.loads(path.read_text())
-    a = doc["hosts"]["a"]
-    assert {k: a[k] for k in ("ok", "changed", "failed", "skipped", "unreachable")} == {
-        "ok": 2, "changed": 1, "failed": 0, "skipped": 0, "unreachable": 0}
-    assert a["state"] == "done" and [s["status"] for s in a["steps"]] == ["ok", "changed"]
-    assert doc["hosts"]["b"]["state"] == NOT_STARTED and doc["hosts"]["b"]["steps"] == []
-    assert doc["batches"] == [["a"], ["b"]] and doc["interrupted"] is False
 
 
 class FakeTerminal(io.StringIO):
