@@ -9,7 +9,7 @@
     bed.down()
 
 Command line: `python -m testbed up|down|status --help`.
-See shared/specs/testbed.md for what was tried on these machines.
+See docs/testbed.md for what was tried on these machines.
 """
 
 from testbed.core import (

@@ -2,7 +2,7 @@
 
 The package repositories of Fedora and Arch cannot be reached from the test
 machines, so those hosts are LAYOUT EMULATIONS on a Debian 12 base (see
-shared/specs/testbed.md), not the real distributions:
+docs/testbed.md), not the real distributions:
 
 - `/etc/os-release` (and /usr/lib/os-release) is the real file of that distribution;
 - `dnf` (with a query-only `rpm`) or `pacman` on PATH accept the real command lines,

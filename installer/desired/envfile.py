@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import quote, unquote, urlsplit
 
 HEADER = "# Written by chatalot-db: the Chatalot server reads DATABASE_URL from this file.\n"
@@ -43,3 +44,14 @@ def password_from_url(url: str | None, user: str) -> str | None:
     if parts.username is None or unquote(parts.username) != user or parts.password is None:
         return None
     return unquote(parts.password)
+
+
+def app_password(user: str, given: str | None, env_text: str | None) -> tuple[str, bool]:
+    """The app role's password and whether it is new: `given` (db_password) when set; else
+    the one the env file's DATABASE_URL holds for `user`; else a new strong one."""
+    if given is not None:
+        return given, False
+    kept = password_from_url(read_url(env_text), user)
+    if kept is not None:
+        return kept, False
+    return secrets.token_urlsafe(32), True

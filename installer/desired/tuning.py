@@ -2,7 +2,7 @@
 
 Pure functions, no I/O: the facts (RAM, cgroup files, CPU count, the data
 disk's `rotational` flag, the server's major version) are read elsewhere and
-passed in as plain values. The contract is specs/tuning.md; where it is silent
+passed in as plain values. The contract is docs/tuning.md; where it is silent
 this module follows PGTune (github.com/le0pard/pgtune,
 src/features/configuration/configurationSlice.js for the formulas and
 src/common/components/configurationView/index.jsx for which settings are

@@ -2,7 +2,7 @@
 
 The Chatalot server runs `sqlx::migrate!().run(&pool)` at start-up (sqlx 0.8).
 Whatever this tool applies must look to that migrator exactly as if sqlx had
-applied it (specs/sqlx-migrations.md): the same files, the same checksums, the
+applied it (docs/sqlx-ledger.md): the same files, the same checksums, the
 same `_sqlx_migrations` rows, the same advisory lock.
 
 The flow, which the caller wires to psql (as the application role):

@@ -15,8 +15,8 @@ from installer.steps.base import (
     StepResult,
     changed,
     ok,
-    unified_diff,
 )
+from installer.steps.files import unified_diff, write_file
 from installer.transport.shell import sh
 
 # The app role's attributes: it logs in, and may do nothing else beyond its database.
@@ -168,7 +168,7 @@ class EnvFile(Step):
                         quote(secret, safe=""))
         what = "would write" if ctx.check else "wrote"
         if not ctx.check:
-            ctx.write_file(path, content, mode="0600", owner="root:root", backup=False)
+            write_file(ctx.t, path, content, mode="0600", owner="root:root", backup=False)
             ctx.invalidate()
         return changed(f"{what} DATABASE_URL to {path} (mode 0600, root)", diff,
                        note=f"DATABASE_URL written to {path} (mode 0600)")

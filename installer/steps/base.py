@@ -6,8 +6,6 @@ step runs its probes, says what it would change and changes nothing.
 
 from __future__ import annotations
 
-import difflib
-import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,7 +19,6 @@ from installer.host.distros.base import Strategy
 from installer.host.facts import Facts
 from installer.host.state import HostState, probe_state, psql_command
 from installer.transport.base import Result, Transport
-from installer.transport.shell import sh
 
 
 class Status(StrEnum):
@@ -59,9 +56,6 @@ def failed(reason: str) -> StepResult:
 
 class StepFailed(ChatalotError):
     """Raised inside a step to fail the host with a message."""
-
-
-BACKUP_SUFFIX = ".chatalot-db.bak"
 
 
 class Prober(Protocol):
@@ -169,15 +163,11 @@ class HostContext:
     @property
     def password(self) -> str:
         """db_password when set; else the env file's, or a new one (generated once per run)."""
-        if self._password is None and self.config.db_password is not None:
-            self._password = self.config.db_password
         if self._password is None:
-            url = envfile.read_url(self.state.env_file)
-            pw = envfile.password_from_url(url, self.config.db_user)
-            if pw is None:
-                pw = secrets.token_urlsafe(32)
-                self.password_is_new = True
-            self._password = pw
+            c = self.config
+            env = None if c.db_password is not None else self.state.env_file  # probe if needed
+            self._password, self.password_is_new = envfile.app_password(
+                c.db_user, c.db_password, env)
         return self._password
 
     def database_url(self) -> str:
@@ -198,44 +188,6 @@ class HostContext:
             psql_command(self.config.pg_port, database, "-At", psql=self.strategy.psql()),
             what=what, become="postgres", stdin=sql, timeout=600,
         )
-
-    def write_file(self, path: str, content: str, *, mode: str, owner: str,
-                   backup: bool = True) -> None:
-        """Atomically replace a file (content on stdin), keeping the old one as a backup."""
-        directory = path.rsplit("/", 1)[0] or "/"
-        q = sh(path)
-        keep = f"cp -p {q} {sh(path + BACKUP_SUFFIX)}" if backup else "true"
-        script = (
-            "set -e; umask 077\n"
-            f"mkdir -p {sh(directory)}\n"
-            f"tmp=$(mktemp {sh(path + '.XXXXXX')})\n"
-            'trap \'rm -f "$tmp"\' EXIT\n'
-            'cat > "$tmp"\n'
-            f'chmod {sh(mode)} "$tmp"; chown {sh(owner)} "$tmp"\n'
-            f"if [ -e {q} ]; then {keep}; fi\n"
-            f'mv -f "$tmp" {q}\n'
-            "trap - EXIT\n"
-        )
-        self.root(script, f"writing {path}", stdin=content)
-
-    def restore_file(self, path: str, previous: str | None) -> None:
-        """Put back the file as it was before `write_file` (or remove it if it was new)."""
-        bak = sh(path + BACKUP_SUFFIX)
-        if previous is None:
-            self.root(f"rm -f {sh(path)}", f"removing {path}")
-        else:
-            self.root(f"cp -p {bak} {sh(path)}", f"restoring {path} from its backup")
-
-
-def unified_diff(path: str, old: str | None, new: str) -> str:
-    return "".join(
-        difflib.unified_diff(
-            (old or "").splitlines(keepends=True),
-            new.splitlines(keepends=True),
-            fromfile=f"{path} (before)" if old is not None else "/dev/null",
-            tofile=f"{path} (after)",
-        )
-    )
 
 
 class Step(ABC):

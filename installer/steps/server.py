@@ -15,8 +15,8 @@ from installer.steps.base import (
     StepResult,
     changed,
     ok,
-    unified_diff,
 )
+from installer.steps.files import restore_file, unified_diff, write_file
 from installer.transport.shell import sh
 
 CERT_SCRIPT = f"""set -e
@@ -123,18 +123,18 @@ class ConfigureSettings(Step):
             ctx.root(f"install -d -o postgres -g postgres -m 0700 {sh(include.conf_d)}",
                      f"creating {include.conf_d}")
         if file_differs:
-            ctx.write_file(path, content, mode="0644", owner="postgres:postgres")
+            write_file(ctx.t, path, content, mode="0644", owner="postgres:postgres")
         if include is not None and conf_new is not None:
             # appended once at the end (so it wins), the rest untouched, the old file kept
-            ctx.write_file(include.conf_path, conf_new, mode="0600", owner="postgres:postgres")
+            write_file(ctx.t, include.conf_path, conf_new, mode="0600", owner="postgres:postgres")
         if file_differs or conf_new is not None:
             errors = [ln for ln in ctx.psql(FILE_ERRORS_SQL, "checking the new settings")
                       .stdout.splitlines() if ln.strip()]
             if errors:
                 if file_differs:
-                    ctx.restore_file(path, previous)
+                    restore_file(ctx.t, path, previous)
                 if include is not None and conf_new is not None:
-                    ctx.restore_file(include.conf_path, st.main_conf)
+                    restore_file(ctx.t, include.conf_path, st.main_conf)
                 raise StepFailed("PostgreSQL rejects the new settings, previous configuration "
                                  "restored, server left as it was: " + "; ".join(errors))
         restart = any(live.get(n, {}).get("context") == "postmaster" for n in differing)
@@ -166,7 +166,7 @@ class ConfigureSettings(Step):
         if r.ok and ctx.state.running:
             return
         detail = (r.stderr or r.stdout).strip().splitlines()[-3:]
-        ctx.restore_file(path, previous)
+        restore_file(ctx.t, path, previous)
         ctx.t.run(s.control_script("start"), become="root", timeout=300)
         ctx.invalidate()
         back = "running again on the previous configuration" if ctx.state.running else \
@@ -210,13 +210,13 @@ class ConfigureHba(Step):
         if ctx.check:
             return changed(f"would update {path}", diff)
         previous = st.hba
-        ctx.write_file(path, new, mode="0640", owner="postgres:postgres")
+        write_file(ctx.t, path, new, mode="0640", owner="postgres:postgres")
         if st.running:
             errors = ctx.psql(
                 "SELECT line_number || ': ' || error FROM pg_hba_file_rules "
                 "WHERE error IS NOT NULL;", "checking pg_hba.conf").stdout.strip()
             if errors:
-                ctx.restore_file(path, previous)
+                restore_file(ctx.t, path, previous)
                 raise StepFailed(f"PostgreSQL rejects the new {path} (restored): {errors}")
             ctx.psql("SELECT pg_reload_conf();", "reloading pg_hba.conf")
         ctx.invalidate()

@@ -65,7 +65,7 @@ def test_error_from_text_names_string_source() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[g]\nh x={[1]: 2}\n", "x.ini:2: cannot evaluate the value '{[1]: 2}'"),
+        ("[g]\nh\n[g:vars]\nx={[1]: 2}\n", "x.ini:4: cannot evaluate the value '{[1]: 2}'"),
         ("[g]\ndb[3:1:0]\n", "x.ini:2: invalid host range [3:1:0]"),
         ("[g:vars]\nx=1\n\n# end\n", "x.ini:1: Section [g:vars] not valid for undefined group"),
         ("[all]\nall\n", "x.ini:2: Adding group 'all' as child to 'ungrouped' creates a"),

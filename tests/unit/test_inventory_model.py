@@ -107,7 +107,7 @@ def test_internal_vars_are_not_shown() -> None:
 
 
 def test_own_host_vars_are_the_hosts_own_copies() -> None:
-    inventory = parse_inventory("h d={'a':[1]}\n[all:vars]\ng=1\n")
+    inventory = parse_inventory("h d=\"{'a':[1]}\"\n[all:vars]\ng=1\n")
     mine = inventory.own_host_vars("h")
     assert mine == {"d": {"a": [1]}}
     mine["d"]["a"].append(2)

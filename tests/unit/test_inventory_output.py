@@ -27,8 +27,8 @@ db
 """
 
 JSONABLE: list[tuple[Any, bool, Any]] = [
-    ({1: "a", None: "b", True: "c", 1.5: "d", "s": "e"}, False,
-     {"1": "a", "null": "b", "true": "c", "1.5": "d", "s": "e"}),
+    ({2: "a", None: "b", True: "c", 1.5: "d", "s": "e"}, False,
+     {"2": "a", "null": "b", "true": "c", "1.5": "d", "s": "e"}),
     ([{2: [{3: 4}]}], False, [{"2": [{"3": 4}]}]),
     (UntrustedStr("x"), False, "x"),
     (UntrustedStr("x"), True, {"__ansible_unsafe": "x"}),

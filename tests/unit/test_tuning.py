@@ -3,7 +3,7 @@
 Every expected value below was worked out by hand from PGTune's formulas
 (le0pard/pgtune, src/features/configuration/configurationSlice.js; output
 order from src/common/components/configurationView/index.jsx) and from
-specs/tuning.md, never copied from our own output. Sizes are kB;
+docs/tuning.md, never copied from our own output. Sizes are kB;
 GB = 1048576 kB, MB = 1024 kB. Shorthand in the comments:
   SB = shared_buffers, ECS = effective_cache_size, MWM = maintenance_work_mem,
   P = max_worker_processes used for work_mem (CPUs when >= 4, else 8),
