@@ -35,6 +35,7 @@ class _DraftGroup:
         self.priority = 1
 
     def ancestors(self) -> set[_DraftGroup]:
+        """Every group this one is (transitively) a child of."""
         seen: set[_DraftGroup] = set()
         todo = list(self.parents)
         while todo:
@@ -63,6 +64,7 @@ class InventoryData:
         return InventoryError(self.path, self.line if line is None else line, message)
 
     def has_group(self, name: str) -> bool:
+        """Whether the group `name` has been declared."""
         return name in self._groups
 
     def add_group(self, name: str) -> None:

@@ -23,6 +23,8 @@ __all__ = ["InventoryView", "ansible_graph", "ansible_list", "jsonable"]
 
 
 class _GroupView(Protocol):
+    """What `ansible-inventory` shows of a group: its members."""
+
     @property
     def hosts(self) -> list[str]:
         """The group's direct hosts, in file order."""
