@@ -253,7 +253,7 @@ def test_initdb_options(hosts: Any, runs: dict[str, Any], host: str) -> None:
     got = _sql(hosts, host, "select pg_encoding_to_char(encoding), datcollate from pg_database "
                             "where datname = 'template1'")
     assert got == "UTF8|C.UTF-8"
-    # Arch: --data-checksums as the initdb line says; Fedora: postgresql-setup's
+    # Arch: --data-checksums as docs/distros.md's initdb line says; Fedora: postgresql-setup's
     assert _sql(hosts, host, "show data_checksums") == ("on" if host == "arch" else "off")
 
 

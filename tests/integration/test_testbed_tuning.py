@@ -1,4 +1,4 @@
-"""Tuning applied to a real host without surprises (issue 5's "done when").
+"""Tuning applied to a real host without surprises.
 
 A Debian 13 test-bed host (PostgreSQL 17, systemd): raising pg_memory restarts once and
 changes shared_buffers; changing only work_mem reloads (postmaster start time unchanged);
