@@ -130,6 +130,9 @@ _CHMOD = re.compile(r'^chmod (\S+) "\$tmp"; chown (\S+) "\$tmp"$', re.M)
 _MOVE = re.compile(r'^mv -f "\$tmp" (.+)$', re.M)
 _KEEP = re.compile(r"^if \[ -e .+ \]; then (.+); fi$", re.M)
 
+#: a HostContext.write_file script (for FakeHost.on)
+WRITE_FILE = 'mv -f "$tmp" '
+
 
 class FakeHost(Transport):
     """Records every command and answers it from a table; an unknown command fails."""
@@ -145,7 +148,8 @@ class FakeHost(Transport):
     def on(self, command: Pattern, answer: Answer = OK, *, stdin: Pattern | None = None,
            times: int | None = None) -> FakeHost:
         """Answer commands containing (str) or matching (regex) `command`, and whose stdin
-        does the same with `stdin` when given; first matching rule wins."""
+        does the same with `stdin` when given. The rule added last wins: a test overrides
+        the answers its harness set up."""
         self.rules.append(Rule(command, answer, stdin, times))
         return self
 
@@ -155,7 +159,7 @@ class FakeHost(Transport):
         call = Call(command, become, text, timeout)
         self.calls.append(call)
         self.commands_run += 1
-        for rule in self.rules:
+        for rule in reversed(self.rules):
             if rule.takes(call):
                 if rule.times is not None:
                     rule.times -= 1
@@ -304,6 +308,6 @@ def said(result: StepResult) -> tuple[str, str]:
 
 
 __all__ = [
-    "MAJOR", "OK", "Call", "FakeHost", "Harness", "Probes", "Written", "err", "fact_sections",
-    "facts", "harness", "out", "said", "sections", "service", "state",
+    "MAJOR", "OK", "WRITE_FILE", "Call", "FakeHost", "Harness", "Probes", "Written", "err",
+    "fact_sections", "facts", "harness", "out", "said", "sections", "service", "state",
 ]

@@ -44,7 +44,7 @@ DPKG_REPAIR = ("DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a dpkg --force-c
 FACTS_SCRIPT = "echo '@@chatalot-"
 
 
-# --- GatherFacts ---------------------------------------------------------------------------
+# --- GatherFacts -----------------------------------------------------------------------------
 
 def gather(distro: str, *, config: HostConfig | None = None, systemd: bool = True,
            major_answer: str | None = None, check: bool = False
@@ -77,7 +77,7 @@ def test_gather_facts_asks_the_host_for_the_major_where_no_table_knows_it() -> N
     ctx, host, result = gather("fedora40", major_answer="postgres (PostgreSQL) 16.4\n")
     assert result == ("ok", "Fedora Linux 40 (Server Edition); 4096 MB RAM, 2 CPUs, systemd; "
                             "fedora strategy, PostgreSQL 16 (the distribution's)")
-    assert [(c.become, c.command) for c in host.calls][1] == (
+    assert host.ran()[1] == (
         None, "/usr/bin/postgres --version")
     assert ctx.strategy.major == 16 and ctx.wanted_settings
 
