@@ -70,7 +70,7 @@ def ratios(fig: Figures, fleets: Sequence[int]) -> dict[str, dict[str, float | N
 
 
 def targets(fig: Figures) -> list[dict[str, Any]]:
-    """The benchmark's three targets (docs/benchmark.md), each met or not, with the numbers behind it."""
+    """The benchmark's three targets (docs/benchmark.md), each met or not, with its numbers."""
     ours, ansible, floor = fig.get("ours", {}), fig.get("ansible", {}), fig.get("floor", {})
     out: list[dict[str, Any]] = []
     n1, a1 = ours.get("noop_1"), ansible.get("noop_1")
