@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from installer.desired import envfile, scram
@@ -30,10 +29,6 @@ ROLE_FLAGS = {
 }
 
 
-def _sql_state(ctx: HostContext) -> dict[str, Any] | None:
-    return ctx.state.sql
-
-
 class AppRole(Step):
     """The role exists, logs in with the env file's password, and holds no extra powers."""
 
@@ -42,7 +37,7 @@ class AppRole(Step):
 
     def run(self, ctx: HostContext) -> StepResult:
         user = ctx.config.db_user
-        sql = _sql_state(ctx)
+        sql = ctx.server_answers()
         if sql is None:
             return changed(f"would create role {user}")
         role = sql.get("role")
@@ -86,7 +81,7 @@ class AppDatabase(Step):
 
     def run(self, ctx: HostContext) -> StepResult:
         c = ctx.config
-        sql = _sql_state(ctx)
+        sql = ctx.server_answers()
         if sql is None:
             return changed(f"would create database {c.db_name} owned by {c.db_user}")
         db = sql.get("database")
@@ -131,7 +126,7 @@ class SchemaGrants(Step):
 
     def run(self, ctx: HostContext) -> StepResult:
         c = ctx.config
-        sql = _sql_state(ctx)
+        sql = ctx.server_answers()
         privs = set((sql or {}).get("schema_privileges") or [])
         if {"CREATE", "USAGE"} <= privs:
             return ok(f"{c.db_user} has USAGE, CREATE on schema public")

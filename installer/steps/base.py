@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from installer.desired import envfile
 from installer.desired.config import HostConfig
@@ -151,6 +151,16 @@ class HostContext:
     def invalidate(self) -> None:
         """Forget the probed state: the next step reads the host again."""
         self._state = None
+
+    def server_answers(self) -> dict[str, Any] | None:
+        """The server's answers (the state's `sql`). None only in check mode, where a server
+        not running yet would have been started; in a real run every step after "start
+        postgresql" needs them, so a silent server fails the step."""
+        st = self.state
+        if st.sql is None and not self.check:
+            raise StepFailed("PostgreSQL is not answering: "
+                             f"{st.sql_error.strip() or 'psql could not connect'}")
+        return st.sql
 
     @property
     def major(self) -> int:

@@ -86,11 +86,12 @@ class ConfigureSettings(Step):
             conf_new = pgconf.with_conf_d_include(st.main_conf or "")
             if conf_new == st.main_conf:
                 conf_new = None
-        if st.sql is None:
+        answers = ctx.server_answers()
+        if answers is None:
             more = f", and include conf.d/ from {include.conf_path}" if include and conf_new else ""
             return changed(f"would write {path} ({len(wanted)} settings){more}",
                            unified_diff(path, st.dropin, content) if ctx.diff else None)
-        live: dict[str, dict[str, object]] = st.sql.get("settings", {})
+        live: dict[str, dict[str, object]] = answers.get("settings", {})
         unknown = [n for n in wanted if n not in live and "." not in n]
         if unknown:
             raise StepFailed(f"unknown PostgreSQL setting(s): {', '.join(unknown)}; "

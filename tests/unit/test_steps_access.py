@@ -369,3 +369,22 @@ def test_login_in_check_mode_says_it_would_connect(
         h.host.on("chatalot-login-check", answer)
     assert said(h.run(LoginCheck())) == ("changed", expected)
     assert [c.command for c in h.host.calls] == ([LOGIN_CMD] if answer is not None else [])
+
+
+# --- a server that does not answer ----------------------------------------------------------
+
+@pytest.mark.parametrize("step", [AppRole(), AppDatabase(), SchemaGrants()],
+                         ids=["role", "database", "grants"])
+def test_a_silent_server_fails_a_real_run_and_is_only_planned_in_check_mode(step: Any) -> None:
+    """In check mode a server not running yet would have been started: say what would be
+    done. In a real run "start postgresql" has run, so a silent server fails the step
+    (never "would ..." reported as a change that was not made)."""
+    planned = access(None, check=True)
+    status, reason = said(planned.run(step))
+    assert status == "changed" and reason.startswith("would "), reason
+    real = harness("debian12", state(sql=None, sql_error="psql: error: connection refused\n"),
+                   config=HostConfig(migrations_source=None))
+    with pytest.raises(StepFailed) as e:
+        real.run(step)
+    assert str(e.value) == "PostgreSQL is not answering: psql: error: connection refused"
+    assert real.host.calls == []

@@ -440,3 +440,12 @@ def test_hba_the_server_rejects_is_restored_and_not_reloaded() -> None:
                             'authentication method "scram"')
     assert h.host.ran()[-1] == ("root", f"cp -p {HBA}.chatalot-db.bak {HBA}")
     assert h.host.sql() == [HBA_ERRORS]
+
+
+def test_settings_on_a_silent_server_fail_a_real_run() -> None:
+    """Outside check mode the server must answer (it was started): the step fails, nothing
+    written."""
+    h = harness("debian12", state(service(), dropin=None, sql=None, sql_error="boom"))
+    with pytest.raises(StepFailed, match="PostgreSQL is not answering: boom"):
+        h.run(ConfigureSettings())
+    assert h.host.calls == []
