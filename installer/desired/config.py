@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from installer.desired import tuning
+from installer.desired import paths, tuning
 from installer.errors import TuningError, UsageError
 from installer.resources import migrations_dir
 from installer.sqltext import validate_identifier
@@ -68,13 +68,14 @@ class HostConfig:
                 "the networks the app connects from (e.g. 10.0.0.0/24; hostssl, "
                 "scram-sha-256), or leave pg_listen at localhost"
             )
-        cert = _opt_abs_path(hostvars, "pg_ssl_cert")
-        key = _opt_abs_path(hostvars, "pg_ssl_key")
+        cert = _opt_file_path(hostvars, "pg_ssl_cert")
+        key = _opt_file_path(hostvars, "pg_ssl_key")
         if (cert is None) != (key is None):
             raise UsageError("pg_ssl_cert and pg_ssl_key go together: give both paths (files "
                              "on the host), or neither to have a certificate generated")
         password = _password(hostvars.get("db_password"))
-        env_file = _abs_path(hostvars, "db_env_file", DEFAULT_ENV_FILE)
+        env_file = paths.file_path("db_env_file", str(hostvars.get("db_env_file",
+                                                                   DEFAULT_ENV_FILE)))
         settings = hostvars.get("pg_settings", {}) or {}
         if not isinstance(settings, Mapping):
             raise UsageError(
@@ -107,7 +108,8 @@ class HostConfig:
             pg_profile=profile,
             pg_max_connections=max_connections,
             migrations_source=_migrations_source(hostvars),
-            backup_dir=_abs_path(hostvars, "backup_dir", DEFAULT_BACKUP_DIR),
+            backup_dir=paths.dir_path("backup_dir",
+                                      str(hostvars.get("backup_dir", DEFAULT_BACKUP_DIR))),
             db_password=password,
             pg_allowed_cidrs=cidrs,
             pg_ssl_cert=cert,
@@ -186,18 +188,10 @@ def _password(value: object) -> str | None:
     return text
 
 
-def _opt_abs_path(hostvars: Mapping[str, Any], key: str) -> str | None:
+def _opt_file_path(hostvars: Mapping[str, Any], key: str) -> str | None:
     if hostvars.get(key) in (None, ""):
         return None
-    return _abs_path(hostvars, key, "")
-
-
-def _abs_path(hostvars: Mapping[str, Any], key: str, default: str) -> str:
-    """An absolute path on the host (no newline or NUL), else UsageError."""
-    value = str(hostvars.get(key, default))
-    if not value.startswith("/") or any(c in value for c in "\n\x00"):
-        raise UsageError(f"{key} must be an absolute path, got {value!r}")
-    return value
+    return paths.file_path(key, str(hostvars[key]))
 
 
 def _migrations_source(hostvars: Mapping[str, Any]) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import quote, unquote, urlsplit
 
@@ -55,3 +56,55 @@ def app_password(user: str, given: str | None, env_text: str | None) -> tuple[st
     if kept is not None:
         return kept, False
     return secrets.token_urlsafe(32), True
+
+
+def foreign(text: str | None, meta: str | None) -> str | None:
+    """Why an existing env file is not one we may replace, or None (missing, or ours).
+
+    `meta`: `stat -c '%a %U %G %F'` of the path (not following a symlink; empty: missing);
+    `text`: its content when it is a regular file. Ours: a regular file of root's holding
+    nothing but comments, blank lines and one postgres:// DATABASE_URL line. What is found
+    is named by kind and variable names only, never by content.
+    """
+    fields = (meta or "").split(maxsplit=3)
+    if len(fields) < 4:
+        return None  # no such file: ours to create
+    owner, kind = fields[1], fields[3].strip()
+    if kind != "regular file":
+        return f"is a {kind}, not a file chatalot-db wrote"
+    if owner != "root":
+        return f"belongs to {owner}, not root: not a file chatalot-db wrote"
+    assigned: list[str] = []
+    other_lines = 0
+    for line in (text or "").splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)\s*=", stripped)
+        if m:
+            assigned.append(m.group(1))
+        else:
+            other_lines += 1
+    url = read_url(text) or ""
+    extra = sorted(set(assigned) - {"DATABASE_URL"})
+    if "DATABASE_URL" not in assigned or not url:
+        found = "holds no postgres:// DATABASE_URL"
+    elif not url.startswith(("postgres://", "postgresql://")):
+        found = "holds a DATABASE_URL that is not postgres://"
+    elif assigned.count("DATABASE_URL") > 1:
+        found = "holds several DATABASE_URL lines"
+    elif extra:
+        found = f"holds {', '.join(extra[:5])} besides DATABASE_URL"
+    elif other_lines:
+        found = f"holds {other_lines} line(s) that are not NAME=value"
+    else:
+        return None
+    return f"{found}: not a file chatalot-db wrote (DATABASE_URL alone)"
+
+
+_URL_SECRET = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*(@)")
+
+
+def mask_secrets(text: str) -> str:
+    """Every password in a postgres:// URL of `text` replaced by ********."""
+    return _URL_SECRET.sub(r"\1********\2", text)

@@ -65,7 +65,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("db_name", "`chatalot`", "the database (a plain identifier only)"),
     Variable("db_user", "`chatalot`", "the app role (a plain identifier only)"),
     Variable("db_env_file", "`/etc/chatalot/database.env`",
-             "where DATABASE_URL is written (an absolute path on the host)"),
+             "where DATABASE_URL is written (an absolute path on the host, a file of its own: "
+             "system files and folders are refused, and an existing file that is not one "
+             "chatalot-db wrote (a symlink, not root's, or holding more than DATABASE_URL) is "
+             "never replaced: the host fails before the role changes)"),
     Variable("pg_version", "distribution default",
              "PostgreSQL major version; another than the distribution's comes from PGDG "
              "(apt: `pgdg.sources` signed by postgresql-common's key, `postgresql-NN`; dnf: "
@@ -88,7 +91,8 @@ VARIABLES: tuple[Variable, ...] = (
              "-subj /CN=<host>`, `chatalot-server.crt`/`.key` in the data directory, key 0600 "
              "postgres, only if missing)"),
     Variable("pg_ssl_cert", "generated (see `pg_allowed_cidrs`)",
-             "an existing certificate on the host (an absolute path) for `ssl_cert_file`; "
+             "an existing certificate on the host (an absolute path, not a system file) for "
+             "`ssl_cert_file`; "
              "goes with `pg_ssl_key`"),
     Variable("pg_ssl_key", "generated (see `pg_allowed_cidrs`)",
              "its key on the host (an absolute path) for `ssl_key_file`; goes with "
@@ -114,7 +118,8 @@ VARIABLES: tuple[Variable, ...] = (
              "skips the step"),
     Variable("backup_dir", "`/var/backups/chatalot`",
              "on the host: where `pg_dump` backups go before migrating a database that holds "
-             "data"),
+             "data (a folder of its own: `/`, `/etc`, `/var` and the like, and system folders, "
+             "are refused)"),
 )
 
 

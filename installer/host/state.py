@@ -25,7 +25,7 @@ from installer.transport.shell import sh
 class HostState:
     service: ServiceState
     env_file: str | None
-    #: "mode owner group" of the env file
+    #: "mode owner group kind" of the env file (`stat -c '%a %U %G %F'`; empty: missing)
     env_meta: str | None
     hba: str | None
     dropin: str | None
@@ -82,8 +82,9 @@ def probe_state(
     done here so that it costs no command of its own)."""
     s = SectionScript()
     strategy.add_state_sections(s)
-    file_section(s, "env", config.env_file)
-    s.section("env-meta", f"stat -c '%a %U %G' {sh(config.env_file)} 2>/dev/null; true")
+    env = sh(config.env_file)  # read only as a regular file, never through a symlink
+    s.section("env", f"if [ -f {env} ] && [ ! -L {env} ]; then cat {env}; else echo MISSING; fi")
+    s.section("env-meta", f"stat -c '%a %U %G %F' {env} 2>/dev/null; true")
     file_section(s, "hba", strategy.hba_path())
     file_section(s, "dropin", strategy.dropin_path())
     include = strategy.conf_include()
@@ -92,7 +93,7 @@ def probe_state(
     psql = strategy.psql()
     s.section("sql", sql_section(config.pg_port, state_sql(config, setting_names), psql))
     if login:
-        s.section("login", f"if [ -f {sh(config.env_file)} ]; then "
+        s.section("login", f"if [ -f {env} ] && [ ! -L {env} ]; then "
                            f"{applogin.probe_section(config.env_file, psql)}\nfi")
     r = t.run(s.script, become="root", timeout=120)
     sections = s.parse(r.stdout)

@@ -153,14 +153,14 @@ class EnvFile(Step):
         content = envfile.render(ctx.database_url())
         current = ctx.state.env_file
         meta = (ctx.state.env_meta or "").strip()
-        if current == content and meta == "600 root root":
+        if current == content and meta == "600 root root regular file":
             return ok("DATABASE_URL in place (mode 0600, root)",
                       note=f"DATABASE_URL is in {path} (mode 0600)")
         secret = ctx.password
         diff = None
-        if ctx.diff:
-            diff = mask(mask(unified_diff(path, current, content), secret),
-                        quote(secret, safe=""))
+        if ctx.diff:  # every password masked, the old one too
+            diff = mask(mask(envfile.mask_secrets(unified_diff(path, current, content)),
+                             secret), quote(secret, safe=""))
         what = "would write" if ctx.check else "wrote"
         if not ctx.check:
             write_file(ctx.t, path, content, mode="0600", owner="root:root", backup=False)

@@ -175,10 +175,21 @@ class HostContext:
         """db_password when set; else the env file's, or a new one (generated once per run)."""
         if self._password is None:
             c = self.config
-            env = None if c.db_password is not None else self.state.env_file  # probe if needed
+            self.check_env_file()
+            env = None if c.db_password is not None else self.state.env_file
             self._password, self.password_is_new = envfile.app_password(
                 c.db_user, c.db_password, env)
         return self._password
+
+    def check_env_file(self) -> None:
+        """Fail (before any change to the role) when the env file exists but is not ours:
+        its password is never trusted nor rotated, and the file never replaced."""
+        problem = envfile.foreign(self.state.env_file, self.state.env_meta)
+        if problem is not None:
+            raise StepFailed(
+                f"{self.config.env_file} {problem}; chatalot-db leaves it alone and changes "
+                "nothing of the role: set db_env_file to a path of its own (e.g. "
+                "/etc/chatalot/database.env), or move that file away")
 
     def database_url(self) -> str:
         return envfile.database_url(

@@ -234,3 +234,99 @@ def test_timings(remote: dict[str, Any], sampled: dict[str, Any]) -> None:
           f"{sampled['control'].samples} control samples, "
           f"{len(sampled['host_argv'].splitlines())} host samples")
     assert json.loads(sampled["report"])["hosts"]
+
+
+# --- path variables that name files not ours --------------------------------------------------
+
+ROLE_SECRET = "select rolpassword from pg_authid where rolname = 'chatalot'"
+FOREIGN = "API_KEY=foreign-app-key-1234\nOTHER_SETTING=keep-me\n"
+WATCHED = ("/etc/passwd", "/etc/shadow", "/etc/chatalot/app.conf", "/etc/chatalot/database.env")
+
+
+@pytest.fixture(scope="module")
+def foreign(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """debian12 provisioned, plus a file of another app beside our env file and a symlink
+    to /etc/passwd; then apply with db_env_file pointing at each (check mode with --diff,
+    and real runs)."""
+    tmp = tmp_path_factory.mktemp("foreign")
+    host = host_of_kind(bed, "debian12")
+    bed.reset(host)
+    base = inventory(bed, tmp / "base.ini", {host: "root"})
+    p, _ = run_apply(base, tmp / "base.json")
+    assert p.returncode == 0, p.stdout + p.stderr
+    bed.ssh(host, f"printf {FOREIGN!r} > /etc/chatalot/app.conf; chmod 0640 "
+                  "/etc/chatalot/app.conf; ln -sfn /etc/passwd /etc/chatalot/link.env",
+            check=True)
+
+    def sums() -> str:
+        return str(bed.ssh(host, f"sha256sum {' '.join(WATCHED)}; stat -c '%n %a %U %h' "
+                                 f"{' '.join(WATCHED)}", check=True).stdout)
+
+    def secret() -> str:
+        return str(bed.ssh(host, f'runuser -u postgres -- psql -XAtc "{ROLE_SECRET}"',
+                           check=True).stdout)
+
+    before = {"sums": sums(), "secret": secret(),
+              "shadow": bed.ssh(host, "cat /etc/shadow", check=True).stdout}
+    runs: dict[str, tuple[subprocess.CompletedProcess[str], dict[str, Any]]] = {}
+    for name, path in [("passwd", "/etc/passwd"), ("shadow", "/etc/shadow"),
+                       ("app", "/etc/chatalot/app.conf"), ("link", "/etc/chatalot/link.env")]:
+        inv = inventory(bed, tmp / f"{name}.ini", {host: "root"}, db_env_file=path)
+        for mode in ("check", "run"):
+            extra = ("--check", "--diff") if mode == "check" else ("--diff",)
+            runs[f"{name}-{mode}"] = run_apply(inv, tmp / f"{name}-{mode}.json", *extra)
+    after = {"sums": sums(), "secret": secret()}
+    rerun = run_apply(base, tmp / "rerun.json")
+    try:
+        yield {"host": host, "before": before, "after": after, "runs": runs, "rerun": rerun}
+    finally:
+        bed.reset(host)
+
+
+@pytest.mark.parametrize("name", ["passwd", "shadow"])
+def test_system_files_as_env_file_are_refused_before_the_host_is_contacted(
+        foreign: dict[str, Any], name: str) -> None:
+    for mode in ("check", "run"):
+        p, doc = foreign["runs"][f"{name}-{mode}"]
+        assert p.returncode == 2, p.stdout + p.stderr
+        steps = doc["hosts"][foreign["host"]]["steps"]
+        assert [s["name"] for s in steps] == ["check variables"], steps
+        assert steps[0]["reason"].startswith(f"db_env_file '/etc/{name}' is a system file")
+
+
+@pytest.mark.parametrize(("name", "found"), [
+    ("app", "/etc/chatalot/app.conf holds API_KEY, OTHER_SETTING besides DATABASE_URL"),
+    ("link", "/etc/chatalot/link.env is a symbolic link"),
+])
+def test_a_file_not_ours_fails_the_host_before_the_role_changes(
+        foreign: dict[str, Any], name: str, found: str) -> None:
+    for mode in ("check", "run"):
+        p, doc = foreign["runs"][f"{name}-{mode}"]
+        assert p.returncode == 2, p.stdout + p.stderr
+        host = doc["hosts"][foreign["host"]]
+        failed = [s for s in host["steps"] if s["status"] == "failed"]
+        assert [s["name"] for s in failed] == ["create role chatalot"], host["steps"]
+        assert failed[0]["reason"].startswith(found), failed[0]["reason"]
+        assert "changes nothing of the role" in failed[0]["reason"]
+        assert host["changed"] == 0
+
+
+def test_nothing_was_touched_and_nothing_of_them_printed(foreign: dict[str, Any]) -> None:
+    """passwd, shadow, the other app's file and our env file are byte for byte as before
+    (same mode, owner, link count); the role's password is unchanged; no run printed a
+    line of them."""
+    assert foreign["after"]["sums"] == foreign["before"]["sums"]
+    assert foreign["after"]["secret"] == foreign["before"]["secret"]
+    shadow_hashes = [f for line in foreign["before"]["shadow"].splitlines()
+                     for f in [line.split(":")[1]] if len(f) > 2]
+    for key, (p, doc) in foreign["runs"].items():
+        shown = p.stdout + p.stderr + json.dumps(doc)
+        for text in ("foreign-app-key-1234", "keep-me", "root:x:0:0", "/usr/sbin/nologin",
+                     *shadow_hashes):
+            assert text not in shown, f"{key} printed {text!r}"
+
+
+def test_the_host_still_converges_with_its_own_env_file(foreign: dict[str, Any]) -> None:
+    p, doc = foreign["rerun"]
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert doc["hosts"][foreign["host"]]["changed"] == 0

@@ -79,8 +79,8 @@ def _ctx(env_text: str | None, login: applogin.LoginOutcome | None,
          db_password: str | None = None) -> tuple[HostContext, HostState]:
     config = HostConfig(db_password=db_password)
     ctx = HostContext("h", LocalTransport(), config, check=False, diff=False)
-    st = HostState(ServiceState([], True, True), env_text, "600 root root", None, None, {},
-                   login=login)
+    st = HostState(ServiceState([], True, True), env_text, "600 root root regular file", None,
+                   None, {}, login=login)
     ctx.set_state(st)
     return ctx, st
 

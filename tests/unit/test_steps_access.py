@@ -54,9 +54,12 @@ def role(password: str | None = PASSWORD, **columns: bool | str | None) -> dict[
 
 def access(sql: dict[str, Any] | None, *, env_file: str | None = ENV, check: bool = False,
            diff: bool = False, db_password: str | None = None,
-           env_meta: str | None = "600 root root", login: LoginOutcome | None = None
-           ) -> Harness:
+           env_meta: str | None = "", login: LoginOutcome | None = None) -> Harness:
+    """The probed state; `env_meta`: the env file's stat line (default: a root-owned 0600
+    regular file, or none when `env_file` is None)."""
     config = HostConfig(migrations_source=None, db_password=db_password)
+    if env_meta == "":
+        env_meta = "600 root root regular file" if env_file is not None else None
     h = harness("debian12", state(sql=sql, env_file=env_file, env_meta=env_meta, login=login),
                 check=check, diff=diff, config=config)
     h.host.on("psql")  # every statement succeeds unless a test says otherwise
@@ -238,11 +241,10 @@ def test_schema_grant_in_place_or_in_check_mode_runs_nothing(
 
 @pytest.mark.parametrize(("env", "meta", "db_password"), [
     (None, None, PASSWORD),
-    (ENV, "644 root root", None),
-    (ENV, "600 chatalot root", None),
-    (envfile.render(URL.replace(QUOTED, "old")), "600 root root", PASSWORD),
-    ("DATABASE_URL=" + URL + "\n", "600 root root", None),
-], ids=["missing", "mode", "owner", "other password", "no header"])
+    (ENV, "644 root root regular file", None),
+    (envfile.render(URL.replace(QUOTED, "old")), "600 root root regular file", PASSWORD),
+    ("DATABASE_URL=" + URL + "\n", "600 root root regular file", None),
+], ids=["missing", "mode", "other password", "no header"])
 def test_env_file_written_root_only_with_the_url_on_stdin(
         env: str | None, meta: str | None, db_password: str | None) -> None:
     h = access({}, env_file=env, env_meta=meta, db_password=db_password)
@@ -286,7 +288,9 @@ def test_env_file_in_check_mode_masks_the_password_in_its_diff(diff: bool) -> No
     if diff:
         assert result.diff is not None
         assert "+DATABASE_URL=postgres://chatalot:********@localhost:5432/chatalot" in result.diff
-        assert "-DATABASE_URL=postgres://chatalot:old@localhost" in result.diff
+        # the previous password is masked too
+        assert "-DATABASE_URL=postgres://chatalot:********@localhost" in result.diff
+        assert ":old@" not in result.diff
     else:
         assert result.diff is None
     no_secret(h, result.diff)
@@ -388,3 +392,35 @@ def test_a_silent_server_fails_a_real_run_and_is_only_planned_in_check_mode(step
         real.run(step)
     assert str(e.value) == "PostgreSQL is not answering: psql: error: connection refused"
     assert real.host.calls == []
+
+
+# --- an env file that is not ours ------------------------------------------------------------
+
+PASSWD = "root:x:0:0:root:/root:/bin/bash\nsshd:x:105:65534::/run/sshd:/usr/sbin/nologin\n"
+
+
+@pytest.mark.parametrize(("text", "meta", "problem"), [
+    (PASSWD, "644 root root regular file", "holds no postgres:// DATABASE_URL"),
+    (None, "777 root root symbolic link", "is a symbolic link"),
+    (ENV, "600 chatalot chatalot regular file", "belongs to chatalot, not root"),
+    ("API_KEY=k\n" + ENV, "600 root root regular file", "holds API_KEY besides DATABASE_URL"),
+], ids=["passwd-like", "symlink", "app's own", "more variables"])
+@pytest.mark.parametrize("check", [False, True], ids=["run", "check"])
+@pytest.mark.parametrize("db_password", [None, "given"], ids=["kept", "db_password"])
+@pytest.mark.parametrize("step", [AppRole(), EnvFile()], ids=["role", "env file"])
+def test_a_foreign_env_file_fails_before_the_role_or_the_file_changes(
+        step: Any, db_password: str | None, check: bool, text: str | None, meta: str,
+        problem: str) -> None:
+    """Never replaced, its password never trusted nor rotated, its content never shown:
+    the first step that needs the password fails, naming the path and what was found."""
+    h = access({"role": role("some other password")}, env_file=text, env_meta=meta,
+               check=check, diff=True, db_password=db_password)
+    with pytest.raises(StepFailed) as e:
+        h.run(step)
+    message = str(e.value)
+    assert message.startswith(f"{ENV_FILE} {problem}")
+    assert "chatalot-db leaves it alone and changes nothing of the role" in message
+    assert "db_env_file" in message
+    assert h.host.calls == []  # no ALTER ROLE, no write
+    for secret in ("root:x:0:0", "sshd:x", "API_KEY=k", PASSWORD, QUOTED):
+        assert secret not in message
