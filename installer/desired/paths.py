@@ -16,7 +16,7 @@ from installer.errors import UsageError
 #: folders whose content belongs to the system or the kernel: nothing of ours goes there
 SYSTEM_DIRS = (
     "/proc", "/sys", "/dev", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
-    "/libx32", "/run", "/var/run", "/etc/ssh", "/etc/pam.d", "/etc/security",
+    "/libx32", "/run/systemd", "/run/sshd", "/etc/ssh", "/etc/pam.d", "/etc/security",
     "/etc/sudoers.d", "/etc/systemd", "/etc/apt", "/etc/yum.repos.d", "/etc/pacman.d",
     "/etc/cron.d", "/etc/profile.d", "/etc/ld.so.conf.d", "/var/lib/dpkg", "/var/lib/rpm",
     "/var/lib/pacman", "/var/spool/cron",
@@ -34,7 +34,7 @@ SYSTEM_FILES = (
 
 #: folders that are never ours as a whole (a folder of our own inside them is fine)
 TOP_DIRS = ("/", "/etc", "/var", "/var/lib", "/var/log", "/var/backups", "/var/tmp", "/home",
-            "/root", "/tmp", "/opt", "/srv", "/mnt", "/media")
+            "/root", "/tmp", "/opt", "/srv", "/mnt", "/media", "/run", "/var/run")
 
 
 def _system_reason(path: str) -> str | None:

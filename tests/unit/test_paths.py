@@ -88,3 +88,13 @@ def test_config_refuses_system_paths_at_check_variables(variables: dict[str, str
                                                         name: str) -> None:
     with pytest.raises(UsageError, match=f"^{name} "):
         HostConfig.from_vars(variables)
+
+
+def test_run_holds_files_of_our_own_but_is_not_a_folder_of_ours() -> None:
+    """/run/chatalot/database.env (a tmpfs secret) is fine; /run itself is not a backup
+    folder; systemd's and sshd's runtime folders are the system's."""
+    assert paths.file_path("db_env_file", "/run/chatalot/database.env")
+    with pytest.raises(UsageError, match="a shared system folder"):
+        paths.dir_path("backup_dir", "/run")
+    with pytest.raises(UsageError, match="in /run/systemd"):
+        paths.file_path("db_env_file", "/run/systemd/system/x.env")
