@@ -88,7 +88,8 @@ def foreign(text: str | None, meta: str | None) -> str | None:
     url = read_url(text) or ""
     extra = sorted(set(assigned) - {"DATABASE_URL"})
     if "DATABASE_URL" not in assigned or not url:
-        found = "holds no postgres:// DATABASE_URL"
+        found = (f"holds {', '.join(extra[:5])} and no postgres:// DATABASE_URL" if extra
+                 else "holds no postgres:// DATABASE_URL")
     elif not url.startswith(("postgres://", "postgresql://")):
         found = "holds a DATABASE_URL that is not postgres://"
     elif assigned.count("DATABASE_URL") > 1:

@@ -295,7 +295,8 @@ def test_system_files_as_env_file_are_refused_before_the_host_is_contacted(
 
 
 @pytest.mark.parametrize(("name", "found"), [
-    ("app", "/etc/chatalot/app.conf holds API_KEY, OTHER_SETTING besides DATABASE_URL"),
+    ("app", "/etc/chatalot/app.conf holds API_KEY, OTHER_SETTING and no postgres:// "
+            "DATABASE_URL"),
     ("link", "/etc/chatalot/link.env is a symbolic link"),
 ])
 def test_a_file_not_ours_fails_the_host_before_the_role_changes(

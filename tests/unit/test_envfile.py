@@ -70,6 +70,8 @@ OURS = render(database_url("app", "pw", "localhost", 5432, "db"))
     ("DATABASE_URL=postgres://a:b@h/d\nDATABASE_URL=postgres://c:d@h/d\n",
      "600 root root regular file", "holds several DATABASE_URL lines"),
     ("", "600 root root regular file", "holds no postgres:// DATABASE_URL"),
+    ("API_KEY=k\nOTHER=v\n", "600 root root regular file",
+     "holds API_KEY, OTHER and no postgres:// DATABASE_URL"),
 ])
 def test_foreign_env_files(text: str | None, meta: str | None, problem: str | None) -> None:
     found = envfile.foreign(text, meta)
