@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from installer.sqltext import validate_identifier
 
 DEFAULT_ENV_FILE = "/etc/chatalot/database.env"
 DEFAULT_BACKUP_DIR = "/var/backups/chatalot"
+DEFAULT_MIGRATION_LOCK_TIMEOUT_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class HostConfig:
     migrations_source: Path | None = field(default_factory=migrations_dir)
     #: where pg_dump backups go on the host before migrations touch existing data
     backup_dir: str = DEFAULT_BACKUP_DIR
+    #: how long a migration statement may wait for a table lock the app holds (ms; None:
+    #: without limit, as sqlx)
+    migration_lock_timeout_ms: int | None = DEFAULT_MIGRATION_LOCK_TIMEOUT_MS
     #: the app role's password (None: generated once, then kept in the env file); never shown
     db_password: str | None = field(default=None, repr=False)
     #: networks the app role may connect from over SSL (hba `hostssl` lines); () = loopback only
@@ -114,6 +119,7 @@ class HostConfig:
             pg_allowed_cidrs=cidrs,
             pg_ssl_cert=cert,
             pg_ssl_key=key,
+            migration_lock_timeout_ms=_lock_timeout(hostvars.get("migration_lock_timeout")),
         )
 
 
@@ -186,6 +192,27 @@ def _password(value: object) -> str | None:
     if any(c in text for c in "\x00\r\n"):
         raise UsageError("db_password cannot contain a line break or NUL")
     return text
+
+
+_DURATION = re.compile(r"\s*(\d+)\s*(ms|s|min)?\s*")
+_UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, None: 1000}
+
+
+def _lock_timeout(value: Any) -> int | None:
+    """migration_lock_timeout: `5s`, `500ms`, `1min` or plain seconds; `0`/`none`: no
+    limit. Unset: the default."""
+    if value is None or value == "":
+        return DEFAULT_MIGRATION_LOCK_TIMEOUT_MS
+    if str(value).strip().lower() in ("none", "0"):
+        return None
+    m = _DURATION.fullmatch(str(value))
+    if m is None or isinstance(value, bool):
+        raise UsageError(f"migration_lock_timeout must be a duration like 5s, 500ms or 1min "
+                         f"(0 or none: no limit), got {value!r}")
+    ms = int(m.group(1)) * _UNIT_MS[m.group(2)]
+    if not 1 <= ms <= 3_600_000:
+        raise UsageError(f"migration_lock_timeout must be between 1ms and 60min, got {value!r}")
+    return ms
 
 
 def _opt_file_path(hostvars: Mapping[str, Any], key: str) -> str | None:

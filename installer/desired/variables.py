@@ -116,6 +116,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("migrations_source", "the bundled `migrations/`",
              "a migrations folder on the control machine (your Chatalot release's); `none` "
              "skips the step"),
+    Variable("migration_lock_timeout", "`5s`",
+             "how long a migration statement may wait for a table lock the app holds "
+             "(`500ms`, `5s`, `1min`; `0` or `none`: no limit, as sqlx); it then rolls back "
+             "and is tried again 3 times (pauses of 1, 2, 4 s), then the host fails naming the "
+             "sessions holding locks: the app's queries never queue behind a waiting migration "
+             "for longer"),
     Variable("backup_dir", "`/var/backups/chatalot`",
              "on the host: where `pg_dump` backups go before migrating a database that holds "
              "data (a folder of its own: `/`, `/etc`, `/var` and the like, and system folders, "

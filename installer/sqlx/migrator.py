@@ -50,7 +50,20 @@ ATTEMPTS = 5
 #: polling sqlx's lock while another migrator holds it: first and longest pause (s)
 POLL_FIRST, POLL_MAX = 0.2, 2.0
 
+#: PostgreSQL's message when a statement gave up waiting for a lock (lock_timeout)
+LOCK_TIMEOUT_ERROR = "canceling statement due to lock timeout"
+
 log = logging.getLogger("chatalot_db.migrate")
+
+
+@dataclass(frozen=True)
+class LockWait:
+    """How long a migration may wait for a table lock the app holds, and how often to try
+    again (pausing `pause`, doubled each time) before the run gives up."""
+
+    timeout_ms: int
+    retries: int = 3
+    pause: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,7 @@ def apply_pending(
     before: Callable[[list[rules.Migration], rules.LedgerState], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_note: Callable[[str], None] | None = None,
+    lock_wait: LockWait | None = None,
 ) -> list[AppliedRecord]:
     """Apply what sqlx's run() would apply; return what was applied, in order.
 
@@ -99,12 +113,17 @@ def apply_pending(
     `on_note(text)` receives what the run did besides migrating: each INVALID index
     dropped before the migration that recreates it (index_notes), and a warning for
     each INVALID index no pending migration recreates (left alone).
+
+    `lock_wait` (apply's; sqlx has none): a statement waits at most its timeout for a
+    table lock; a migration that gave up rolled back, and is tried again after a pause,
+    `retries` times; then MigrationRunError names the sessions holding locks.
     """
     state = ledger
     done: list[AppliedRecord] = []
     prepared = False
     stale = 0
     pause = POLL_FIRST
+    lock_waits = 0
     noted: set[str] = set()
 
     def note(text: str) -> None:
@@ -119,8 +138,9 @@ def apply_pending(
         if before is not None and not prepared:
             before(pending, state)
         prepared = True
-        script = rules.run_script(pending, database=database, applied=state.applied, role=role,
-                                 set_role=set_role, wait_for_lock=False)
+        script = rules.run_script(
+            pending, database=database, applied=state.applied, role=role, set_role=set_role,
+            wait_for_lock=False, lock_timeout_ms=lock_wait.timeout_ms if lock_wait else None)
         r = run_psql(script)
         outcome = rules.parse_run_output(r.stdout)
         by_version = {m.version: m for m in pending}
@@ -140,12 +160,87 @@ def apply_pending(
             stale += 1
             state = reread()
             continue
+        if lock_wait is not None and LOCK_TIMEOUT_ERROR in r.stderr:
+            if lock_waits < lock_wait.retries:
+                wait = lock_wait.pause * 2 ** lock_waits
+                lock_waits += 1
+                log.info("%s: migration %s waited %d ms for a table lock; trying again in "
+                         "%.1fs", database, outcome.failed, lock_wait.timeout_ms, wait)
+                sleep(wait)
+                state = reread()
+                continue
+            blockers = parse_blockers(run_psql(BLOCKERS_SQL).stdout)
+            raise MigrationRunError(
+                lock_wait_message(outcome.failed, lock_wait, lock_waits + 1, blockers), done)
         message = (index_failure_message(r, outcome, by_version[outcome.failed])
                    if outcome.failed in by_version else None)
         raise MigrationRunError(message or failure_message(r, outcome.failed), done)
     raise MigrationRunError(
         f"while executing migrations: _sqlx_migrations kept changing while this run waited "
         f"for sqlx's lock ({ATTEMPTS} attempts): is another migrator looping?", done)
+
+
+#: the sessions (other than ours) holding granted table locks in this database, oldest
+#: transaction first: who a migration that gave up waiting most likely waited for
+BLOCKERS_MARKER = "chatalot-blocker "
+BLOCKERS_SQL = f"""\\set ON_ERROR_STOP 1
+\\pset tuples_only on
+\\pset format unaligned
+SELECT '{BLOCKERS_MARKER}' || json_build_object(
+    'pid', a.pid, 'user', a.usename, 'app', a.application_name, 'state', a.state,
+    'seconds', round(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))),
+    'query', left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 60))
+FROM pg_stat_activity a
+WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+  AND EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+              WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
+                AND d.datname = current_database())
+ORDER BY a.xact_start NULLS LAST
+LIMIT 5;
+"""
+
+
+@dataclass(frozen=True)
+class Blocker:
+    pid: int
+    user: str
+    app: str
+    state: str
+    seconds: int
+    query: str
+
+    def describe(self) -> str:
+        app = f", {self.app}" if self.app else ""
+        return (f"pid {self.pid} ({self.user}{app}, {self.state or '?'} for {self.seconds} s: "
+                f"{self.query or '?'})")
+
+
+def parse_blockers(stdout: str) -> list[Blocker]:
+    found: list[Blocker] = []
+    for line in stdout.splitlines():
+        if line.startswith(BLOCKERS_MARKER):
+            try:
+                d = json.loads(line[len(BLOCKERS_MARKER):])
+                found.append(Blocker(int(d["pid"]), str(d["user"] or "?"), str(d["app"] or ""),
+                                     str(d["state"] or ""), int(d["seconds"] or 0),
+                                     str(d["query"] or "")))
+            except (ValueError, KeyError, TypeError):
+                continue
+    return found
+
+
+def lock_wait_message(failed: int | None, lock_wait: LockWait, tries: int,
+                      blockers: Sequence[Blocker]) -> str:
+    """Why the run gave up waiting for a table lock, who held locks, and the ways forward."""
+    what = f"migration {failed}" if failed is not None else "the migrations"
+    held = ("; ".join(b.describe() for b in blockers) if blockers
+            else "none found any more (the lock was released meanwhile)")
+    first = blockers[0].pid if blockers else "PID"
+    return (f"while executing {what}: waited for a table lock {tries} times "
+            f"({lock_wait.timeout_ms} ms each) and gave up; rolled back, nothing of it applied. "
+            f"Sessions holding table locks in the database: {held}. End their transactions "
+            f"(or SELECT pg_terminate_backend({first})) and run again, or raise "
+            "migration_lock_timeout")
 
 
 def failure_message(r: Result, failed: int | None) -> str:

@@ -544,6 +544,7 @@ def run_script(
     role: str | None = None,
     set_role: bool = False,
     wait_for_lock: bool = True,
+    lock_timeout_ms: int | None = None,
 ) -> str:
     """One psql script doing sqlx's run() for `pending` (what plan() returned).
 
@@ -565,6 +566,11 @@ def run_script(
     snapshot, and a `CREATE INDEX CONCURRENTLY` in the holder's migrations
     waits for every such snapshot in the database: the two deadlock, and
     PostgreSQL cancels the index build. Polling never waits inside a statement.
+
+    `lock_timeout_ms` (not sqlx's: chatalot-db's apply sets it) bounds how long any
+    statement waits for a table lock once sqlx's lock is held: a migration queued behind
+    an app's transaction would otherwise block every later query of that table. The
+    waiting migration then fails (lock timeout) and rolls back, leaving no row.
     """
     _check_unique(pending)
     done = {a.version for a in applied}
@@ -586,6 +592,8 @@ def run_script(
             f"\\if :chatalot_locked\n\\else\n\\echo {RUN_MARKER} busy {key}\n\\q\n\\endif\n"
         )
     parts.append(f"\\echo {RUN_MARKER} locked {key}\n")
+    if lock_timeout_ms is not None:
+        parts.append(f"SET lock_timeout = {int(lock_timeout_ms)};\n")
     parts.append("SET client_min_messages = warning;\n")
     parts.append(LEDGER_DDL)
     parts.append("RESET client_min_messages;\n")

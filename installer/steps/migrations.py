@@ -146,7 +146,9 @@ class ApplyMigrations(Step):
             applied = migrator.apply_pending(
                 run_psql, local, ledger, reread=reread, database=c.db_name, role=c.db_user,
                 set_role=True, ignore_missing=self.ignore_missing, before=before,
-                on_note=notes.append)
+                on_note=notes.append, lock_wait=(
+                    migrator.LockWait(c.migration_lock_timeout_ms)
+                    if c.migration_lock_timeout_ms is not None else None))
         except migrator.MigrationRunError as e:
             ctx.invalidate()
             for a in e.applied:

@@ -88,3 +88,18 @@ def test_allowed_cidrs(hostvars: dict[str, object], cidrs: tuple[str, ...]) -> N
 def test_remote_access_variables_refused(hostvars: dict[str, object], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         HostConfig.from_vars(hostvars)
+
+
+@pytest.mark.parametrize(("value", "ms"), [
+    (None, 5000), ("", 5000), ("5s", 5000), ("500ms", 500), ("1min", 60_000), (3, 3000),
+    ("12", 12_000), (" 2 s ", 2000), ("none", None), ("NONE", None), ("0", None), (0, None),
+])
+def test_migration_lock_timeout(value: object, ms: int | None) -> None:
+    variables = {} if value is None else {"migration_lock_timeout": value}
+    assert HostConfig.from_vars(variables).migration_lock_timeout_ms == ms
+
+
+@pytest.mark.parametrize("value", ["5h", "-1s", "soon", "0s", "61min", "1.5s", True])
+def test_migration_lock_timeout_refused(value: object) -> None:
+    with pytest.raises(UsageError, match=r"^migration_lock_timeout must be"):
+        HostConfig.from_vars({"migration_lock_timeout": value})

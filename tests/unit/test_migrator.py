@@ -489,3 +489,79 @@ def test_migrate_usage_errors(argv: list[str], message: str,
 
     assert main(argv) == 5
     assert message in capsys.readouterr().err
+
+
+# -- a migration waiting for a table lock the app holds ---------------------------------------
+
+
+def lock_timeout(*versions: int, failed: int) -> Result:
+    """The script committed `versions`, then migration `failed` gave up waiting for a lock."""
+    r = ran(*versions, failed=failed)
+    return Result(3, r.stdout, "psql:<stdin>:40: ERROR:  canceling statement due to lock "
+                               "timeout\nCONTEXT:  ...\n")
+
+
+BLOCKERS = Result(0, "\n".join([
+    'chatalot-blocker {"pid" : 4242, "user" : "app", "app" : "chatalot-server", '
+    '"state" : "idle in transaction", "seconds" : 41, "query" : "LOCK TABLE users IN ACCESS '
+    'SHARE MODE"}',
+    'chatalot-blocker {"pid" : 77, "user" : "report", "app" : "", "state" : "active", '
+    '"seconds" : 3, "query" : "SELECT count(*) FROM users"}',
+    "not a blocker line",
+]) + "\n", "")
+
+
+def wait_apply(psql: Any, rereads: list[rules.LedgerState], sleeps: list[float],
+               lock_wait: migrator.LockWait) -> list[migrator.AppliedRecord]:
+    return migrator.apply_pending(
+        psql, LOCAL, ledger_of(), reread=lambda: rereads.pop(0), database="db", role="app",
+        set_role=True, sleep=sleeps.append, lock_wait=lock_wait)
+
+
+def test_lock_timeout_is_set_once_sqlxs_lock_is_held() -> None:
+    script = rules.run_script([mig(1)], database="db", applied=[], role="app", set_role=True,
+                              wait_for_lock=False, lock_timeout_ms=5000)
+    locked = script.index(f"\\echo {rules.RUN_MARKER} locked")
+    assert script.index("SET lock_timeout = 5000;") > locked
+    assert script.index("SET lock_timeout = 5000;") < script.index(f"{rules.RUN_MARKER} start 1")
+    assert "lock_timeout" not in rules.run_script(
+        [mig(1)], database="db", applied=[], wait_for_lock=False)  # sqlx's own: no limit
+
+
+def test_a_lock_wait_is_retried_with_back_off_then_applies() -> None:
+    psql = FakePsql(lock_timeout(1, failed=2), lock_timeout(failed=2), ran(2, 3))
+    sleeps: list[float] = []
+    done = wait_apply(psql, [ledger_of(1), ledger_of(1)], sleeps,
+                      migrator.LockWait(5000, retries=3, pause=1.0))
+    assert [a.migration.version for a in done] == [1, 2, 3]
+    assert sleeps == [1.0, 2.0]
+    assert psql.scripts == [[1, 2, 3], [2, 3], [2, 3]]  # replanned from the ledger each time
+
+
+def test_a_lock_wait_gives_up_naming_the_sessions_holding_locks() -> None:
+    answers = [lock_timeout(failed=1)] * 4 + [BLOCKERS]
+    scripts: list[str] = []
+
+    def psql(script: str) -> Result:
+        scripts.append(script)
+        return answers.pop(0)
+
+    sleeps: list[float] = []
+    with pytest.raises(migrator.MigrationRunError) as e:
+        wait_apply(psql, [ledger_of()] * 3, sleeps, migrator.LockWait(2000, retries=3))
+    assert sleeps == [1.0, 2.0, 4.0]
+    assert scripts[-1] == migrator.BLOCKERS_SQL
+    assert str(e.value) == (
+        "while executing migration 1: waited for a table lock 4 times (2000 ms each) and gave "
+        "up; rolled back, nothing of it applied. Sessions holding table locks in the database: "
+        "pid 4242 (app, chatalot-server, idle in transaction for 41 s: LOCK TABLE users IN "
+        "ACCESS SHARE MODE); pid 77 (report, active for 3 s: SELECT count(*) FROM users). End "
+        "their transactions (or SELECT pg_terminate_backend(4242)) and run again, or raise "
+        "migration_lock_timeout")
+    assert e.value.applied == []
+
+
+def test_without_a_lock_wait_a_lock_timeout_is_an_ordinary_failure() -> None:
+    """`migrate run` (sqlx's drop-in) sets no limit; a timeout set elsewhere just fails."""
+    with pytest.raises(migrator.MigrationRunError, match="lock timeout"):
+        apply(FakePsql(lock_timeout(failed=1)), ledger_of(), [])
