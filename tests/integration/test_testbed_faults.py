@@ -268,6 +268,60 @@ def test_sigkill_during_migrations_leaves_a_consistent_ledger(bed: Any, tmp_path
         _drop(bed, host, app)
 
 
+def test_sigkill_while_a_migration_waits_for_the_app_leaves_nothing_behind(
+        bed: Any, tmp_path: Path) -> None:
+    """debian12: the app holds `LOCK TABLE users IN ACCESS SHARE MODE` in an open
+    transaction; apply (migration_lock_timeout=3s) is killed -9 while its ALTER TABLE waits
+    behind it. Within the lock timeout the host-side psql and its backend are gone (nothing
+    of ours outlives the run), the app's reads work, the migration is not in the ledger,
+    and it is not applied unattended when the app's transaction ends; the rerun applies it."""
+    host, app = D12, "flt_lock"
+    _drop(bed, host, app)
+    source = tmp_path / "migrations"
+    source.mkdir()
+    (source / "1_users.sql").write_text(
+        "CREATE TABLE users (id bigint PRIMARY KEY);\nINSERT INTO users VALUES (1), (2), (3);\n")
+    inv = inventory(bed, tmp_path / "inv.ini", {host: "root"}, None, **_app_vars(
+        app, migrations_source=str(source), migration_lock_timeout="3s"))
+    ours = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chatalot-db migrate'"
+    try:
+        p0, _ = run_apply(inv, tmp_path / "first.json")
+        assert p0.returncode == 0, p0.stdout + p0.stderr
+        (source / "2_user_names.sql").write_text("ALTER TABLE users ADD COLUMN name text;\n")
+        bed.ssh(host, f"cd / && setsid -f runuser -u postgres -- env PGAPPNAME=flt-blocker "
+                      f"psql -X -d {app} -c 'BEGIN; LOCK TABLE users IN ACCESS SHARE MODE; "
+                      "SELECT pg_sleep(600);' >/dev/null 2>&1 </dev/null", check=True)
+        p = _popen_apply(inv, tmp_path / "killed.json", "--no-backup")
+
+        def waiting() -> bool:
+            return _sql(bed, host, ours + " AND wait_event_type = 'Lock'", app) == "1"
+
+        _wait_until("the migration to wait for the app's lock", waiting, 120, p)
+        _sigkill(p)
+        read = _sql(bed, host, "SET statement_timeout = '5s';\nSELECT count(*) FROM users", app)
+        assert read.splitlines()[-1] == "3", read
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _sql(bed, host, ours, app) != "0":
+            time.sleep(0.5)
+        assert _sql(bed, host, ours, app) == "0", "our backend outlived the run"
+        left = bed.ssh(host, f"pgrep -u postgres -f 'ON_ERROR_STOP=1 -p 5432 -d {app}'")
+        assert left.stdout.strip() == "", f"our psql outlived the run: {left.stdout}"
+        # the app's transaction ends: nothing of ours is left to apply the migration
+        _sql(bed, host, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = 'flt-blocker'", app)
+        time.sleep(2)
+        assert _sql(bed, host, "SELECT string_agg(version::text, ',') FROM _sqlx_migrations",
+                    app) == "1"
+        assert _sql(bed, host, "SELECT count(*) FROM pg_attribute WHERE attrelid = "
+                               "'users'::regclass AND attname = 'name'", app) == "0"
+        p1, doc1 = run_apply(inv, tmp_path / "rerun.json", "--no-backup")
+        assert p1.returncode == 0, p1.stdout + p1.stderr
+        assert _steps(doc1, host)["apply migrations"]["reason"].startswith("applied 2 ")
+    finally:
+        bed.ssh(host, "pkill -u postgres -f flt-blocker; true")
+        _drop(bed, host, app)
+
+
 # ---------------------------------------------------------------------------
 # the SSH connection cut on one host of two
 # ---------------------------------------------------------------------------
