@@ -76,6 +76,11 @@ class HeldCommand(ABC):
         not reached the point where it waits on stdin). Never raises."""
 
 
+#: first line of every command we run on a host: C messages and formats, whatever the
+#: host's or the SSH session's locale
+LOCALE_PREAMBLE = "LC_ALL=C; export LC_ALL\n"
+
+
 class Transport(ABC):
     """Runs commands on one host. Subclasses implement `_exec` and `close`."""
 
@@ -115,7 +120,11 @@ class Transport(ABC):
         return self._uid == 0
 
     def wrap(self, command: str, become: str | None) -> tuple[str, bytes]:
-        """Return the command as it is really run, and the stdin preamble."""
+        """Return the command as it is really run, and the stdin preamble.
+
+        Every command runs in the C locale (LOCALE_PREAMBLE): what we parse (apt-cache
+        policy, pg_lsclusters, error messages) reads the same on a host set up in German."""
+        command = LOCALE_PREAMBLE + command
         if become is None:
             return command, b""
         if become == "root" and self.is_root:
