@@ -23,7 +23,7 @@ from typing import Any
 import paramiko
 from fabric import Connection
 
-from installer.errors import BecomeError, HostKeyError, UnreachableError, UsageError
+from installer.errors import BecomeError, ChatalotError, HostKeyError, UnreachableError, UsageError
 from installer.transport.base import HeldCommand, Result, Transport
 from installer.transport.shell import sh
 
@@ -227,10 +227,7 @@ class SSHTransport(Transport):
         transport = self.conn.client.get_transport()
         if transport is None or not transport.is_active():
             raise UnreachableError(f"connection to {self.name} is closed")
-        try:
-            chan = transport.open_session(timeout=30)
-        except (paramiko.SSHException, OSError, EOFError) as e:
-            raise UnreachableError(f"connection to {self.name} lost: {e}") from None
+        chan = self._open_session(transport)
         try:
             return self._drive(chan, command, stdin, timeout)
         except (paramiko.SSHException, OSError, EOFError) as e:
@@ -290,14 +287,31 @@ class SSHTransport(Transport):
         transport = self.conn.client.get_transport()
         if transport is None or not transport.is_active():
             raise UnreachableError(f"connection to {self.name} is closed")
+        chan = self._open_session(transport)
         try:
-            chan = transport.open_session(timeout=30)
             chan.exec_command(f"/bin/sh -c {shlex.quote(command)}")
             if stdin:
                 chan.sendall(stdin)
         except (paramiko.SSHException, OSError, EOFError) as e:
             raise UnreachableError(f"connection to {self.name} lost: {e}") from None
         return _SSHHeld(self.name, chan)
+
+    def _open_session(self, transport: paramiko.Transport) -> paramiko.Channel:
+        """A new session channel on the connection. sshd refusing it while the connection
+        stays up is not a lost connection: with MaxSessions 1 the host lock's session
+        leaves no room for the commands' (ChatalotError: the host fails, clearly)."""
+        try:
+            return transport.open_session(timeout=30)
+        except paramiko.ChannelException as e:
+            if not transport.is_active():
+                raise UnreachableError(f"connection to {self.name} lost: {e}") from None
+            raise ChatalotError(
+                f"sshd on {self.name} refused another session on the connection ({e}): "
+                "chatalot-db holds the host lock on one session and runs its commands on a "
+                "second; MaxSessions 1 in the host's sshd_config allows only one. Set "
+                "MaxSessions 2 or more there (OpenSSH's default is 10)") from None
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise UnreachableError(f"connection to {self.name} lost: {e}") from None
 
     @staticmethod
     def _feed(chan: paramiko.Channel, data: bytes) -> None:

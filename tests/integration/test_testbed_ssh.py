@@ -144,6 +144,34 @@ def test_wrong_user_on_one_host_the_other_finishes(bed: Any, runs: dict[str, Any
     assert bed.ssh("debian12", f"stat -c %Y {marker}; ls /run/lock").stdout == before
 
 
+def test_max_sessions_1_fails_the_host_with_what_to_change(bed: Any,
+                                                          runs: dict[str, Any]) -> None:
+    """sshd with MaxSessions 1 refuses the second session (the host lock holds the first):
+    that host fails saying so and what to set (it was reported as a lost connection), the
+    other host finishes, nothing changed; with the setting back, the run converges."""
+    tmp: Path = runs["tmp"]
+    conf = "/etc/ssh/sshd_config"
+    bed.ssh("debian13", f"cp -p {conf} {conf}.chatalot-test && "
+                        f"sed -i '1i MaxSessions 1' {conf} && sshd -t && systemctl reload ssh",
+            check=True)
+    try:
+        inv = inventory(bed, tmp / "maxsessions.ini", {"debian12": "root", "debian13": "root"})
+        p, doc = run_apply(inv, tmp / "maxsessions.json")
+    finally:
+        bed.ssh("debian13", f"mv -f {conf}.chatalot-test {conf} && systemctl reload ssh",
+                check=True)
+    assert p.returncode == 2, p.stdout + p.stderr
+    bad = doc["hosts"]["debian13"]
+    assert bad["state"] == "failed" and bad["unreachable"] == 0 and bad["changed"] == 0, bad
+    assert bad["error"].startswith("sshd on debian13 refused another session on the "
+                                   "connection"), bad["error"]
+    assert "Set MaxSessions 2 or more" in bad["error"]
+    assert doc["hosts"]["debian12"]["state"] == "done"
+    p2, doc2 = run_apply(inv, tmp / "maxsessions-after.json")
+    assert p2.returncode == 0, p2.stdout + p2.stderr
+    assert doc2["hosts"]["debian13"]["changed"] == 0
+
+
 def test_unknown_host_key_refused_then_accept_new(bed: Any, runs: dict[str, Any]) -> None:
     tmp: Path = runs["tmp"]
     kh = tmp / "empty_known_hosts"
