@@ -178,7 +178,8 @@ def _take_host_lock(report: HostReport, transport: Transport, opts: RunOptions,
                     display: Display, stop: StopSignal | None, held: ExitStack,
                     first_step: str) -> bool:
     """Take the host lock into `held`; False (the report says why) when the host must not
-    go on: the lock timed out, the run was stopped while waiting, or the host dropped."""
+    go on: the lock timed out, the run was stopped while waiting, the host dropped, or it
+    refused the lock's session (sshd's MaxSessions 1)."""
     name = report.name
     start = time.monotonic()
     began = time.time()
@@ -198,8 +199,8 @@ def _take_host_lock(report: HostReport, transport: Transport, opts: RunOptions,
         report.unreachable, report.error = True, str(e)
         display.unreachable(name, str(e))
         return False
-    except HostLockError as e:
-        if stop is not None and stop.is_set():
+    except ChatalotError as e:  # the lock timed out, or the host refused its session
+        if isinstance(e, HostLockError) and stop is not None and stop.is_set():
             report.stopped_before = first_step
             return False
         _record(report, display, "take the host lock",

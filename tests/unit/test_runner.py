@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from installer.errors import HostLockError, UnreachableError
+from installer.errors import ChatalotError, HostLockError, UnreachableError
 from installer.fleet.display import Display
 from installer.fleet.report import DONE, FAILED, NOT_STARTED, STOPPED, UNREACHABLE
 from installer.fleet.rollout import StopPolicy
@@ -291,3 +291,32 @@ def test_a_host_whose_lock_times_out_fails_alone_before_any_step() -> None:
     assert "/run/lock/chatalot-db.lock" in b.error and "--lock-timeout" in b.error
     assert ("b", "one") not in fleet.ran and "b" in fleet.closed
     assert "b: waiting for another chatalot-db run on this host" in out.getvalue()
+
+
+class OneSessionTransport(FakeTransport):
+    """A host whose sshd refuses the lock's session (MaxSessions 1, the previous session
+    not yet released)."""
+
+    @contextmanager
+    def hold_lock(self, path: str, timeout: float, *,
+                  on_wait: Callable[[], None] | None = None,
+                  cancel: Callable[[], bool] | None = None) -> Iterator[None]:
+        raise ChatalotError(f"sshd on {self.name} refused another session on the connection")
+        yield  # pragma: no cover
+
+
+def test_a_host_refusing_the_locks_session_fails_clearly_not_internally() -> None:
+    fleet = Fleet()
+
+    def connect(name: str, hostvars: Mapping[str, Any], opts: RunOptions) -> Transport:
+        return OneSessionTransport(name, fleet) if name == "b" else FakeTransport(name, fleet)
+
+    reports = {r.name: r for r in run_fleet(
+        {n: {} for n in ("a", "b")}, RunOptions(), Display(io.StringIO(), multi_host=True),
+        steps=fleet.steps, transport_factory=connect)}
+    assert reports["a"].state == DONE
+    b = reports["b"]
+    assert b.state == FAILED and not b.unreachable
+    assert [(s.name, s.status, s.reason) for s in b.steps] == [
+        ("take the host lock", "failed",
+         "sshd on b refused another session on the connection")]
