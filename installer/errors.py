@@ -36,6 +36,21 @@ class HostKeyError(UnreachableError):
 class BecomeError(ChatalotError):
     """Connected, but could not become root (sudo refused or needs a password)."""
 
+    @classmethod
+    def sudo_failed(cls, host: str, user: str, *, password_given: bool,
+                    sudo_output: str) -> BecomeError:
+        """sudo would not make `user` root on `host`: with no password given, say to rerun
+        with -K; with one, that it was refused; sudo's own last line in parentheses."""
+        hint = SUDO_PASSWORD_REFUSED if password_given else SUDO_NEEDS_PASSWORD
+        lines = sudo_output.strip().splitlines()
+        return cls(f"cannot become root on {host} as {user}: {hint} "
+                   f"({lines[-1] if lines else 'no output'})")
+
+
+#: BecomeError's hints: sudo wants a password none was given for; the one given was refused
+SUDO_NEEDS_PASSWORD = "sudo needs a password: rerun with --ask-become-pass (-K)"
+SUDO_PASSWORD_REFUSED = "the sudo password was refused"
+
 
 class HostLockError(ChatalotError):
     """The host lock (one chatalot-db run per host at a time) could not be taken."""

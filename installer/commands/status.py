@@ -5,8 +5,9 @@ Per host: PostgreSQL version and uptime, the app database's size
 pending (against the migrations apply uses), and the newest file in backup_dir.
 Read-only, over apply's transports.
 
-Exit codes: 0 every host answered, 2 PostgreSQL did not answer on a host,
-4 a host was unreachable (and none failed), 1 / 5 / 99 as apply.
+Exit codes: 0 every host answered, 2 PostgreSQL did not answer on a host (or the
+migration ledger could not be read there), 4 a host was unreachable (and none
+failed), 1 / 5 / 99 as apply.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class HostStatus:
     error: str = ""
     unreachable: bool = False
     notes: list[str] = field(default_factory=list)
+    #: whether the status script's output was read (False: only `error` is known)
+    read: bool = False
 
 
 def read_status(name: str, t: Transport, config: HostConfig,
@@ -104,7 +107,7 @@ def read_status(name: str, t: Transport, config: HostConfig,
 def parse_status(name: str, sections: dict[str, str], config: HostConfig,
                  local: Sequence[Migration] | None) -> HostStatus:
     """Pure: the sections of the status script as a HostStatus."""
-    st = HostStatus(name, backup_dir=config.backup_dir)
+    st = HostStatus(name, backup_dir=config.backup_dir, read=True)
     info, ledger_lines, errors = queries.parse_output(sections.get("sql", ""))
     if not info:
         text = "; ".join(errors) or "no output"
@@ -122,9 +125,11 @@ def parse_status(name: str, sections: dict[str, str], config: HostConfig,
             st.migrations_note = f"database {config.db_name} does not exist"
         else:
             try:
-                ledger: LedgerState | None = parse_ledger_probe("\n".join(ledger_lines))
-            except ChatalotError as e:
+                ledger: LedgerState | None = parse_ledger_probe(
+                    "\n".join(ledger_lines), "\n".join(errors), database=config.db_name)
+            except ChatalotError as e:  # unreadable: a problem of the host, never 0 applied
                 ledger, st.migrations_note = None, str(e)
+                st.error = st.migrations_note
             if ledger is not None:
                 st.migrations = migration_counts(local, ledger)
     backup = sections.get("backup", "").strip()
@@ -171,6 +176,8 @@ def format_status(st: HostStatus, now: float) -> str:
     """The block `status` prints for one host."""
     if st.unreachable:
         return f"{st.name}: UNREACHABLE: {st.error}"
+    if not st.read:  # nothing read (sudo refused, bad variables, the script failed): no rows
+        return f"{st.name}: FAILED: {st.error or 'nothing read'}"
     lines = [st.name]
 
     def row(label: str, value: str) -> None:

@@ -50,11 +50,27 @@ class HostConfig:
     #: an existing certificate and key on the host (None: generated in the data directory)
     pg_ssl_cert: str | None = None
     pg_ssl_key: str | None = None
+    #: the role db_user was called before (a planned rename: ALTER ROLE ... RENAME TO db_user)
+    db_user_rename_from: str | None = None
 
     @property
     def remote(self) -> bool:
         """Whether remote access is asked for (hostssl rules, ssl = on)."""
         return bool(self.pg_allowed_cidrs)
+
+    @property
+    def listen_warning(self) -> str | None:
+        """What to say when remote access is asked for (pg_allowed_cidrs) but pg_listen keeps
+        the server on loopback, where no remote client reaches it. Not refused: inventories
+        that do so (remote access planned, pg_listen not yet) keep working."""
+        if not self.remote or not _loopback_only(self.pg_listen):
+            return None
+        if self.pg_listen.strip(" ,"):
+            listen, where = f"pg_listen is {self.pg_listen}", "loopback only"
+        else:
+            listen, where = "pg_listen is empty", "Unix sockets only"
+        return (f"pg_allowed_cidrs set but {listen}: the server listens on {where}, remote "
+                "clients cannot reach it; set pg_listen (e.g. '*' or an address)")
 
     @classmethod
     def from_vars(cls, hostvars: Mapping[str, Any]) -> HostConfig:
@@ -120,6 +136,7 @@ class HostConfig:
             pg_ssl_cert=cert,
             pg_ssl_key=key,
             migration_lock_timeout_ms=_lock_timeout(hostvars.get("migration_lock_timeout")),
+            db_user_rename_from=_rename_from(hostvars.get("db_user_rename_from"), db_user),
         )
 
 
@@ -196,6 +213,17 @@ def _password(value: object) -> str | None:
 
 _DURATION = re.compile(r"\s*(\d+)\s*(ms|s|min)?\s*")
 _UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, None: 1000}
+
+
+def _rename_from(value: Any, db_user: str) -> str | None:
+    """db_user_rename_from: a plain identifier other than db_user, or None (unset)."""
+    if value is None or value == "":
+        return None
+    old = validate_identifier(value, "db_user_rename_from")
+    if old == db_user:
+        raise UsageError(f"db_user_rename_from is {old!r}, the same as db_user: a role is "
+                         "renamed from another name; remove db_user_rename_from")
+    return old
 
 
 def _lock_timeout(value: Any) -> int | None:

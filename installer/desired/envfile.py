@@ -47,14 +47,18 @@ def password_from_url(url: str | None, user: str) -> str | None:
     return unquote(parts.password)
 
 
-def app_password(user: str, given: str | None, env_text: str | None) -> tuple[str, bool]:
+def app_password(user: str, given: str | None, env_text: str | None,
+                 renamed_from: str | None = None) -> tuple[str, bool]:
     """The app role's password and whether it is new: `given` (db_password) when set; else
-    the one the env file's DATABASE_URL holds for `user`; else a new strong one."""
+    the one the env file's DATABASE_URL holds for `user` (or for `renamed_from`, the role's
+    name before a planned rename: the role keeps its password); else a new strong one."""
     if given is not None:
         return given, False
-    kept = password_from_url(read_url(env_text), user)
-    if kept is not None:
-        return kept, False
+    url = read_url(env_text)
+    for name in (user, renamed_from):
+        kept = password_from_url(url, name) if name is not None else None
+        if kept is not None:
+            return kept, False
     return secrets.token_urlsafe(32), True
 
 

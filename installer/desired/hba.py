@@ -23,6 +23,8 @@ class HbaWanted:
     local_cidrs: tuple[str, ...] = LOOPBACK
     #: remote networks, allowed only over SSL (hostssl)
     remote_cidrs: tuple[str, ...] = ()
+    #: the role's name before a rename: its block for this database is replaced by ours
+    renamed_from: str | None = None
 
 
 def managed_block(w: HbaWanted) -> list[str]:
@@ -62,21 +64,26 @@ def render(current: str, wanted: HbaWanted) -> str:
 
     An existing block is rewritten where it stands (so several apps' blocks on one
     cluster keep their order and a rerun changes nothing); a new block goes at the top,
-    before every rule, so the app role's lines match first.
+    before every rule, so the app role's lines match first. A renamed role's old block
+    (`renamed_from`) is rewritten as the new one, or dropped when both are there.
     """
-    begin = BEGIN.format(user=wanted.user, database=wanted.database)
-    end = END.format(user=wanted.user, database=wanted.database)
+    users = [wanted.user] + ([wanted.renamed_from] if wanted.renamed_from else [])
+    ends = {BEGIN.format(user=u, database=wanted.database):
+            END.format(user=u, database=wanted.database) for u in users}
     block = managed_block(wanted)
     out: list[str] = []
-    inside = placed = False
+    end: str | None = None
+    placed = False
     for line in current.splitlines():
-        if line.strip() == begin and not placed:
-            inside = placed = True
-            out.extend(block)
+        if end is None and line.strip() in ends:
+            end = ends[line.strip()]
+            if not placed:
+                placed = True
+                out.extend(block)
             continue
-        if inside:
+        if end is not None:
             if line.strip() == end:
-                inside = False
+                end = None
             continue
         out.append(_fix_trust(line))
     if not placed:

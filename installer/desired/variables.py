@@ -63,7 +63,15 @@ VARIABLES: tuple[Variable, ...] = (
              aliases=("ansible_ssh_pass",)),
     # -- chatalot-db's own (installer/desired/config.py) ------------------------------
     Variable("db_name", "`chatalot`", "the database (a plain identifier only)"),
-    Variable("db_user", "`chatalot`", "the app role (a plain identifier only)"),
+    Variable("db_user", "`chatalot`",
+             "the app role (a plain identifier only). Changing it on a host whose database "
+             "belongs to the old role is refused before any change, unless "
+             "`db_user_rename_from` says so"),
+    Variable("db_user_rename_from", "none",
+             "the role's old name, to rename it to `db_user` (`ALTER ROLE old RENAME TO new`: "
+             "every object, grant, the ledger and the password stay with it; its pg_hba block "
+             "and DATABASE_URL follow; the old name no longer logs in). Only when the "
+             "database belongs to that role and `db_user` does not exist yet; inert afterwards"),
     Variable("db_env_file", "`/etc/chatalot/database.env`",
              "where DATABASE_URL is written (an absolute path on the host, a file of its own: "
              "system files and folders are refused, and an existing file that is not one "

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from installer.desired.config import HostConfig
 from installer.errors import ChatalotError, HostLockError, UnreachableError
+from installer.fleet import aliases
 from installer.fleet.display import Display
 from installer.fleet.report import (
     DONE,
@@ -37,7 +38,7 @@ from installer.fleet.report import (
     StepRecord,
 )
 from installer.fleet.rollout import SerialItem, StopPolicy, split_batches
-from installer.steps.base import HostContext, Status, Step, StepResult
+from installer.steps.base import HostContext, MachineClaims, Status, Step, StepResult
 from installer.transport.base import Transport
 from installer.transport.local import LocalTransport
 
@@ -89,11 +90,17 @@ def run_host(
     steps: Callable[[], list[Step]],
     transport_factory: TransportFactory = make_transport,
     stop: StopSignal | None = None,
+    *,
+    machines: MachineClaims | None = None,
+    refused: str | None = None,
 ) -> HostReport:
     """Run every step on one host; a failure stops that host only.
 
     `stop` is checked before the host starts and between steps: once set, the host
     starts no further step (state STOPPED, or NOT_STARTED if it had not begun).
+    `machines`: the run's machine-ids taken (a second name for one machine is refused);
+    `refused`: why this host may not run at all (installer.fleet.aliases), as a failed
+    "check variables".
     """
     report = HostReport(name)
     if stop is not None and stop.is_set():
@@ -101,7 +108,8 @@ def run_host(
     started = time.monotonic()
     display.host_started(name)
     try:
-        _run_steps(report, hostvars, opts, display, steps, transport_factory, stop)
+        _run_steps(report, hostvars, opts, display, steps, transport_factory, stop,
+                   machines, refused)
     except Exception as e:  # a bug of ours: report it on this host, keep the others going
         _record(report, display, "internal", StepResult(
             Status.FAILED, f"internal error: {type(e).__name__}: {e}"), 0.0)
@@ -121,13 +129,16 @@ def run_host(
 
 def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions,
                display: Display, steps: Callable[[], list[Step]],
-               transport_factory: TransportFactory, stop: StopSignal | None) -> None:
+               transport_factory: TransportFactory, stop: StopSignal | None,
+               machines: MachineClaims | None = None, refused: str | None = None) -> None:
     name = report.name
     try:
         config = HostConfig.from_vars(hostvars)
     except ChatalotError as e:
-        _record(report, display, "check variables", StepResult(Status.FAILED, str(e)), 0.0)
-        report.error = str(e)
+        refused = str(e)
+    if refused is not None:
+        _record(report, display, "check variables", StepResult(Status.FAILED, refused), 0.0)
+        report.error = refused
         return
     try:
         transport = transport_factory(name, hostvars, opts)
@@ -144,7 +155,8 @@ def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions
         if not _take_host_lock(report, transport, opts, display, stop, held,
                                todo[0].name if todo else ""):
             return
-        ctx = HostContext(name, transport, config, check=opts.check, diff=opts.diff)
+        ctx = HostContext(name, transport, config, check=opts.check, diff=opts.diff,
+                          machines=machines)
         notes: list[str] = []
         for index, step in enumerate(todo, 1):
             if stop is not None and stop.is_set():
@@ -296,6 +308,8 @@ def run_fleet(
     """
     control = control or RunControl()
     names = list(hosts)
+    refused = aliases.same_host(hosts)
+    machines = MachineClaims()
     batches = split_batches(names, control.serial)
     control.batches = batches
     reports: dict[str, HostReport] = {}
@@ -310,7 +324,7 @@ def run_fleet(
                 display.batch(index, len(batches), batch)
                 futures = {
                     pool.submit(run_host, n, hosts[n], opts, display, steps, transport_factory,
-                                control): n
+                                control, machines=machines, refused=refused.get(n)): n
                     for n in batch
                 }
                 failed, unreachable = _wait_batch(futures, reports, control, display)

@@ -31,6 +31,8 @@ class Facts:
     raw: dict[str, str] = field(default_factory=dict, repr=False)
     #: `uname -m`: x86_64, aarch64 (package repository paths name it)
     machine: str = "x86_64"
+    #: /etc/machine-id: one per installed system (two inventory names, one host: the same)
+    machine_id: str = ""
 
     @property
     def systemd(self) -> bool:
@@ -92,6 +94,7 @@ FACTS_SCRIPT_SECTIONS = {
     "nproc": "nproc 2>/dev/null || getconf _NPROCESSORS_ONLN",
     "pid1": _cat("/proc/1/comm"),
     "machine": "uname -m",
+    "machine-id": _cat("/etc/machine-id"),
     "uid": "id -u",
     "cgroup-v2-memory": _cat("/sys/fs/cgroup/memory.max"),
     "cgroup-v2-cpu": _cat("/sys/fs/cgroup/cpu.max"),
@@ -133,6 +136,7 @@ def facts_from_sections(sec: dict[str, str]) -> Facts:
         is_root=sec.get("uid", "").strip() == "0",
         disk=_disk(sec.get("disk", "")),
         machine=sec.get("machine", "").strip() or "x86_64",
+        machine_id=sec.get("machine-id", "").strip(),
         raw={k: v for k, v in sec.items() if k.startswith("cgroup")},
     )
 

@@ -42,9 +42,12 @@ def role_fragment(config: HostConfig, *, password: bool = False) -> Fragment:
 
 
 def database_fragment(config: HostConfig) -> Fragment:
-    """The app database: name, owner, encoding, whether PUBLIC may CONNECT (null: none)."""
+    """The app database: name, owner (and whether that role is a superuser), encoding,
+    whether PUBLIC may CONNECT (null: no such database)."""
     return "database", f"""(SELECT to_jsonb(d) FROM (
-      SELECT datname, pg_get_userbyid(datdba) AS owner, pg_encoding_to_char(encoding) AS encoding,
+      SELECT datname, pg_get_userbyid(datdba) AS owner,
+             (SELECT rolsuper FROM pg_roles WHERE oid = datdba) AS owner_super,
+             pg_encoding_to_char(encoding) AS encoding,
              EXISTS (SELECT 1 FROM aclexplode(coalesce(datacl, acldefault('d', datdba))) a
                      WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT') AS public_connect
       FROM pg_database WHERE datname = {quote_literal(config.db_name)}) d)"""
@@ -106,6 +109,18 @@ PUBLIC_TABLES: Fragment = ("public_tables", f"""(SELECT count(*) FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
         AND c.relname <> {quote_literal(rules.LEDGER_TABLE)})""")
+
+
+def unreadable_tables_fragment(config: HostConfig) -> Fragment:
+    """Tables in schema public (sqlx's ledger included) the app role may not SELECT from,
+    sorted by name; null when the role does not exist (the role check reports that)."""
+    return "unreadable_tables", f"""(SELECT CASE WHEN r.oid IS NULL THEN NULL ELSE (
+      SELECT coalesce(jsonb_agg(c.relname ORDER BY c.relname), '[]') FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+        AND NOT has_table_privilege(r.oid, c.oid, 'SELECT')) END
+      FROM (SELECT (SELECT oid FROM pg_roles
+                    WHERE rolname = {quote_literal(config.db_user)}) AS oid) r)"""
 
 
 # -- the script and its output ----------------------------------------------------------------

@@ -533,6 +533,8 @@ def read_ledger(run_psql: PsqlRunner) -> tuple[rules.LedgerState, Session]:
     """The ledger and the session, in one psql run (read-only: creates nothing)."""
     r = run_psql(rules.LEDGER_PROBE + SESSION_QUERY)
     if not r.ok:
+        if f"{rules.PROBE_MARKER} owner " in r.stdout:  # the ledger exists: were its rows
+            rules.parse_ledger_probe(r.stdout, r.stderr)  # read? if not, say so as apply does
         raise MigrationError("while reading _sqlx_migrations: "
                              + (server_error(r.stderr) or f"psql exited with {r.exit_code}"))
     session: Session | None = None
@@ -542,4 +544,5 @@ def read_ledger(run_psql: PsqlRunner) -> tuple[rules.LedgerState, Session]:
             session = Session(str(doc["database"]), str(doc["user"]), int(doc["public_tables"]))
     if session is None:
         raise MigrationError("while reading _sqlx_migrations: psql printed no session line")
-    return rules.parse_ledger_probe(r.stdout), session
+    # psql exited 0: the probe ran to its end line, else parse_ledger_probe says what failed
+    return rules.parse_ledger_probe(r.stdout, r.stderr, database=session.database), session

@@ -8,8 +8,9 @@ same `_sqlx_migrations` rows, the same advisory lock.
 The flow, which the caller wires to psql (as the application role):
 
 1. `load_migrations(folder)` reads the files by sqlx's rules.
-2. Run `LEDGER_PROBE` (`psql -X`, stdin); `parse_ledger_probe(stdout)` gives the
-   applied rows. Read-only: dry-run can stop here.
+2. Run `LEDGER_PROBE` (`psql -X`, stdin); `parse_ledger_probe(stdout, stderr)` gives
+   the applied rows, or MigrationError when the ledger could not be read (never an
+   empty ledger). Read-only: dry-run can stop here.
 3. `plan(local, applied)` makes sqlx's checks (dirty, missing, modified) and
    returns the migrations to apply, or raises MigrationError with sqlx's text.
 4. `run_script(pending, database=..., applied=...)` is one psql script doing
@@ -319,7 +320,9 @@ def applied_line(m: Migration, elapsed_ns: int) -> str:
 
 #: Read-only psql script listing the ledger. Prints `chatalot-ledger: absent`, or
 #: `chatalot-ledger: owner <role>` then one `chatalot-ledger: row <v> <hex> <t|f>`
-#: per row in version order. Self-configuring: send it to plain `psql -X`.
+#: per row in version order, then `chatalot-ledger: end`: without the end line, the
+#: row query failed (ON_ERROR_STOP) and the rows are not the ledger's.
+#: Self-configuring: send it to plain `psql -X`.
 LEDGER_PROBE = f"""\
 \\set ON_ERROR_STOP on
 \\set QUIET on
@@ -333,6 +336,7 @@ FROM pg_catalog.pg_class AS c WHERE c.oid = to_regclass('{LEDGER_TABLE}');
 SELECT '{PROBE_MARKER} row ' || version || ' ' || encode(checksum, 'hex') || ' '
     || CASE WHEN success THEN 't' ELSE 'f' END
 FROM {LEDGER_TABLE} ORDER BY version;
+\\echo {PROBE_MARKER} end
 \\else
 \\echo {PROBE_MARKER} absent
 \\endif
@@ -348,19 +352,41 @@ class LedgerState:
     applied: tuple[AppliedMigration, ...]
 
 
-def parse_ledger_probe(stdout: str) -> LedgerState:
-    """Read LEDGER_PROBE's output; MigrationError if it is not recognisable."""
+_PSQL_ERROR = re.compile(r"\b(ERROR|FATAL):\s+(.*)$")
+
+
+def psql_error_text(errors: str) -> str:
+    """psql's error in its output, short: `ERROR: permission denied for table x` (the
+    first ERROR/FATAL line, without psql's `psql:<stdin>:12:` prefix), else its last lines."""
+    for line in errors.splitlines():
+        m = _PSQL_ERROR.search(line)
+        if m:
+            return f"{m.group(1)}: {m.group(2).strip()}"
+    return "; ".join(ln.strip() for ln in errors.strip().splitlines()[-3:])
+
+
+def parse_ledger_probe(stdout: str, errors: str = "", *,
+                       database: str | None = None) -> LedgerState:
+    """Read LEDGER_PROBE's output; MigrationError if it is not recognisable, or if the
+    ledger exists but could not be read (the owner line without the end line). `errors`:
+    psql's error output, named in that message; `database`: named too, when given."""
     exists: bool | None = None
     owner: str | None = None
+    ended = False
     rows: list[AppliedMigration] = []
     for line in stdout.splitlines():
         if not line.startswith(PROBE_MARKER):
             continue
         words = line[len(PROBE_MARKER) :].strip().split(" ", 1)
+        if ended:
+            raise MigrationError(f"unreadable _sqlx_migrations probe line after its end: "
+                                 f"{line!r}")
         if words[0] == "absent":
             exists = False
         elif words[0] == "owner" and len(words) == 2:
             exists, owner = True, words[1]
+        elif words[0] == "end" and len(words) == 1 and exists:
+            ended = True
         elif words[0] == "row" and len(words) == 2:
             parts = words[1].split(" ")
             try:
@@ -373,8 +399,14 @@ def parse_ledger_probe(stdout: str) -> LedgerState:
                 raise MigrationError(f"unreadable _sqlx_migrations probe line: {line!r}") from e
         else:
             raise MigrationError(f"unreadable _sqlx_migrations probe line: {line!r}")
+    detail = psql_error_text(errors)
     if exists is None:
-        raise MigrationError("the _sqlx_migrations probe printed nothing recognisable")
+        raise MigrationError("the _sqlx_migrations probe printed nothing recognisable"
+                             + (f": {detail}" if detail else ""))
+    if exists and not ended:
+        where = f" in database {database}" if database else ""
+        raise MigrationError(f"{LEDGER_TABLE}{where} (owner {owner}) could not be read: "
+                             + (detail or "the probe stopped before its end line"))
     return LedgerState(exists, owner, tuple(rows))
 
 

@@ -12,6 +12,7 @@ from installer.steps.host import (
     StartService,
 )
 from installer.steps.migrations import ApplyMigrations
+from installer.steps.preflight import Preflight
 from installer.steps.server import ConfigureHba, ConfigureSettings
 
 
@@ -22,6 +23,7 @@ def apply_steps(*, backup: bool = True) -> list[Step]:
     """
     return [
         GatherFacts(),
+        Preflight(),  # decisions before any change (a role change: a planned rename only)
         InstallPackages(),
         InitCluster(),  # initdb where the package made no cluster (Fedora, Arch)
         EnableService(),

@@ -16,6 +16,7 @@ from installer.steps.base import (
     ok,
 )
 from installer.steps.files import unified_diff, write_file
+from installer.steps.preflight import role_change
 from installer.transport.shell import sh
 
 # The app role's attributes: it logs in, and may do nothing else beyond its database.
@@ -40,8 +41,21 @@ class AppRole(Step):
         sql = ctx.server_answers()
         if sql is None:
             return changed(f"would create role {user}")
+        old = ctx.role_renamed_from = role_change(ctx.config, sql)  # as preflight decided
         role = sql.get("role")
         password = ctx.password
+        renamed: list[str] = []
+        if role is None and old is not None:
+            kept = "its objects, grants, ledger and password kept"
+            if ctx.check:
+                return changed(f"would rename role {old} to {user} ({kept})")
+            ctx.psql(f"ALTER ROLE {quote_ident(old)} RENAME TO {quote_ident(user)};",
+                     f"renaming role {old} to {user}")
+            ctx.invalidate()
+            renamed.append(f"renamed role {old} to {user} ({kept})")
+            role = (ctx.server_answers() or {}).get("role")
+            if role is None:
+                raise StepFailed(f"role {user} not found after renaming {old} to it")
         if role is None:
             if ctx.check:
                 return changed(f"would create role {user} "
@@ -55,6 +69,8 @@ class AppRole(Step):
         fixes = [flag for col, (flag, want) in ROLE_FLAGS.items() if bool(role.get(col)) != want]
         password_ok = scram.matches(role.get("rolpassword"), password)
         if not fixes and password_ok:
+            if renamed:
+                return changed(renamed[0])
             return ok(f"role {user} exists, LOGIN only, password matches the env file")
         why = []
         if fixes:
@@ -70,7 +86,7 @@ class AppRole(Step):
             parts.append(f"PASSWORD {quote_literal(str(scram.make_verifier(password)))}")
         ctx.psql(f"ALTER ROLE {quote_ident(user)} {' '.join(parts)};", f"altering role {user}")
         ctx.invalidate()
-        return changed(f"altered role {user}: " + "; ".join(why))
+        return changed("; ".join([*renamed, f"altered role {user}: " + "; ".join(why)]))
 
 
 class AppDatabase(Step):
@@ -103,7 +119,7 @@ class AppDatabase(Step):
                 "UTF8. Left untouched: dump it, drop it and rerun to recreate it as UTF8")
         todo: list[str] = []
         stmts: list[str] = []
-        if db.get("owner") != c.db_user:
+        if db.get("owner") not in (c.db_user, ctx.role_renamed_from):
             todo.append(f"owner {db.get('owner')} -> {c.db_user}")
             stmts.append(f"ALTER DATABASE {qdb} OWNER TO {quser};")
         if db.get("public_connect"):

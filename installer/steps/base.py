@@ -6,6 +6,7 @@ step runs its probes, says what it would change and changes nothing.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
@@ -65,6 +66,22 @@ class Prober(Protocol):
                  setting_names: list[str], /, *, login: bool = False) -> HostState: ...
 
 
+class MachineClaims:
+    """Which host of a run took which machine (by /etc/machine-id): a second inventory name
+    for a machine the run already works on is refused (installer.steps.preflight).
+    Shared by a run's host threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: dict[str, str] = {}
+
+    def claim(self, machine_id: str, name: str) -> str | None:
+        """Take `machine_id` for `name`; the name that took it first, if another."""
+        with self._lock:
+            owner = self._owner.setdefault(machine_id, name)
+        return None if owner == name else owner
+
+
 class HostContext:
     """What the steps of one host's run share: the host (transport), the wanted config, the
     facts and strategy (set by GatherFacts), the state as last probed, and the password.
@@ -77,9 +94,10 @@ class HostContext:
 
     def __init__(
         self, name: str, transport: Transport, config: HostConfig, *, check: bool, diff: bool,
-        prober: Prober = probe_state,
+        prober: Prober = probe_state, machines: MachineClaims | None = None,
     ) -> None:
         self.name = name
+        self.machines = machines
         self.t = transport
         self.config = config
         self.check = check
@@ -91,6 +109,8 @@ class HostContext:
         self._probed = False
         self._password: str | None = None
         self.password_is_new = False
+        #: the app role's old name when this run renames it to db_user (steps.preflight)
+        self.role_renamed_from: str | None = None
         #: the settings our drop-in should hold (empty until the major is known)
         self.wanted_settings: dict[str, str] = {}
 
@@ -109,6 +129,13 @@ class HostContext:
 
     def set_facts(self, facts: Facts, strategy: Strategy) -> None:
         self._facts, self._strategy = facts, strategy
+
+    def same_machine_as(self) -> str | None:
+        """Another host of this run that is this machine (same machine-id), if any."""
+        mid = self.facts.machine_id
+        if self.machines is None or not mid:
+            return None
+        return self.machines.claim(mid, self.name)
 
     def plan_settings(self) -> None:
         """Plan the drop-in's settings for the facts and the major (once it is known)."""
@@ -178,7 +205,7 @@ class HostContext:
             self.check_env_file()
             env = None if c.db_password is not None else self.state.env_file
             self._password, self.password_is_new = envfile.app_password(
-                c.db_user, c.db_password, env)
+                c.db_user, c.db_password, env, renamed_from=self.role_renamed_from)
         return self._password
 
     def check_env_file(self) -> None:

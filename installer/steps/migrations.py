@@ -31,7 +31,8 @@ def _local(ctx: HostContext) -> list[rules.Migration] | None:
 
 
 def _ledger(ctx: HostContext) -> rules.LedgerState | None:
-    """The app database's ledger as probed; None when the database does not exist yet."""
+    """The app database's ledger as probed; None when the database does not exist yet.
+    StepFailed (in check mode too) when it exists but could not be read."""
     st = ctx.state
     if st.sql is None:
         if ctx.check:
@@ -44,7 +45,10 @@ def _ledger(ctx: HostContext) -> rules.LedgerState | None:
     if not st.ledger:
         raise StepFailed(f"could not read _sqlx_migrations in {ctx.config.db_name} as "
                          f"{ctx.config.db_user}: {st.sql_error.strip() or 'no output'}")
-    return rules.parse_ledger_probe(st.ledger)
+    try:  # a ledger that exists but cannot be read is a failure, never an empty ledger
+        return rules.parse_ledger_probe(st.ledger, st.sql_error, database=ctx.config.db_name)
+    except MigrationError as e:
+        raise StepFailed(str(e)) from None
 
 
 def _count(migrations: list[rules.Migration]) -> str:

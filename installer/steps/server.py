@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Mapping
@@ -189,15 +190,27 @@ def _same(wanted: str, live: Mapping[str, object]) -> bool:
 
 
 class ConfigureHba(Step):
-    """pg_hba.conf: the app role by scram-sha-256 over loopback only, no `trust` anywhere."""
+    """pg_hba.conf: the app role by scram-sha-256 over loopback only, no `trust` anywhere.
+
+    hostssl rules for pg_allowed_cidrs while pg_listen keeps the server on loopback are
+    written all the same (such inventories keep working), but said: in the reason, and in a
+    note at the end of the host's run (HostConfig.listen_warning)."""
 
     name = "configure pg_hba.conf"
 
     def run(self, ctx: HostContext) -> StepResult:
+        result = self._configure(ctx)
+        warning = ctx.config.listen_warning
+        if warning is None:
+            return result
+        return dataclasses.replace(result, reason=f"{result.reason}; {warning}", note=warning)
+
+    def _configure(self, ctx: HostContext) -> StepResult:
         path = ctx.strategy.hba_path()
         st = ctx.state
         wanted = hba.HbaWanted(ctx.config.db_name, ctx.config.db_user,
-                               remote_cidrs=ctx.config.pg_allowed_cidrs)
+                               remote_cidrs=ctx.config.pg_allowed_cidrs,
+                               renamed_from=ctx.role_renamed_from)
         if st.hba is None:
             if ctx.check:
                 return changed(f"would add the {ctx.config.db_user} rules to {path}")

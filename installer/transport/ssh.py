@@ -215,12 +215,9 @@ class SSHTransport(Transport):
         cmd, pre = self.wrap("true", "root")
         r = self._exec(cmd, pre or None, 60)
         if not r.ok:
-            hint = ("the sudo password was refused" if self.become_password is not None
-                    else "sudo needs a password: rerun with --ask-become-pass (-K)")
-            raise BecomeError(
-                f"cannot become root on {self.name} as {self.conn.user}: {hint} "
-                f"({r.stderr.strip().splitlines()[-1] if r.stderr.strip() else 'no output'})"
-            )
+            raise BecomeError.sudo_failed(self.name, str(self.conn.user),
+                                          password_given=self.become_password is not None,
+                                          sudo_output=r.stderr)
 
     # -- running -------------------------------------------------------------
     def _exec(self, command: str, stdin: bytes | None, timeout: float | None) -> Result:

@@ -190,6 +190,22 @@ def schema_problems(privileges: Iterable[str] | None, user: str, db_name: str) -
             for p in ("USAGE", "CREATE") if p not in have]
 
 
+def table_read_problems(unreadable: Iterable[str] | None, user: str,
+                        db_name: str) -> list[str]:
+    """The app role may SELECT from every table of schema public (the ledger included).
+
+    `unreadable`: the tables it may not read; None when the role or the database does not
+    exist, which their own checks report."""
+    tables = sorted(unreadable or ())
+    if not tables:
+        return []
+    where = f"in schema public of database {db_name}"
+    if len(tables) == 1:
+        return [f"role {user} lacks SELECT on table {tables[0]} {where}"]
+    shown = ", ".join(tables[:10]) + (f" and {len(tables) - 10} more" if len(tables) > 10 else "")
+    return [f"role {user} lacks SELECT on {len(tables)} tables {where}: {shown}"]
+
+
 def _rule_text(rule: Mapping[str, Any]) -> str:
     def field(key: str) -> str:
         value = rule.get(key)
@@ -284,8 +300,13 @@ def _migrations(versions: Sequence[int]) -> str:
 
 
 def migration_problems(local: Sequence[Migration], ledger: LedgerState | None,
-                       db_name: str) -> list[str]:
-    """Every local migration is in the ledger with the same checksum, none dirty, none unknown."""
+                       db_name: str, ledger_error: str = "") -> list[str]:
+    """Every local migration is in the ledger with the same checksum, none dirty, none unknown.
+
+    `ledger_error`: why the ledger could not be read; it is the problem then (an unreadable
+    ledger is not an empty one)."""
+    if ledger_error:
+        return [ledger_error]
     if ledger is None:
         return [f"database {db_name} does not exist: no migration ledger to check"]
     if not ledger.exists:

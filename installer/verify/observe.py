@@ -15,7 +15,7 @@ from typing import Any
 
 from installer.desired.config import HostConfig
 from installer.desired.settings import describe, plan_settings, tuning_inputs
-from installer.errors import CommandError
+from installer.errors import CommandError, MigrationError
 from installer.host import applogin, queries
 from installer.host.distros import detect
 from installer.host.distros.base import ServiceState, Strategy
@@ -56,7 +56,7 @@ def verify_sql(config: HostConfig, setting_names: list[str]) -> str:
         [q.setting_fragment("server_version"), q.setting_fragment(LISTEN_SETTING),
          q.role_fragment(config), q.database_fragment(config),
          q.settings_fragment(setting_names), q.CAPS, q.HBA_RULES],
-        [q.schema_privileges_fragment(config)])
+        [q.schema_privileges_fragment(config), q.unreadable_tables_fragment(config)])
 
 
 @dataclass
@@ -78,6 +78,8 @@ class Observed:
     sql_error: str
     ledger: LedgerState | None
     login: applogin.LoginOutcome
+    #: why the ledger could not be read (it exists, the app role's query failed); "" if read
+    ledger_error: str = ""
     wanted: dict[str, str] = field(default_factory=dict)
     inputs: str = ""
 
@@ -98,7 +100,7 @@ def observe(t: Transport, name: str, config: HostConfig) -> Observed:
     sections = s.parse(r.stdout)
     if "login" not in sections:
         raise CommandError(f"reading the state of {name}", r.exit_code, r.stderr or r.stdout)
-    sql, ledger, sql_error = parse_sql(sections.get("sql", ""))
+    sql, ledger, sql_error, ledger_error = parse_sql(sections.get("sql", ""), config.db_name)
     caps = (sql or {}).get("caps") or None
     wanted, inputs = expected_settings(facts, config, strategy, caps)
     return Observed(
@@ -107,7 +109,7 @@ def observe(t: Transport, name: str, config: HostConfig) -> Observed:
         systemd_words=sections.get("systemd", "").split(),
         sockets=parse_sockets(sections.get("sockets", "")),
         env_meta=sections.get("env-meta", "").strip() or None,
-        sql=sql, sql_error=sql_error, ledger=ledger,
+        sql=sql, sql_error=sql_error, ledger=ledger, ledger_error=ledger_error,
         login=applogin.parse_probe_section(sections.get("login", "")),
         wanted=wanted, inputs=inputs,
     )
@@ -122,8 +124,16 @@ def parse_sockets(text: str) -> list[Socket] | None:
     return None
 
 
-def parse_sql(text: str) -> tuple[dict[str, Any] | None, LedgerState | None, str]:
-    """The merged JSON objects, the ledger (None: not probed) and any other lines (errors)."""
+def parse_sql(text: str, database: str | None = None
+              ) -> tuple[dict[str, Any] | None, LedgerState | None, str, str]:
+    """The merged JSON objects, the ledger (None: not probed, or unreadable), any other
+    lines (errors), and why the ledger could not be read ("": it was, or was not probed)."""
     merged, ledger_lines, errors = queries.parse_output(text)
-    ledger = parse_ledger_probe("\n".join(ledger_lines)) if ledger_lines else None
-    return (merged or None), ledger, "\n".join(errors)
+    error_text = "\n".join(errors)
+    ledger, ledger_error = None, ""
+    if ledger_lines:
+        try:
+            ledger = parse_ledger_probe("\n".join(ledger_lines), error_text, database=database)
+        except MigrationError as e:  # the migrations check reports it; the others still run
+            ledger_error = str(e)
+    return (merged or None), ledger, error_text, ledger_error

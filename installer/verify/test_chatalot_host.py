@@ -95,6 +95,13 @@ def test_app_role_has_schema_grants(chatalot: Observed) -> None:
     expect(checks.schema_problems(privileges, c.db_user, c.db_name))
 
 
+def test_app_role_can_read_every_table(chatalot: Observed) -> None:
+    _needs_server(chatalot)
+    c = chatalot.config
+    unreadable = (chatalot.sql or {}).get("unreadable_tables")
+    expect(checks.table_read_problems(unreadable, c.db_user, c.db_name))
+
+
 def test_pg_hba_has_no_trust_rules(chatalot: Observed) -> None:
     _needs_server(chatalot)
     expect(checks.hba_problems((chatalot.sql or {}).get("hba_rules")))
@@ -116,7 +123,7 @@ def test_migrations_are_applied(chatalot: Observed) -> None:
     except ChatalotError as e:
         pytest.fail(f"cannot read the migrations in {folder}: {e}", pytrace=False)
     expect(checks.migration_problems(local, chatalot.ledger,
-                                     chatalot.config.db_name))
+                                     chatalot.config.db_name, chatalot.ledger_error))
 
 
 def test_env_file_is_0600_root(chatalot: Observed) -> None:

@@ -116,7 +116,8 @@ def test_drift_is_corrected(fresh: dict[str, Any]) -> None:
                        check=False)
     assert r.returncode == 0, r.stderr
     again = cli("apply", "-i", str(fresh["inv"]))
-    assert "changed=0" in again.stdout
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "changed=0" in again.stdout, again.stdout
 
 
 def test_invalid_setting_leaves_server_running_on_old_config(fresh: dict[str, Any],

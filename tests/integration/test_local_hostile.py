@@ -191,6 +191,7 @@ def test_quoted_setting_reaches_the_server_as_written(hostile: dict[str, Any],
         assert as_postgres_sql(
             "select setting from pg_settings where name = 'log_line_prefix'") + " " == LINE_PREFIX
         again = cli("apply", "-i", str(inv))
+        assert again.returncode == 0, again.stdout + again.stderr
         assert "changed=0" in again.stdout, again.stdout
     finally:
         back = cli("apply", "-i", str(hostile["inv"]))

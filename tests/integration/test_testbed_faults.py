@@ -1,11 +1,12 @@
 """Faults on the test bed: the installer killed mid-run, a connection cut, a restart, a
 held package-manager lock, two runs at once, and app data across reruns.
 
-Two hosts of their own (debian12-flt, debian13-flt) in a test bed of their own (state dir
-CHATALOT_TESTBED_FAULTS_DIR), as test_testbed_fleet does: these tests reset, kill and cut
-hosts, which must not disturb the session's hosts other modules use, and the module then
-runs beside another test bed. Each test says which host it uses and how it leaves it;
-databases of their own (`flt_*`, own env files) keep the main app out of it.
+Two hosts of their own (debian12-flt, debian13-flt; with CHATALOT_TESTBED_SUFFIX `-h`,
+debian12-flt-h ...) in a test bed of their own (state dir CHATALOT_TESTBED_FAULTS_DIR), as
+test_testbed_fleet does: these tests reset, kill and cut hosts, which must not disturb the
+session's hosts other modules use, and the module then runs beside another test bed.
+Each test says which host it uses and how it leaves it; databases of their own (`flt_*`,
+own env files) keep the main app out of it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ pytestmark = pytest.mark.testbed
 
 #: the host lock every apply run holds on its host (installer.fleet.runner.HOST_LOCK)
 HOST_LOCK = "/run/lock/chatalot-db.lock"
-D12, D13 = "debian12-flt", "debian13-flt"
+_SUFFIX = os.environ.get("CHATALOT_TESTBED_SUFFIX", "")
+D12, D13 = f"debian12-flt{_SUFFIX}", f"debian13-flt{_SUFFIX}"
 
 
 @pytest.fixture(scope="module")
@@ -99,60 +101,165 @@ def _changed(doc: dict[str, Any], host: str) -> int:
 # the package install: killed; the package manager's lock held by another process
 # ---------------------------------------------------------------------------
 
+#: dpkg's status logger (`status-logger` in dpkg.cfg.d): the first time a postgresql-NN
+#: package turns half-configured (its postinst about to run), it stops (SIGSTOP) the dpkg
+#: running it and writes the dpkg's pid and that status line to FROZEN. The kill then
+#: always lands in the middle of the configure pass, never before or after dpkg's work.
+FREEZE_LOGGER = "/usr/local/sbin/chatalot-test-dpkg-freeze"
+FREEZE_CFG = "/etc/dpkg/dpkg.cfg.d/zz-chatalot-test-freeze"
+FROZEN = "/run/chatalot-test-dpkg-frozen"
+FREEZE_SCRIPT = f"""#!/bin/sh
+while IFS= read -r line; do
+  case $line in
+    "status: postgresql-"[0-9]*": half-configured")
+      [ -e {FROZEN} ] && continue
+      p=$PPID
+      while [ "$p" -gt 1 ] && [ "$(cat /proc/$p/comm)" != dpkg ]; do
+        p=$(cut -d' ' -f4 /proc/$p/stat)
+      done
+      kill -STOP "$p" && echo "$p $line" > {FROZEN} ;;
+  esac
+done
+"""
+
+
 def test_sigkill_during_package_install_then_rerun_converges(bed: Any, tmp_path: Path) -> None:
-    """debian13, fresh: our process killed -9 while apt/dpkg runs, and dpkg itself killed
-    on the host. The rerun repairs dpkg (`dpkg --configure -a`) and converges."""
+    """debian13, fresh: dpkg is frozen (SIGSTOP, by its status logger) the moment
+    postgresql-NN turns half-configured; our process is killed -9 there, then dpkg and
+    apt-get on the host. `dpkg --audit` then names the half-configured package; the rerun
+    repairs dpkg (`dpkg --configure -a`, "finished an interrupted package run"), leaves
+    `dpkg --audit` empty and converges; the next run changes nothing."""
     host = D13
     bed.reset(host)
+    r = bed.ssh(host, f"cat > {FREEZE_LOGGER} && chmod 755 {FREEZE_LOGGER} && rm -f {FROZEN} "
+                      f"&& echo 'status-logger={FREEZE_LOGGER}' > {FREEZE_CFG}",
+                input=FREEZE_SCRIPT)
+    assert r.returncode == 0, r.stderr
     inv = inventory(bed, tmp_path / "inv.ini", {host: "root"})
-    p = _popen_apply(inv, tmp_path / "killed.json")
+    try:
+        p = _popen_apply(inv, tmp_path / "killed.json")
 
-    def dpkg_running() -> bool:
-        r = bed.ssh(host, "pgrep -x dpkg >/dev/null", timeout=20)
-        return int(r.returncode) == 0
+        def frozen() -> bool:
+            return int(bed.ssh(host, f"test -s {FROZEN}", timeout=20).returncode) == 0
 
-    _wait_until("dpkg to run on the host", dpkg_running, 300, p)
-    time.sleep(1.0)  # well inside unpacking/configuring
-    _sigkill(p)
-    bed.ssh(host, "pkill -9 -x dpkg; pkill -9 -x apt-get; sleep 0.5; true")
-    audit = bed.ssh(host, "dpkg --audit | head -3").stdout
+        _wait_until("dpkg to be frozen half-way through configuring postgresql", frozen, 600, p)
+        _sigkill(p)
+        # dpkg (stopped) and apt-get killed -9; the postinst dpkg was running is left to end
+        # on its own (it was not stopped: as when dpkg alone is killed), before the rerun
+        # ([f]: the pattern does not match this shell's own command line)
+        scripts = "pgrep -f '/var/lib/dpkg/in[f]o/' >/dev/null"
+        r = bed.ssh(host, f"rm -f {FREEZE_CFG}; pkill -9 -x dpkg; pkill -9 -x apt-get; "
+                          f"for i in $(seq 1 600); do {scripts} || break; sleep 0.2; done; "
+                          f"cat {FROZEN}; {scripts} && echo 'a maintainer script still runs'; "
+                          "true", timeout=180)
+    finally:
+        bed.ssh(host, f"rm -f {FREEZE_CFG}; pkill -CONT -x dpkg; true")
+    frozen_line = r.stdout.strip()
+    assert frozen_line and "still runs" not in frozen_line, frozen_line
+    package = frozen_line.split("status: ", 1)[1].split(":", 1)[0]  # postgresql-17
+    audit = bed.ssh(host, "dpkg --audit").stdout
+    # dpkg left the run half-done: the package it was configuring is half-configured
+    assert "only half configured" in audit and f" {package} " in audit, audit
 
     start = time.monotonic()
     p1, doc1 = run_apply(inv, tmp_path / "rerun.json")
     assert p1.returncode == 0, p1.stdout + p1.stderr
     install = _steps(doc1, host)["install postgresql"]
-    print(f"\nrerun after the kill: {time.monotonic() - start:.1f}s; dpkg --audit said "
-          f"{audit.strip()[:200]!r}; install: {install['status']} ({install['reason']})")
-    if audit.strip():  # dpkg was left half-done: the rerun says it finished the job
-        assert "finished an interrupted package run" in install["reason"]
+    print(f"\nrerun after the kill: {time.monotonic() - start:.1f}s; dpkg was frozen at "
+          f"{frozen_line!r}; install: {install['status']} ({install['reason']})")
+    assert install["status"] == "changed"
+    assert install["reason"].startswith("finished an interrupted package run"), install
     assert bed.ssh(host, "dpkg --audit").stdout.strip() == ""
 
     p2, doc2 = run_apply(inv, tmp_path / "again.json")
     assert p2.returncode == 0 and _changed(doc2, host) == 0, p2.stdout
 
 
+#: holds dpkg's frontend lock as apt and dpkg take it (fcntl; flock(1) takes a flock(2)
+#: lock, which apt never sees): prints "held", waits for an `apt-get install` to start,
+#: holds the lock argv[1] seconds more, then prints what it saw as JSON and lets go. Ends
+#: early when its stdin closes (the test gave up).
+LOCK_HOLDER = r"""
+import fcntl, json, os, select, sys, time
+
+hold = float(sys.argv[1])
+
+
+def dpkg_log_lines():
+    with open("/var/log/dpkg.log", "rb") as f:
+        return sum(1 for _ in f)
+
+
+def test_gone(seconds):
+    ready, _, _ = select.select([sys.stdin], [], [], seconds)
+    return bool(ready) and not os.read(0, 1)
+
+
+def apt_get_install():
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]) == b"apt-get" and b"install" in argv:
+            return pid
+    return None
+
+
+with open("/var/lib/dpkg/lock-frontend", "w") as lock:
+    fcntl.lockf(lock, fcntl.LOCK_EX)
+    lines_at_lock = dpkg_log_lines()
+    print("held", flush=True)
+    while (pid := apt_get_install()) is None:
+        if test_gone(0.1):
+            sys.exit("the test ended before apt-get install started")
+    seen = time.monotonic()
+    if test_gone(hold):
+        sys.exit("the test ended while the lock was held")
+    print(json.dumps({"apt_get_pid": int(pid), "alive_at_release": os.path.exists(f"/proc/{pid}"),
+                      "held_after_apt_get_started": time.monotonic() - seen,
+                      "dpkg_log_lines": [lines_at_lock, dpkg_log_lines()]}), flush=True)
+"""
+
+
 def test_apt_waits_for_a_held_dpkg_lock(bed: Any, tmp_path: Path) -> None:
-    """debian12, fresh: another process holds dpkg's frontend lock for 8 s while apply
-    installs; apt waits (DPkg::Lock::Timeout) and the run succeeds."""
+    """debian12, fresh: another process holds dpkg's frontend lock (fcntl, as dpkg and apt
+    take it) from before apply starts until apply's `apt-get install` has waited 8 s for it.
+    apt-get is still there when the lock is let go, dpkg did nothing while it was held and
+    its first action (dpkg.log's `startup`) comes after; the run succeeds."""
     host, hold = D12, 8.0
     bed.reset(host)
+    assert bed.ssh(host, "cat > /run/chatalot-test-lock-holder.py",
+                   input=LOCK_HOLDER).returncode == 0
     inv = inventory(bed, tmp_path / "inv.ini", {host: "root"})
     holder = subprocess.Popen(
-        [*bed.ssh_argv(host), f"flock -x /var/lib/dpkg/lock-frontend -c 'echo held; "
-                              f"sleep {hold:g}'"],
-        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    held_at = time.monotonic()
-    p, doc = run_apply(inv, tmp_path / "apply.json")
-    took = time.monotonic() - held_at
-    holder.wait(30)
-    holder.stdout.close()
+        [*bed.ssh_argv(host), f"python3 /run/chatalot-test-lock-holder.py {hold:g}"],
+        stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        p, doc = run_apply(inv, tmp_path / "apply.json")
+    finally:
+        if holder.stdin:
+            holder.stdin.close()  # a holder still waiting for apt-get ends without a report
+        seen = holder.stdout.read() if holder.stdout else ""
+        holder.wait(30)
+        if holder.stdout:
+            holder.stdout.close()
     assert p.returncode == 0, p.stdout + p.stderr
+    assert seen, f"the lock holder saw no apt-get install (exit {holder.returncode})"
+    held = json.loads(seen)
     install = _steps(doc, host)["install postgresql"]
+    print(f"\napply with dpkg's lock held: {held}; install step {install['seconds']:.1f}s "
+          f"({install['reason']})")
     assert install["status"] == "changed"
-    print(f"\napply with dpkg's lock held {hold:g}s: {took:.1f}s, install step "
-          f"{install['seconds']:.1f}s")
-    assert took >= hold
+    # apt-get install was waiting all along: alive after `hold` s, and dpkg did nothing
+    assert held["alive_at_release"] and held["held_after_apt_get_started"] >= hold, held
+    at_lock, at_release = held["dpkg_log_lines"]
+    assert at_release == at_lock, held
+    after = bed.ssh(host, f"tail -n +{at_release + 1} /var/log/dpkg.log").stdout.splitlines()
+    assert after and after[0].split()[2:] == ["startup", "archives", "unpack"], after[:3]
+    assert install["seconds"] >= hold
 
 
 # ---------------------------------------------------------------------------
@@ -359,8 +466,12 @@ def test_connection_cut_on_one_host_the_other_finishes(bed: Any, tmp_path: Path)
         doc = json.loads((tmp_path / "cut.json").read_text())
         assert p.returncode == 4, out
         cut = doc["hosts"][D13]
-        assert cut["state"] == "unreachable" and D13 in cut["error"], cut
-        assert "lost" in cut["error"] or "closed" in cut["error"] or "dropped" in cut["error"]
+        # the command's channel closed without an exit status while the link went down
+        # (SSHTransport._drive): never "is closed" (no command started on a dead link) nor
+        # "refused another session" (the link stays up there)
+        assert cut["state"] == "unreachable", cut
+        assert cut["error"] == (f"connection to {D13} lost: the SSH connection dropped while "
+                                "the command ran"), cut
         assert doc["hosts"][D12]["state"] == "done"
         print(f"\ncut host's error: {cut['error']}")
 

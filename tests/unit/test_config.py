@@ -90,6 +90,31 @@ def test_remote_access_variables_refused(hostvars: dict[str, object], message: s
         HostConfig.from_vars(hostvars)
 
 
+LISTEN_WARNING = ("pg_allowed_cidrs set but pg_listen is {listen}: the server listens on "
+                  "{where}, remote clients cannot reach it; set pg_listen (e.g. '*' or an "
+                  "address)")
+
+
+@pytest.mark.parametrize(("hostvars", "warning"), [
+    ({"pg_allowed_cidrs": "10.0.0.0/24"},
+     LISTEN_WARNING.format(listen="localhost", where="loopback only")),
+    ({"pg_allowed_cidrs": "10.0.0.0/24", "pg_listen": "127.0.0.1,::1"},
+     LISTEN_WARNING.format(listen="127.0.0.1,::1", where="loopback only")),
+    ({"pg_allowed_cidrs": "10.0.0.0/24", "pg_listen": ""},
+     LISTEN_WARNING.format(listen="empty", where="Unix sockets only")),
+    ({"pg_allowed_cidrs": "10.0.0.0/24", "pg_listen": "*"}, None),
+    ({"pg_allowed_cidrs": "10.0.0.0/24", "pg_listen": "localhost,10.0.0.5"}, None),
+    ({}, None),
+], ids=["default listen", "loopback addresses", "sockets only", "star", "an address",
+        "no remote access"])
+def test_remote_access_on_loopback_is_accepted_and_said(hostvars: dict[str, object],
+                                                        warning: str | None) -> None:
+    """pg_allowed_cidrs with pg_listen left on loopback: not refused (such inventories keep
+    working), but the warning ConfigureHba gives says what to set."""
+    c = HostConfig.from_vars(hostvars)
+    assert c.listen_warning == warning
+
+
 @pytest.mark.parametrize(("value", "ms"), [
     (None, 5000), ("", 5000), ("5s", 5000), ("500ms", 500), ("1min", 60_000), (3, 3000),
     ("12", 12_000), (" 2 s ", 2000), ("none", None), ("NONE", None), ("0", None), (0, None),

@@ -5,6 +5,8 @@ The INI parser drives InventoryData; these drive it directly, as other readers w
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from installer.errors import InventoryError
@@ -47,11 +49,10 @@ def test_errors_name_the_source_and_line() -> None:
         data.add_group(name)
     data.add_child("a", "b")
     data.line = 12
-    with pytest.raises(InventoryError) as caught:
+    with pytest.raises(InventoryError, match="^" + re.escape(
+            "src:12: Adding group 'a' as child to 'b' creates a recursive dependency loop.")
+            + "$"):
         data.add_child("b", "a")
-    assert str(caught.value) == (
-        "src:12: Adding group 'a' as child to 'b' creates a recursive dependency loop."
-    )
     with pytest.raises(InventoryError, match=r"^src:3: group 'a' cannot be a child of itself$"):
         data.add_child("a", "a", line=3)
     with pytest.raises(InventoryError, match=r"^src:12: ansible_group_priority must be an int"):

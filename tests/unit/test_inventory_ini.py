@@ -6,6 +6,7 @@ also read by ansible-core and compared in test_inventory.py.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -54,12 +55,10 @@ def test_host_line_variables_are_copied_per_host() -> None:
 
 
 def test_error_from_text_names_string_source() -> None:
-    with pytest.raises(InventoryError) as caught:
+    with pytest.raises(InventoryError, match="^" + re.escape(
+            "<string>:3: Section [g:bogus] has unknown type: bogus "
+            "(use [group], [group:vars] or [group:children])") + "$"):
         parse_inventory("[g]\nh\n[g:bogus]\n")
-    assert str(caught.value) == (
-        "<string>:3: Section [g:bogus] has unknown type: bogus "
-        "(use [group], [group:vars] or [group:children])"
-    )
 
 
 @pytest.mark.parametrize(
@@ -72,9 +71,8 @@ def test_error_from_text_names_string_source() -> None:
     ],
 )
 def test_errors_name_the_line(text: str, message: str) -> None:
-    with pytest.raises(InventoryError) as caught:
+    with pytest.raises(InventoryError, match="^" + re.escape(message)):
         parse_inventory(text, "x.ini")
-    assert str(caught.value).startswith(message)
 
 
 def test_latin1_comments_are_accepted_like_ansible() -> None:

@@ -6,6 +6,7 @@ The merging is compared with `ansible-inventory --host` in test_inventory.py
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -93,7 +94,7 @@ def test_host_vars_are_copies() -> None:
 
 
 def test_host_vars_unknown_host() -> None:
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="^" + re.escape("'nope'") + "$"):
         parse_inventory("h\n").host_vars("nope")
 
 

@@ -6,6 +6,7 @@ Every pattern in test_inventory.LIMITS is compared with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import pytest
@@ -34,9 +35,13 @@ def test_match_keeps_pattern_order() -> None:
     assert inventory.match("b,a") == ["b1", "a1", "a2"]
 
 
-@pytest.mark.parametrize("pattern", ["~(", "@retry.txt"])
-def test_select_rejects_bad_patterns(pattern: str) -> None:
-    with pytest.raises(UsageError):
+@pytest.mark.parametrize(("pattern", "message"), [
+    ("~(", "Invalid host list pattern: ~( (missing ), unterminated subpattern at position 0)"),
+    ("@retry.txt", "limit files (@retry.txt) are not supported: read the file and pass its "
+                   "hosts"),
+])
+def test_select_rejects_bad_patterns(pattern: str, message: str) -> None:
+    with pytest.raises(UsageError, match="^" + re.escape(message) + "$"):
         parse_inventory("h\n").select(pattern)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -289,9 +290,9 @@ def test_apply_pending_other_migrator_did_everything() -> None:
 
 
 def test_apply_pending_failure_keeps_what_was_applied() -> None:
-    with pytest.raises(migrator.MigrationRunError) as e:
+    with pytest.raises(migrator.MigrationRunError, match="^" + re.escape(
+            "while executing migration 2: error returned from database: boom in 2") + "$") as e:
         apply(FakePsql(ran(1, failed=2)), ledger_of(), [])
-    assert str(e.value) == "while executing migration 2: error returned from database: boom in 2"
     assert [a.migration.version for a in e.value.applied] == [1]
 
 
@@ -371,7 +372,7 @@ def probe_lines(applied: dict[int, bytes], *, exists: bool = True) -> str:
     if not exists:
         return f"{rules.PROBE_MARKER} absent\n"
     rows = "".join(f"{rules.PROBE_MARKER} row {v} {c.hex()} t\n" for v, c in applied.items())
-    return f"{rules.PROBE_MARKER} owner app\n" + rows
+    return f"{rules.PROBE_MARKER} owner app\n" + rows + f"{rules.PROBE_MARKER} end\n"
 
 
 def migrations(tmp_path: Path) -> Path:
@@ -441,9 +442,9 @@ def test_apply_step_decisions(tmp_path: Path, case: str, status: Status, reason:
 def test_apply_step_modified_fails_with_sqlxs_message(tmp_path: Path) -> None:
     applied = {**sums(tmp_path, 1, 3), 2: b"\x00" * 48}
     ctx = context(tmp_path, check=False, ledger=probe_lines(applied))
-    with pytest.raises(MigrationError) as e:
+    with pytest.raises(MigrationError,
+                       match=r"^migration 2 was previously applied but has been modified$"):
         ApplyMigrations().run(ctx)
-    assert str(e.value) == "migration 2 was previously applied but has been modified"
 
 
 def test_apply_step_unreadable_ledger_fails(tmp_path: Path) -> None:
@@ -452,6 +453,36 @@ def test_apply_step_unreadable_ledger_fails(tmp_path: Path) -> None:
     with pytest.raises(StepFailed, match="could not read _sqlx_migrations in app as app: "
                        "ERROR:  permission denied"):
         ApplyMigrations().run(ctx)
+
+
+_SESSION = 'chatalot-session: {"database": "app", "user": "app", "public_tables": 3}\n'
+_DENIED = "psql:<stdin>:12: ERROR:  permission denied for table _sqlx_migrations\n"
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    # as psql answers: ON_ERROR_STOP after the owner line, exit 3
+    (Result(3, f"{rules.PROBE_MARKER} owner other\n", _DENIED),
+     r"^_sqlx_migrations \(owner other\) could not be read: ERROR: permission denied for "
+     r"table _sqlx_migrations$"),
+    # exit 0 but no end line (a psql that went on): still not an empty ledger
+    (Result(0, f"{rules.PROBE_MARKER} owner other\n" + _SESSION, _DENIED),
+     r"^_sqlx_migrations in database app \(owner other\) could not be read: ERROR: "
+     r"permission denied for table _sqlx_migrations$"),
+    # the probe finished, the session query failed: the old message
+    (Result(3, f"{rules.PROBE_MARKER} owner app\n{rules.PROBE_MARKER} end\n",
+            "psql:<stdin>:20: ERROR:  canceling statement due to user request\n"),
+     r"^while reading _sqlx_migrations: canceling statement due to user request$"),
+], ids=["psql stopped", "exit 0 without end", "session query failed"])
+def test_read_ledger_an_unreadable_ledger_is_an_error(answer: Result, message: str) -> None:
+    with pytest.raises(MigrationError, match=message):
+        migrator.read_ledger(lambda script: answer)
+
+
+def test_read_ledger_reads_a_complete_probe() -> None:
+    answer = Result(0, probe_lines({1: b"\x01" * 48}) + _SESSION, "")
+    ledger, session = migrator.read_ledger(lambda script: answer)
+    assert ledger == rules.LedgerState(True, "app", (rules.AppliedMigration(1, b"\x01" * 48),))
+    assert session == migrator.Session("app", "app", 3)
 
 
 def test_info_step_lines(tmp_path: Path) -> None:
@@ -471,9 +502,8 @@ def test_info_step_lines(tmp_path: Path) -> None:
 def test_migrate_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     from installer.cli import build_parser
 
-    with pytest.raises(SystemExit) as e:
+    with pytest.raises(SystemExit, match=r"^0$"):  # --help: exit code 0
         build_parser().parse_args(argv)
-    assert e.value.code == 0
     assert "sqlx" in capsys.readouterr().out
 
 
@@ -547,7 +577,9 @@ def test_a_lock_wait_gives_up_naming_the_sessions_holding_locks() -> None:
         return answers.pop(0)
 
     sleeps: list[float] = []
-    with pytest.raises(migrator.MigrationRunError) as e:
+    with pytest.raises(migrator.MigrationRunError, match="^" + re.escape(
+            "while executing migration 1: waited for a table lock 4 times (2000 ms each) and "
+            "gave up; rolled back, nothing of it applied.")) as e:
         wait_apply(psql, [ledger_of()] * 3, sleeps, migrator.LockWait(2000, retries=3))
     assert sleeps == [1.0, 2.0, 4.0]
     assert scripts[-1] == migrator.BLOCKERS_SQL

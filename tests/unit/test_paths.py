@@ -3,6 +3,8 @@ refused before the host is contacted; paths of our own pass unchanged."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from installer.desired import paths
@@ -40,9 +42,8 @@ from installer.errors import UsageError
     ("/etc/chatalot/a\nb.env", "absolute path"),
 ])
 def test_file_paths_refused(value: str, why: str) -> None:
-    with pytest.raises(UsageError) as e:
+    with pytest.raises(UsageError, match=f"^db_env_file .*{re.escape(why)}"):
         paths.file_path("db_env_file", value)
-    assert str(e.value).startswith("db_env_file ") and why in str(e.value), str(e.value)
 
 
 @pytest.mark.parametrize("value", [
@@ -64,9 +65,8 @@ def test_file_paths_of_our_own_pass_unchanged(value: str) -> None:
     ("/var/backups/../../etc", "must not contain '..'"), ("backups", "absolute path"),
 ])
 def test_dir_paths_refused(value: str, why: str) -> None:
-    with pytest.raises(UsageError) as e:
+    with pytest.raises(UsageError, match=f"^backup_dir .*{re.escape(why)}"):
         paths.dir_path("backup_dir", value)
-    assert str(e.value).startswith("backup_dir ") and why in str(e.value), str(e.value)
 
 
 @pytest.mark.parametrize("value", ["/var/backups/chatalot", "/srv/backups", "/var/backups/x/",

@@ -90,9 +90,8 @@ HARD_ERRORS = [
 
 @pytest.mark.parametrize(("name", "shown"), HARD_ERRORS)
 def test_parse_filename_hard_error(name: str, shown: str) -> None:
-    with pytest.raises(MigrationError) as e:
+    with pytest.raises(MigrationError, match="^" + re.escape(bad_name(shown)) + "$"):
         rules.parse_filename(name)
-    assert str(e.value) == bad_name(shown)
 
 
 # -- checksums and lock ids ----------------------------------------------------------
@@ -234,9 +233,8 @@ def test_load_no_transaction(tmp_path: Path, data: bytes, no_tx: bool) -> None:
 def test_load_bad_prefix_is_a_hard_error(tmp_path: Path) -> None:
     write(tmp_path, "1_ok.sql", "SELECT 1;\n")
     write(tmp_path, "x1_bad.sql", "SELECT 1;\n")
-    with pytest.raises(MigrationError) as e:
+    with pytest.raises(MigrationError, match="^" + re.escape(bad_name('"x1_bad.sql"')) + "$"):
         rules.load_migrations(tmp_path)
-    assert str(e.value) == bad_name('"x1_bad.sql"')
 
 
 def test_load_bad_prefix_on_a_down_file_too(tmp_path: Path) -> None:
@@ -420,9 +418,8 @@ def test_plan(
     applied: list[AppliedMigration], ignore_missing: bool, expected: list[int] | str
 ) -> None:
     if isinstance(expected, str):
-        with pytest.raises(MigrationError) as e:
+        with pytest.raises(MigrationError, match="^" + re.escape(expected) + "$"):
             rules.plan(LOCAL, applied, ignore_missing=ignore_missing)
-        assert str(e.value) == expected
     else:
         got = rules.plan(LOCAL, applied, ignore_missing=ignore_missing)
         assert [m.version for m in got] == expected
@@ -616,7 +613,7 @@ def test_run_script_refuses_an_applied_version() -> None:
 
 
 def test_run_script_set_role_needs_a_role() -> None:
-    with pytest.raises(MigrationError):
+    with pytest.raises(MigrationError, match=r"^set_role needs the role to switch to$"):
         rules.run_script([], database="db", applied=[], set_role=True)
 
 
@@ -662,6 +659,7 @@ def test_parse_ledger_probe() -> None:
         "chatalot-ledger: owner chatalot\n"
         f"chatalot-ledger: row 1 {a} t\n"
         f"chatalot-ledger: row 2 {b} f\n"
+        "chatalot-ledger: end\n"
     )
     assert rules.parse_ledger_probe(out) == rules.LedgerState(
         exists=True,
@@ -676,7 +674,89 @@ def test_parse_ledger_probe() -> None:
     )
 
 
-@pytest.mark.parametrize("stdout", ["", "chatalot-ledger: row 1 zz t\n", "chatalot-ledger: ?\n"])
-def test_parse_ledger_probe_garbage(stdout: str) -> None:
-    with pytest.raises(MigrationError):
+@pytest.mark.parametrize(("stdout", "message"), [
+    ("", "the _sqlx_migrations probe printed nothing recognisable"),
+    ("chatalot-ledger: row 1 zz t\n",
+     "unreadable _sqlx_migrations probe line: 'chatalot-ledger: row 1 zz t'"),
+    ("chatalot-ledger: ?\n", "unreadable _sqlx_migrations probe line: 'chatalot-ledger: ?'"),
+])
+def test_parse_ledger_probe_garbage(stdout: str, message: str) -> None:
+    with pytest.raises(MigrationError, match="^" + re.escape(message) + "$"):
         rules.parse_ledger_probe(stdout)
+
+
+_A = hashlib.sha384(b"a").hexdigest()
+#: psql's stderr when the row query is refused (ON_ERROR_STOP: nothing runs after it)
+DENIED = "psql:<stdin>:12: ERROR:  permission denied for table _sqlx_migrations\n"
+
+
+@pytest.mark.parametrize(("stdout", "state"), [
+    # the probe ran to its end: rows, or none (an empty ledger table)
+    (f"chatalot-ledger: owner chatalot\nchatalot-ledger: row 1 {_A} t\nchatalot-ledger: end\n",
+     rules.LedgerState(True, "chatalot", (AppliedMigration(1, bytes.fromhex(_A), True),))),
+    ("chatalot-ledger: owner chatalot\nchatalot-ledger: end\n",
+     rules.LedgerState(True, "chatalot", ())),
+    # no ledger: one line, as before (no end line needed)
+    ("chatalot-ledger: absent\n", rules.LedgerState(False, None, ())),
+    # psql's other lines are not the probe's
+    ("Timing is on.\nchatalot-ledger: absent\n", rules.LedgerState(False, None, ())),
+], ids=["rows", "empty table", "absent", "other lines"])
+def test_parse_ledger_probe_complete_outputs(stdout: str, state: rules.LedgerState) -> None:
+    assert rules.parse_ledger_probe(stdout, DENIED) == state
+
+
+@pytest.mark.parametrize(("stdout", "errors", "database", "message"), [
+    # the row query was refused: owner, no rows, no end line
+    ("chatalot-ledger: owner other\n", DENIED, "chatalot",
+     r"^_sqlx_migrations in database chatalot \(owner other\) could not be read: "
+     r"ERROR: permission denied for table _sqlx_migrations$"),
+    ("chatalot-ledger: owner other\n", DENIED, None,
+     r"^_sqlx_migrations \(owner other\) could not be read: ERROR: permission denied for table "
+     r"_sqlx_migrations$"),
+    # stopped after some rows (e.g. the connection dropped): still not the ledger
+    (f"chatalot-ledger: owner chatalot\nchatalot-ledger: row 1 {_A} t\n",
+     "FATAL:  terminating connection due to administrator command\n", "app",
+     r"^_sqlx_migrations in database app \(owner chatalot\) could not be read: FATAL: "
+     r"terminating connection due to administrator command$"),
+    # no error output at all: still an error, never an empty ledger
+    ("chatalot-ledger: owner chatalot\n", "", None,
+     r"^_sqlx_migrations \(owner chatalot\) could not be read: the probe stopped before its "
+     r"end line$"),
+    # nothing printed: the error is named
+    ("", "psql: error: connection to server on socket failed\n", None,
+     r"^the _sqlx_migrations probe printed nothing recognisable: psql: error: connection to "
+     r"server on socket failed$"),
+], ids=["denied", "denied, no database named", "stopped after a row", "no error output",
+        "nothing"])
+def test_parse_ledger_probe_unreadable_ledger_is_an_error(
+        stdout: str, errors: str, database: str | None, message: str) -> None:
+    with pytest.raises(MigrationError, match=message):
+        rules.parse_ledger_probe(stdout, errors, database=database)
+
+
+@pytest.mark.parametrize("stdout", [
+    "chatalot-ledger: end\n",  # an end with no owner line
+    "chatalot-ledger: absent\nchatalot-ledger: end\n",
+    f"chatalot-ledger: owner chatalot\nchatalot-ledger: end\nchatalot-ledger: row 1 {_A} t\n",
+    "chatalot-ledger: owner chatalot\nchatalot-ledger: end now\n",
+], ids=["end alone", "absent then end", "row after end", "end with words"])
+def test_parse_ledger_probe_misplaced_end_line(stdout: str) -> None:
+    with pytest.raises(MigrationError, match=r"^unreadable _sqlx_migrations probe line"):
+        rules.parse_ledger_probe(stdout)
+
+
+def test_ledger_probe_prints_its_end_line_after_the_rows() -> None:
+    probe = rules.LEDGER_PROBE
+    rows = probe.index("FROM _sqlx_migrations ORDER BY version;")
+    end = probe.index("\\echo chatalot-ledger: end\n")
+    assert rows < end < probe.index("\\else") < probe.index("\\echo chatalot-ledger: absent")
+
+
+@pytest.mark.parametrize(("errors", "text"), [
+    (DENIED, "ERROR: permission denied for table _sqlx_migrations"),
+    ("psql:<stdin>:3: FATAL:  role \"x\" does not exist\nmore\n", 'FATAL: role "x" does not exist'),
+    ("one\ntwo\nthree\nfour\n", "two; three; four"),
+    ("", ""),
+])
+def test_psql_error_text(errors: str, text: str) -> None:
+    assert rules.psql_error_text(errors) == text

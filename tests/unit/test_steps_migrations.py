@@ -17,8 +17,8 @@ import pytest
 from installer.desired.config import HostConfig
 from installer.errors import MigrationError
 from installer.sqlx import rules
-from installer.steps.base import StepFailed
-from installer.steps.migrations import SKIP_REASON, ApplyMigrations
+from installer.steps.base import Step, StepFailed
+from installer.steps.migrations import SKIP_REASON, ApplyMigrations, MigrationInfo
 from installer.transport.base import Result
 from tests.unit.stepkit import Harness, err, harness, out, said, service, state
 
@@ -49,7 +49,7 @@ def ledger(tmp_path: Path, *applied: int, exists: bool = True) -> str:
         f"{rules.PROBE_MARKER} row {v} "
         f"{hashlib.sha384(next(d.glob(f'{v}_*.sql')).read_bytes()).hexdigest()} t\n"
         for v in applied)
-    return f"{rules.PROBE_MARKER} owner chatalot\n" + rows
+    return f"{rules.PROBE_MARKER} owner chatalot\n" + rows + f"{rules.PROBE_MARKER} end\n"
 
 
 def ran(*versions: int, failed: int | None = None) -> Result:
@@ -162,11 +162,10 @@ def test_a_failed_backup_applies_nothing(tmp_path: Path) -> None:
     h, step = migrating(tmp_path, 1)
     h.host.on("pg_dump", err(1, "pg_dump: error: could not open output file: Permission "
                                 "denied\n"))
-    with pytest.raises(StepFailed) as e:
+    with pytest.raises(StepFailed, match=r"^backup before migrating failed, nothing applied: "
+                       r"pg_dump into /var/backups/chatalot/chatalot-\d{8}T\d{6}Z-before-2\.dump: "
+                       r"pg_dump: error: could not open output file: Permission denied$"):
         h.run(step)
-    assert re.fullmatch(r"backup before migrating failed, nothing applied: pg_dump into "
-                        r"/var/backups/chatalot/chatalot-\d{8}T\d{6}Z-before-2\.dump: pg_dump: "
-                        r"error: could not open output file: Permission denied", str(e.value))
     assert [c.become for c in h.host.calls] == ["root"]  # psql never ran
 
 
@@ -174,10 +173,10 @@ def test_a_failing_migration_reports_what_was_applied_before_it(tmp_path: Path) 
     lines: list[str] = []
     h, step = migrating(tmp_path, absent=True, lines=lines)
     h.host.on(PSQL, ran(1, 2, failed=3))
-    with pytest.raises(StepFailed) as e:
+    with pytest.raises(StepFailed, match="^" + re.escape(
+            "applied 1-2 (2 migrations); while executing migration 3: error returned from "
+            'database: relation "users" already exists') + "$"):
         h.run(step)
-    assert str(e.value) == ("applied 1-2 (2 migrations); while executing migration 3: error "
-                            'returned from database: relation "users" already exists')
     assert lines == ["h: Applied 1/migrate users (1µs)", "h: Applied 2/migrate identity keys (2µs)"]
     assert h.invalidated
 
@@ -192,6 +191,26 @@ def test_nothing_to_migrate_into_fails(tmp_path: Path, sql: dict[str, None] | No
     h, step = migrating(tmp_path)
     h.ctx.set_state(state(sql=sql, sql_error=error))
     with pytest.raises(StepFailed, match=f"^{message}$"):
+        h.run(step)
+    assert h.host.calls == []
+
+
+#: the state probe's psql output when the app role may not read the ledger (it printed the
+#: owner line, then ON_ERROR_STOP stopped it at the row query)
+DENIED = "psql:<stdin>:31: ERROR:  permission denied for table _sqlx_migrations"
+UNREADABLE = (r"^_sqlx_migrations in database chatalot \(owner postgres\) could not be read: "
+              r"ERROR: permission denied for table _sqlx_migrations$")
+
+
+@pytest.mark.parametrize(("step", "check"), [
+    (ApplyMigrations(), False), (ApplyMigrations(), True), (MigrationInfo(), False),
+], ids=["apply", "check", "info"])
+def test_an_unreadable_ledger_fails_the_step(tmp_path: Path, step: Step, check: bool) -> None:
+    """Never `would apply 3` / `0 installed`: the ledger is there, its rows unread."""
+    h, _ = migrating(tmp_path, 1, 2, 3, check=check)
+    h.ctx.set_state(state(sql={"database": {"datname": "chatalot"}, "public_tables": 3},
+                          ledger=f"{rules.PROBE_MARKER} owner postgres\n", sql_error=DENIED))
+    with pytest.raises(StepFailed, match=UNREADABLE):
         h.run(step)
     assert h.host.calls == []
 

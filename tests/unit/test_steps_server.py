@@ -10,6 +10,7 @@ status, reason and diff.
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -248,11 +249,10 @@ def test_settings_the_server_rejects_are_restored_before_any_reload() -> None:
     h.host.on("cp -p ")
     h.host.on("psql", out(f"work_mem ({DEBIAN_DROPIN}:20): invalid value for parameter\n"),
               stdin="pg_file_settings")
-    with pytest.raises(StepFailed) as e:
+    with pytest.raises(StepFailed, match="^" + re.escape(
+            "PostgreSQL rejects the new settings, previous configuration restored, server left "
+            f"as it was: work_mem ({DEBIAN_DROPIN}:20): invalid value for parameter") + "$"):
         h.run(ConfigureSettings())
-    assert str(e.value) == (
-        "PostgreSQL rejects the new settings, previous configuration restored, server left as "
-        f"it was: work_mem ({DEBIAN_DROPIN}:20): invalid value for parameter")
     assert h.host.ran()[-1] == (
         "root", f"cp -p {DEBIAN_DROPIN}.chatalot-db.bak {DEBIAN_DROPIN}")
     assert h.host.sql() == [FILE_ERRORS_SQL]  # never reloaded
@@ -278,12 +278,12 @@ def test_a_failed_restart_restores_the_file_and_starts_the_server_again(
         h.probes.states.append(state(service(active=False), sql=None))
     h.probes.states.append(up(h) if running_after else state(service(active=False), sql=None))
     h.host.on("systemctl restart", restart).on("cp -p ").on("systemctl start")
-    with pytest.raises(StepFailed) as e:
-        h.run(ConfigureSettings())
     detail = "Job for postgresql@15-main.service failed because the control process exited " \
              "with error code." if not restart.ok else ""
-    assert str(e.value) == (f"PostgreSQL did not restart with shared_buffers = 1GB ({detail}); "
-                            f"previous configuration restored, server {back}")
+    with pytest.raises(StepFailed, match="^" + re.escape(
+            f"PostgreSQL did not restart with shared_buffers = 1GB ({detail}); previous "
+            f"configuration restored, server {back}") + "$"):
+        h.run(ConfigureSettings())
     assert h.host.ran()[-3:] == [
         ("root", "systemctl restart postgresql@15-main"),
         ("root", f"cp -p {DEBIAN_DROPIN}.chatalot-db.bak {DEBIAN_DROPIN}"),
@@ -295,11 +295,10 @@ def test_settings_written_but_overridden_fail() -> None:
     h = settings_harness(values={"work_mem": "4MB"})
     # ALTER SYSTEM in postgresql.auto.conf wins: after the reload work_mem is still 4MB
     h.probes.states += [up(h, {"work_mem": "4MB"}), up(h, {"work_mem": "4MB"})]
-    with pytest.raises(StepFailed) as e:
+    with pytest.raises(StepFailed, match="^" + re.escape(
+            "settings written but not in force (overridden later, e.g. by ALTER SYSTEM in "
+            "postgresql.auto.conf?): work_mem is '4MB', wanted '8MB'") + "$"):
         h.run(ConfigureSettings())
-    assert str(e.value) == ("settings written but not in force (overridden later, e.g. by "
-                            "ALTER SYSTEM in postgresql.auto.conf?): work_mem is '4MB', "
-                            "wanted '8MB'")
 
 
 def test_settings_without_postgresql_conf_fail_before_writing() -> None:
@@ -434,12 +433,49 @@ def test_hba_the_server_rejects_is_restored_and_not_reloaded() -> None:
     h = hba_harness(STOCK_HBA)
     h.host.on("cp -p ").on("psql", out('3: invalid authentication method "scram"\n'),
               stdin="pg_hba_file_rules")
-    with pytest.raises(StepFailed) as e:
+    with pytest.raises(StepFailed, match="^" + re.escape(
+            f'PostgreSQL rejects the new {HBA} (restored): 3: invalid authentication method '
+            '"scram"') + "$"):
         h.run(ConfigureHba())
-    assert str(e.value) == (f"PostgreSQL rejects the new {HBA} (restored): 3: invalid "
-                            'authentication method "scram"')
     assert h.host.ran()[-1] == ("root", f"cp -p {HBA}.chatalot-db.bak {HBA}")
     assert h.host.sql() == [HBA_ERRORS]
+
+
+#: remote access asked for, pg_listen left at its default (localhost)
+LOOPBACK_REMOTE = HostConfig(migrations_source=None, pg_allowed_cidrs=("10.0.0.0/24",),
+                             pg_settings={"work_mem": "8MB", "shared_buffers": "1GB"})
+LISTEN_WARNING = ("pg_allowed_cidrs set but pg_listen is localhost: the server listens on "
+                  "loopback only, remote clients cannot reach it; set pg_listen (e.g. '*' or "
+                  "an address)")
+HOSTSSL = "hostssl chatalot        chatalot        10.0.0.0/24             scram-sha-256\n"
+
+
+@pytest.mark.parametrize(("hba", "check", "expected"), [
+    (STOCK_HBA, False, ("changed", f"updated {HBA} (previous kept as .chatalot-db.bak)")),
+    (BLOCK.format(remote=HOSTSSL), False,
+     ("ok", "app role by scram-sha-256 on loopback, hostssl from 10.0.0.0/24; no trust rules")),
+    (STOCK_HBA, True, ("changed", f"would update {HBA}")),
+    (None, True, ("changed", f"would add the chatalot rules to {HBA}")),
+], ids=["written", "in place", "check", "check, no file yet"])
+def test_hostssl_rules_for_a_server_on_loopback_are_written_and_said(
+        hba: str | None, check: bool, expected: tuple[str, str]) -> None:
+    """pg_allowed_cidrs with pg_listen at localhost: the rules are written (not refused), the
+    reason says no remote client reaches the server, and so does the note for the end of
+    the host's run."""
+    h = hba_harness(hba, check=check, config=LOOPBACK_REMOTE)
+    result = h.run(ConfigureHba())
+    assert said(result) == (expected[0], f"{expected[1]}; {LISTEN_WARNING}")
+    assert result.note == LISTEN_WARNING
+    if hba == STOCK_HBA and not check:
+        assert HOSTSSL in h.host.written()[HBA].content
+
+
+def test_hostssl_rules_for_a_listening_server_say_nothing_more() -> None:
+    h = hba_harness(STOCK_HBA, config=REMOTE)
+    result = h.run(ConfigureHba())
+    assert said(result) == ("changed", f"updated {HBA} (previous kept as .chatalot-db.bak)")
+    assert result.note is None
+    assert HOSTSSL in h.host.written()[HBA].content
 
 
 def test_settings_on_a_silent_server_fail_a_real_run() -> None:

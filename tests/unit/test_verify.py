@@ -17,13 +17,13 @@ from installer.commands import verify as verify_cmd
 from installer.desired.config import HostConfig
 from installer.desired.tuning import TuningInputs, compute
 from installer.fleet.hosts import Connection
-from installer.host import applogin
+from installer.host import applogin, queries
 from installer.host.distros import select
 from installer.host.facts import Facts
 from installer.sqlx.rules import AppliedMigration, LedgerState, Migration, checksum
 from installer.verify import checks
 from installer.verify.conftest import inventory_vars, parse_var_options
-from installer.verify.observe import expected_settings, parse_sql
+from installer.verify.observe import expected_settings, parse_sql, verify_sql
 from installer.verify.plugin import HostTally, _param_id
 
 # -- sockets ---------------------------------------------------------------------------------
@@ -153,6 +153,40 @@ def test_public_connect_problems() -> None:
 )
 def test_schema_problems(privs: list[str] | None, expected: list[str]) -> None:
     assert checks.schema_problems(privs, "chatalot", "chatalot") == expected
+
+
+@pytest.mark.parametrize(
+    ("unreadable", "expected"),
+    [
+        ([], []),
+        # the role or the database does not exist: their own checks say so, not this one
+        (None, []),
+        (["_sqlx_migrations"],
+         ["role chatalot lacks SELECT on table _sqlx_migrations in schema public of database "
+          "chatalot"]),
+        (["users", "_sqlx_migrations"],
+         ["role chatalot lacks SELECT on 2 tables in schema public of database chatalot: "
+          "_sqlx_migrations, users"]),
+        ([f"t{n:02d}" for n in range(12)],
+         ["role chatalot lacks SELECT on 12 tables in schema public of database chatalot: "
+          "t00, t01, t02, t03, t04, t05, t06, t07, t08, t09 and 2 more"]),
+    ],
+    ids=["all readable", "no role", "the ledger", "two", "many"],
+)
+def test_table_read_problems(unreadable: list[str] | None, expected: list[str]) -> None:
+    assert checks.table_read_problems(unreadable, "chatalot", "chatalot") == expected
+
+
+def test_unreadable_tables_fragment_asks_has_table_privilege_for_the_app_role() -> None:
+    key, expr = queries.unreadable_tables_fragment(HostConfig(db_user="it's"))
+    assert key == "unreadable_tables"
+    assert "WHERE rolname = 'it''s'" in expr
+    assert "NOT has_table_privilege(r.oid, c.oid, 'SELECT')" in expr
+    assert "c.relkind IN ('r', 'p')" in expr and "n.nspname = 'public'" in expr
+    assert "CASE WHEN r.oid IS NULL THEN NULL" in expr  # no role: null, not "every table"
+    assert "_sqlx_migrations" not in expr  # the ledger is one of the tables checked
+    inside = verify_sql(HostConfig(), []).split("\\c chatalot\n", 1)[1]
+    assert "'unreadable_tables', " in inside
 
 
 def _rule(line: int, kind: str, method: str, address: str | None = None,
@@ -310,6 +344,16 @@ def test_migration_problems(ledger: LedgerState | None, expected: list[str]) -> 
     assert checks.migration_problems(LOCAL, ledger, "chatalot") == expected
 
 
+UNREADABLE = ("_sqlx_migrations in database chatalot (owner other) could not be read: "
+              "ERROR: permission denied for table _sqlx_migrations")
+
+
+@pytest.mark.parametrize("ledger", [None, LedgerState(True, "other", ())], ids=["none", "empty"])
+def test_an_unreadable_ledger_is_the_migration_problem(ledger: LedgerState | None) -> None:
+    """Not `migrations 1-12 are missing`, nor `database does not exist`: the read failed."""
+    assert checks.migration_problems(LOCAL, ledger, "chatalot", UNREADABLE) == [UNREADABLE]
+
+
 @pytest.mark.parametrize(
     ("ledger", "applied", "pending", "notes"),
     [
@@ -432,13 +476,31 @@ def test_script_text_holds_no_secret() -> None:
 def test_parse_sql_splits_json_ledger_and_errors() -> None:
     text = ('{"server_version": "15.8"}\n{"schema_privileges": ["CREATE", "USAGE"]}\n'
             "chatalot-ledger: owner chatalot\n"
-            f"chatalot-ledger: row 1 {_m(1).checksum.hex()} t\n")
-    sql, ledger, errors = parse_sql(text)
+            f"chatalot-ledger: row 1 {_m(1).checksum.hex()} t\n"
+            "chatalot-ledger: end\n")
+    sql, ledger, errors, ledger_error = parse_sql(text)
     assert sql == {"server_version": "15.8", "schema_privileges": ["CREATE", "USAGE"]}
     assert ledger == LedgerState(True, "chatalot", (AppliedMigration(1, _m(1).checksum),))
-    assert errors == ""
-    sql, ledger, errors = parse_sql("psql: error: connection refused\n")
-    assert (sql, ledger, errors) == (None, None, "psql: error: connection refused")
+    assert (errors, ledger_error) == ("", "")
+    sql, ledger, errors, ledger_error = parse_sql("psql: error: connection refused\n")
+    assert (sql, ledger, errors, ledger_error) == (
+        None, None, "psql: error: connection refused", "")
+
+
+#: what the probe printed when the app role may not read the ledger: the JSON lines, the
+#: owner line, then psql's error (ON_ERROR_STOP: no row, no end line)
+DENIED_OUT = ('{"server_version": "15.8"}\n{"schema_privileges": ["CREATE", "USAGE"], '
+              '"unreadable_tables": ["_sqlx_migrations"]}\n'
+              "chatalot-ledger: owner other\n"
+              "psql:<stdin>:40: ERROR:  permission denied for table _sqlx_migrations\n")
+
+
+def test_parse_sql_names_an_unreadable_ledger_and_does_not_raise() -> None:
+    sql, ledger, errors, ledger_error = parse_sql(DENIED_OUT, "chatalot")
+    assert sql is not None and sql["unreadable_tables"] == ["_sqlx_migrations"]
+    assert ledger is None
+    assert ledger_error == UNREADABLE
+    assert errors == "psql:<stdin>:40: ERROR:  permission denied for table _sqlx_migrations"
 
 
 # -- suite options ---------------------------------------------------------------------------------
@@ -527,7 +589,8 @@ STATUS_SQL_OUT = (
     '{"server_version": "15.8 (Debian 15.8-0+deb12u1)", "uptime_seconds": 273065, "connections": 6,'
     ' "max_connections": 100, "database_size": "9861 kB"}\n'
     "chatalot-ledger: owner chatalot\n"
-    + "".join(f"chatalot-ledger: row {v} {_m(v).checksum.hex()} t\n" for v in range(1, 11)))
+    + "".join(f"chatalot-ledger: row {v} {_m(v).checksum.hex()} t\n" for v in range(1, 11))
+    + "chatalot-ledger: end\n")
 
 
 @pytest.mark.parametrize(
@@ -583,6 +646,20 @@ def test_format_bytes(n: int, text: str) -> None:
     assert status_cmd.format_bytes(n) == text
 
 
+def test_status_reports_an_unreadable_ledger_as_an_error() -> None:
+    sql = (STATUS_SQL_OUT.split("\n")[0] + "\nchatalot-ledger: owner other\n"
+           "psql:<stdin>:30: ERROR:  permission denied for table _sqlx_migrations\n")
+    st = status_cmd.parse_status("db01", {"sql": sql, "backup": "MISSING\n"}, HostConfig(),
+                                 LOCAL)
+    assert st.migrations is None
+    assert st.migrations_note == UNREADABLE
+    assert st.error == UNREADABLE  # the host has a problem: status exits 2
+    lines = status_cmd.format_status(st, now=1700001000.0).splitlines()
+    assert lines[1] == "  PostgreSQL   15.8 (up 3 days 3:51:05)"
+    assert lines[4] == f"  migrations   {UNREADABLE}"
+    assert not any("pending" in line for line in lines)
+
+
 def test_status_of_unreachable_host() -> None:
     st = status_cmd.HostStatus("db02", error="cannot connect to root@db02:22: timed out",
                                unreachable=True)
@@ -600,7 +677,9 @@ def test_psql_local_runs_the_login_script_as_root() -> None:
     assert "exec psql -X -v ON_ERROR_STOP=1 -c 'select 1' \"postgres://" in argv[2]
     argv = psql_cmd.command_for("localhost", {"ansible_connection": "local"}, None,
                                 tty=True, accept_new_host_keys=False, is_root=False)
-    assert argv[:3] == ["sudo", "/bin/sh", "-c"]
+    assert argv[:2] == ["/bin/sh", "-c"]
+    assert argv[2] == psql_cmd.become_root(psql_cmd.login_script({}, None), "localhost")
+    assert 'exec sudo /bin/sh -c "$s"' in argv[2]
 
 
 def test_psql_over_ssh_keeps_apply_s_host_key_policy() -> None:

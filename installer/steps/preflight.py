@@ -1,0 +1,73 @@
+"""Decisions taken before anything changes: what the host holds that the wanted state
+would take over.
+
+A step before the first change reads the host's state (the probe the install step would
+make anyway: no extra round trip) and stops the host when going on would leave it
+half-changed: a second inventory name for a machine this run already works on (its
+machine-id), and a database that belongs to another role than db_user (a role change:
+it goes ahead only as a planned rename, db_user_rename_from).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from installer.desired.config import HostConfig
+from installer.steps.base import HostContext, Step, StepFailed, StepResult, ok
+
+
+def role_change(config: HostConfig, sql: dict[str, Any] | None) -> str | None:
+    """The role this run renames to db_user, or None. Pure.
+
+    StepFailed when db_user would take over a database that belongs to another login role
+    (every table, the ledger and the app's password are that role's: handing over only the
+    database would leave the app unable to read its own rows). A database a superuser owns
+    (made by hand as postgres) is not a role change: its ownership is handed to db_user.
+    """
+    db = (sql or {}).get("database")
+    if not db:
+        return None
+    old, new, name = str(db.get("owner")), config.db_user, config.db_name
+    if old == new or db.get("owner_super"):
+        return None
+    if config.db_user_rename_from == old:
+        if (sql or {}).get("role") is None:
+            return old
+        raise StepFailed(
+            f"db_user_rename_from={old}, but role {new} already exists, so {old} cannot take "
+            f"its name; nothing was changed. Drop role {new} if nothing uses it and rerun, or "
+            f"move the objects by hand (REASSIGN OWNED BY {old} TO {new} in database {name}) "
+            "and remove db_user_rename_from")
+    raise StepFailed(
+        f"database {name} belongs to role {old}, not to db_user {new}: changing db_user is a "
+        "role change, refused before any change. To rename the role (its tables, grants, "
+        f"ledger and password go with it; the app then needs the new DATABASE_URL from "
+        f"{config.env_file}), set db_user_rename_from={old}; to leave the app as it is, set "
+        f"db_user={old}")
+
+
+class Preflight(Step):
+    """Nothing the run would change belongs to something else (see role_change)."""
+
+    name = "preflight"
+
+    def run(self, ctx: HostContext) -> StepResult:
+        other = ctx.same_machine_as()
+        if other is not None:
+            raise StepFailed(
+                f"{ctx.name} is the machine {other} is (the same /etc/machine-id), which this "
+                "run already works on: two inventory names for one host would provision one "
+                "cluster twice (each its own tuning; with the default env file, each other's "
+                "password). Nothing was changed: keep one name per host in the inventory")
+        sql = ctx.state.sql
+        c = ctx.config
+        if sql is None:
+            return ok("no server answering yet: nothing to take over")
+        ctx.role_renamed_from = role_change(c, sql)
+        if ctx.role_renamed_from is not None:
+            return ok(f"role {ctx.role_renamed_from} will be renamed to {c.db_user} "
+                      "(db_user_rename_from)")
+        db = sql.get("database")
+        if db is None:
+            return ok(f"no database {c.db_name} yet")
+        return ok(f"database {c.db_name} belongs to {db.get('owner')}")
