@@ -13,7 +13,7 @@ from typing import Any
 
 from installer.desired.config import HostConfig
 from installer.errors import CommandError
-from installer.host import applogin, queries
+from installer.host import applogin, clusters, queries
 from installer.host.distros.base import ServiceState, Strategy
 from installer.host.sections import SectionScript, file_section, file_value
 from installer.sqlx.migrator import PSQL_FLAGS
@@ -38,6 +38,8 @@ class HostState:
     main_conf: str | None = None
     #: the env file's DATABASE_URL logging in over TCP on the host (None: not tried)
     login: applogin.LoginOutcome | None = None
+    #: the host's clusters of another major than the strategy's (installer.host.clusters)
+    other_clusters: tuple[clusters.Cluster, ...] = ()
 
     @property
     def running(self) -> bool:
@@ -90,6 +92,9 @@ def probe_state(
     include = strategy.conf_include()
     if include is not None:
         file_section(s, "main-conf", include.conf_path)
+    confs = strategy.cluster_confs()
+    if confs:
+        s.section("other-clusters", clusters.section(confs, strategy.major, config.db_name))
     psql = strategy.psql()
     s.section("sql", sql_section(config.pg_port, state_sql(config, setting_names), psql))
     if login:
@@ -114,5 +119,6 @@ def probe_state(
         main_conf=file_value(sections, "main-conf"),
         login=applogin.parse_probe_section(sections["login"])
         if sections.get("login", "").strip() else None,
+        other_clusters=clusters.parse(sections.get("other-clusters", "")),
     )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from installer.desired import envfile
+from installer.desired import envfile, sharing
 from installer.desired.config import HostConfig
 from installer.desired.settings import plan_settings
 from installer.errors import ChatalotError, CommandError
@@ -67,19 +67,27 @@ class Prober(Protocol):
 
 
 class MachineClaims:
-    """Which host of a run took which machine (by /etc/machine-id): a second inventory name
-    for a machine the run already works on is refused (installer.steps.preflight).
-    Shared by a run's host threads."""
+    """Which hosts of a run work on which machine (by /etc/machine-id): a name for a machine
+    the run already works on goes ahead only as another app of its cluster
+    (installer.desired.sharing). Shared by a run's host threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._owner: dict[str, str] = {}
+        self._seen: dict[str, list[tuple[str, HostConfig]]] = {}
 
-    def claim(self, machine_id: str, name: str) -> str | None:
-        """Take `machine_id` for `name`; the name that took it first, if another."""
+    def claim(self, machine_id: str, name: str, config: HostConfig) -> tuple[str, str] | None:
+        """Count `name` in on `machine_id`; (the other name, why) when it conflicts with a
+        name that claimed it before (then it is not counted in)."""
         with self._lock:
-            owner = self._owner.setdefault(machine_id, name)
-        return None if owner == name else owner
+            seen = self._seen.setdefault(machine_id, [])
+            for other, theirs in seen:
+                if other == name:
+                    return None
+                why = sharing.conflict(name, config, other, theirs)
+                if why is not None:
+                    return other, why
+            seen.append((name, config))
+        return None
 
 
 class HostContext:
@@ -130,12 +138,12 @@ class HostContext:
     def set_facts(self, facts: Facts, strategy: Strategy) -> None:
         self._facts, self._strategy = facts, strategy
 
-    def same_machine_as(self) -> str | None:
-        """Another host of this run that is this machine (same machine-id), if any."""
+    def same_machine_conflict(self) -> tuple[str, str] | None:
+        """(another host of this run on this machine, why they conflict), if any."""
         mid = self.facts.machine_id
         if self.machines is None or not mid:
             return None
-        return self.machines.claim(mid, self.name)
+        return self.machines.claim(mid, self.name, self.config)
 
     def plan_settings(self) -> None:
         """Plan the drop-in's settings for the facts and the major (once it is known)."""

@@ -3,16 +3,22 @@ would take over.
 
 A step before the first change reads the host's state (the probe the install step would
 make anyway: no extra round trip) and stops the host when going on would leave it
-half-changed: a second inventory name for a machine this run already works on (its
-machine-id), and a database that belongs to another role than db_user (a role change:
-it goes ahead only as a planned rename, db_user_rename_from).
+half-changed:
+- a second inventory name for a machine this run already works on (its machine-id) that
+  is not another app of its cluster (installer.desired.sharing);
+- a cluster of another major than the wanted one that holds the app's database or has
+  pg_port (installer.host.clusters), or a server of another major answering on pg_port;
+- a database that belongs to another role than db_user (a role change: it goes ahead
+  only as a planned rename, db_user_rename_from).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from installer.desired import sharing
 from installer.desired.config import HostConfig
+from installer.host import clusters
 from installer.steps.base import HostContext, Step, StepFailed, StepResult, ok
 
 
@@ -52,15 +58,25 @@ class Preflight(Step):
     name = "preflight"
 
     def run(self, ctx: HostContext) -> StepResult:
-        other = ctx.same_machine_as()
-        if other is not None:
+        clash = ctx.same_machine_conflict()
+        if clash is not None:
+            raise StepFailed(sharing.refusal(ctx.name, [clash[0]], "the same /etc/machine-id",
+                                             clash[1]))
+        st, c = ctx.state, ctx.config
+        sql = st.sql
+        major = ctx.strategy.major
+        answering = int((sql or {}).get("server_version_num") or 0) // 10000
+        in_the_way = clusters.in_the_way(st.other_clusters, major, c.pg_port, c.db_name,
+                                         database_here=bool(sql and sql.get("database"))
+                                         and answering == major)
+        if in_the_way is not None:
+            raise StepFailed(in_the_way)
+        if sql is not None and major is not None and answering not in (0, major):
             raise StepFailed(
-                f"{ctx.name} is the machine {other} is (the same /etc/machine-id), which this "
-                "run already works on: two inventory names for one host would provision one "
-                "cluster twice (each its own tuning; with the default env file, each other's "
-                "password). Nothing was changed: keep one name per host in the inventory")
-        sql = ctx.state.sql
-        c = ctx.config
+                f"port {c.pg_port} (pg_port) is answered by PostgreSQL {answering}, and this "
+                f"run wants PostgreSQL {major}: its steps would change the {answering} "
+                f"cluster. Nothing was changed. Set pg_version={answering} to manage it, or "
+                "give the wanted major's cluster its own pg_port")
         if sql is None:
             return ok("no server answering yet: nothing to take over")
         ctx.role_renamed_from = role_change(c, sql)

@@ -1,4 +1,5 @@
-"""Two inventory names for one host, on a real host: refused before any change.
+"""Two inventory names for one host, on a real host: two apps of one cluster, or refused
+before any change.
 
 debian12, provisioned. Then one run with two names for it:
 - the same ansible_host (and port), each with its own db_name, db_user and pg_memory: both
@@ -7,7 +8,9 @@ debian12, provisioned. Then one run with two names for it:
 - the second name reaching it on another port (a second sshd on 2222): only the machine-id
   tells. The name the run reaches first runs (here, with --forks 1, the first: a no-op on
   the provisioned host), the second fails at "preflight" naming it; nothing restarted, no
-  password rotated.
+  password rotated;
+- two apps of the cluster (same address, each its own db_name, db_user and db_env_file,
+  the same tuning): both run, and the rerun changes nothing (no restart, no password).
 
 Needs root and the test bed: CI runs it.
 """
@@ -69,7 +72,7 @@ def two(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     kh.write_text(known + f"[{address}]:{PORT} {key}\n")
     bed.ssh(host, SECOND_SSHD, check=True)
     _wait_port(address, PORT)
-    out: dict[str, Any] = {"host": host, "before": snapshot(bed, host)}
+    out: dict[str, Any] = {"host": host, "address": address, "before": snapshot(bed, host)}
     key_file = bed.key_path
     common = (f"ansible_user=root ansible_ssh_private_key_file={key_file} "
               f"ansible_ssh_common_args='-o UserKnownHostsFile={kh}'")
@@ -88,6 +91,16 @@ def two(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         "db_user=chat_b pg_memory=6GB\n")
     out["port"] = run_apply(port, tmp / "port.json", "--forks", "1")  # the first name first
     out["after_port"] = snapshot(bed, host)
+    apps = tmp / "apps.ini"  # two apps of one cluster: allowed
+    apps.write_text(
+        "[db]\n"
+        f"{host} ansible_host={address} {common}\n"
+        f"{host}-app2 ansible_host={address} {common} db_name=chat_b db_user=chat_b "
+        "db_env_file=/etc/chatalot/chat_b.env\n")
+    out["apps"] = run_apply(apps, tmp / "apps.json")
+    out["apps_between"] = snapshot(bed, host)
+    out["apps_rerun"] = run_apply(apps, tmp / "apps-rerun.json")
+    out["apps_after"] = snapshot(bed, host)
     try:
         yield out
     finally:
@@ -100,9 +113,10 @@ def test_same_address_both_names_refused_before_contact(two: dict[str, Any]) -> 
     for name, other in (("chat-a", "chat-b"), ("chat-b", "chat-a")):
         steps = doc["hosts"][name]["steps"]
         assert [s["name"] for s in steps] == ["check variables"], steps
-        assert steps[0]["reason"].startswith(f"{name} and {other} are one host (")
-        assert steps[0]["reason"].endswith("Nothing was changed: keep one name per host in "
-                                           "the inventory")
+        assert steps[0]["reason"].startswith(
+            f"{name} and {other} are one host ({two['address']}:22), and pg_memory differs")
+        assert steps[0]["reason"].endswith("(several apps on one cluster), or keep one name "
+                                           "per host")
     assert two["after_same"] == two["before"]
 
 
@@ -115,6 +129,21 @@ def test_same_machine_on_another_port_second_name_refused(two: dict[str, Any]) -
     steps = second["steps"]
     assert [s["name"] for s in steps] == ["gather facts", "preflight"], steps
     assert steps[-1]["reason"].startswith(
-        f"{host}-2222 is the machine {host} is (the same /etc/machine-id)")
+        f"{host}-2222 and {host} are one host (the same /etc/machine-id), and pg_memory "
+        "differs")
     assert second["changed"] == 0
     assert two["after_port"] == two["before"]  # no restart, no password rotated
+
+
+def test_two_apps_of_one_cluster_share_it_without_restarts(two: dict[str, Any]) -> None:
+    """Same address, each its own db_name, db_user and env file, the same tuning: both run;
+    the rerun changes nothing (no restart, no password rotated)."""
+    host = two["host"]
+    p, doc = two["apps"]
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert doc["hosts"][f"{host}-app2"]["changed"] > 0  # its role, database, env file
+    assert doc["hosts"][host]["changed"] == 0
+    p2, doc2 = two["apps_rerun"]
+    assert p2.returncode == 0, p2.stdout + p2.stderr
+    assert all(h["changed"] == 0 for h in doc2["hosts"].values())
+    assert two["apps_after"] == two["apps_between"]

@@ -161,8 +161,13 @@ def apt_install(pkgs: str) -> str:
     )
 
 
-def pgdg_apt(codename: str) -> list[str]:
+def pgdg_apt(codename: str, package: str) -> list[str]:
+    """The PGDG setup, only when apt knows no candidate for `package` (the host's own
+    sources may have it), taken away again when its repository cannot be reached."""
     return [
+        "if ! { ok=1; for p in " + package + "; do c=$(apt-cache policy \"$p\" 2>/dev/null | "
+        "sed -n 's/^ *Candidate: //p'); if [ -z \"$c\" ] || [ \"$c\" = '(none)' ]; then ok=0; "
+        "fi; done; [ $ok = 1 ]; }; then",
         apt_install("ca-certificates postgresql-common"),
         "cat > /etc/apt/sources.list.d/pgdg.sources <<'CHATALOT_EOF'\n"
         "Types: deb\n"
@@ -171,7 +176,11 @@ def pgdg_apt(codename: str) -> list[str]:
         "Components: main\n"
         "Signed-By: /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc\n"
         "CHATALOT_EOF",
-        f"{APT} update -q",
+        f"if ! {APT} update -q; then rm -f /etc/apt/sources.list.d/pgdg.sources; echo "
+        f"'the PGDG repository for {codename} could not be reached: "
+        "/etc/apt/sources.list.d/pgdg.sources removed again; nothing was installed' >&2; exit 1; "
+        "fi",
+        "fi",
     ]
 
 
@@ -269,15 +278,19 @@ PLANS: dict[str, tuple[str, int | None, str, Plan]] = {
     "debian12 pg 15 = its own": ("debian12", 15, "x86_64", debian(
         15, ["postgresql-15"], [apt_install("postgresql-15")])),
     "debian12 pg 16 (PGDG)": ("debian12", 16, "x86_64", debian(
-        16, ["postgresql-16"], [*pgdg_apt("bookworm"), apt_install("postgresql-16")])),
+        16, ["postgresql-16"], [*pgdg_apt("bookworm", "postgresql-16"),
+                                apt_install("postgresql-16")])),
     "debian13 pg 18 (PGDG)": ("debian13", 18, "x86_64", debian(
-        18, ["postgresql-18"], [*pgdg_apt("trixie"), apt_install("postgresql-18")])),
+        18, ["postgresql-18"], [*pgdg_apt("trixie", "postgresql-18"),
+                                apt_install("postgresql-18")])),
     "ubuntu2404 default": ("ubuntu2404", None, "x86_64", debian(
         16, ["postgresql", "postgresql-contrib"], [apt_install("postgresql postgresql-contrib")])),
     "ubuntu2404 pg 17 (PGDG)": ("ubuntu2404", 17, "x86_64", debian(
-        17, ["postgresql-17"], [*pgdg_apt("noble"), apt_install("postgresql-17")])),
+        17, ["postgresql-17"], [*pgdg_apt("noble", "postgresql-17"),
+                                apt_install("postgresql-17")])),
     "ubuntu2204 pg 16 (PGDG)": ("ubuntu2204", 16, "x86_64", debian(
-        16, ["postgresql-16"], [*pgdg_apt("jammy"), apt_install("postgresql-16")])),
+        16, ["postgresql-16"], [*pgdg_apt("jammy", "postgresql-16"),
+                                apt_install("postgresql-16")])),
 }
 
 

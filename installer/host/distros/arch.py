@@ -29,6 +29,9 @@ class ArchStrategy(DataDirStrategy):
     def data_dir(self) -> str:
         return DATA_DIR
 
+    def cluster_confs(self) -> tuple[str, ...]:
+        return ("/var/lib/postgres/data/postgresql.conf",)
+
     def service(self) -> str:
         return "postgresql"
 

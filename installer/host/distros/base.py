@@ -105,6 +105,11 @@ class Strategy(ABC):
     def dropin_path(self) -> str:
         """The file our settings are rendered into."""
 
+    def cluster_confs(self) -> tuple[str, ...]:
+        """Globs of every cluster's postgresql.conf this family may have (any major), for
+        installer.host.clusters; the directory holds PG_VERSION, or is MAJOR/NAME."""
+        return ()
+
     def conf_include(self) -> ConfInclude | None:
         """The include postgresql.conf needs for our drop-in; None when it has one already."""
         return None

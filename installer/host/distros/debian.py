@@ -76,6 +76,14 @@ def apt_install(packages: list[str]) -> str:
     )
 
 
+def has_candidate(packages: list[str]) -> str:
+    """Shell condition: apt knows an installable version of every package (its lists as
+    they are: no update)."""
+    return ("{ ok=1; for p in " + sh(*packages) + "; do "
+            "c=$(apt-cache policy \"$p\" 2>/dev/null | sed -n 's/^ *Candidate: //p'); "
+            "if [ -z \"$c\" ] || [ \"$c\" = '(none)' ]; then ok=0; fi; done; [ $ok = 1 ]; }")
+
+
 class DebianStrategy(Strategy):
     ids: ClassVar[frozenset[str]] = frozenset({"debian", "ubuntu", "raspbian", "linuxmint"})
     family: ClassVar[str] = "debian"
@@ -127,6 +135,9 @@ class DebianStrategy(Strategy):
 
     def data_dir(self) -> str:
         return f"/var/lib/postgresql/{self.major}/main"
+
+    def cluster_confs(self) -> tuple[str, ...]:
+        return ("/etc/postgresql/*/*/postgresql.conf",)
 
     def hba_path(self) -> str:
         return f"{self.conf_dir}/pg_hba.conf"
@@ -210,10 +221,18 @@ class DebianStrategy(Strategy):
                     f"pg_version={self.config.pg_version} needs the PGDG apt repository, whose "
                     f"suite is named after the release's codename, and {self.facts.pretty_name} "
                     "has no VERSION_CODENAME in /etc/os-release")
+            # only when the host's own sources lack the major (15 from a bookworm source on
+            # trixie needs no PGDG); a repository that cannot be reached is taken away again
+            # (no pgdg.sources left for every later apt-get update to warn about)
+            unreachable = sh(f"the PGDG repository for {codename} could not be reached: "
+                             f"{PGDG_SOURCES} removed again; nothing was installed")
             plan += [
+                f"if ! {has_candidate(missing)}; then",
                 apt_install(["ca-certificates", "postgresql-common"]),
                 f"cat > {PGDG_SOURCES} <<'CHATALOT_EOF'\n{pgdg_sources(codename)}CHATALOT_EOF",
-                f"{APT_ENV} apt-get {APT_OPTS} update -q",
+                f"if ! {APT_ENV} apt-get {APT_OPTS} update -q; then rm -f {PGDG_SOURCES}; "
+                f"echo {unreachable} >&2; exit 1; fi",
+                "fi",
             ]
         plan.append(apt_install(missing))
         return plan

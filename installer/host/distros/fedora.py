@@ -78,6 +78,9 @@ class FedoraStrategy(DataDirStrategy):
     def data_dir(self) -> str:
         return f"/var/lib/pgsql/{self.major}/data" if self.pgdg else "/var/lib/pgsql/data"
 
+    def cluster_confs(self) -> tuple[str, ...]:
+        return ("/var/lib/pgsql/data/postgresql.conf", "/var/lib/pgsql/*/data/postgresql.conf")
+
     def service(self) -> str:
         return f"postgresql-{self.major}" if self.pgdg else "postgresql"
 
