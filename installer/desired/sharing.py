@@ -35,18 +35,21 @@ def _shown(value: object) -> str:
 
 
 def conflict(name: str, mine: HostConfig, other: str, theirs: HostConfig) -> str | None:
-    """Why `name` and `other`, one machine, cannot both be provisioned in one run (None:
-    they are two apps of one cluster)."""
-    for var, attr in PER_APP:
-        if getattr(mine, attr) == getattr(theirs, attr):
-            return (f"both have {var}={getattr(mine, attr)}: one host, one {var}; they "
-                    "would overwrite each other's")
+    """Why `name` and `other`, one machine, cannot both be provisioned in one run: every
+    conflict, joined (None: they are two apps of one cluster)."""
+    found: list[str] = []
+    same = [f"{var}={getattr(mine, attr)}" for var, attr in PER_APP
+            if getattr(mine, attr) == getattr(theirs, attr)]
+    if same:
+        listed = same[0] if len(same) == 1 else f"{', '.join(same[:-1])} and {same[-1]}"
+        found.append(f"both have {listed}: each app of a cluster needs its own, or they "
+                     "overwrite each other's")
     for var, attr in CLUSTER_WIDE:
         a, b = getattr(mine, attr), getattr(theirs, attr)
         if (dict(a) if isinstance(a, Mapping) else a) != (dict(b) if isinstance(b, Mapping) else b):
-            return (f"{var} differs ({name}: {_shown(a)}; {other}: {_shown(b)}): the cluster "
-                    "has one, each run would rewrite it (a restart every run)")
-    return None
+            found.append(f"{var} differs ({name}: {_shown(a)}; {other}: {_shown(b)}): the "
+                         "cluster has one, each run would rewrite it (a restart every run)")
+    return "; ".join(found) or None
 
 
 def refusal(name: str, others: list[str], where: str, why: str) -> str:

@@ -1,7 +1,8 @@
 """Run the steps on one host, and on many hosts at once (forks, serial batches, stops).
 
 Each host keeps one transport (one SSH connection) for its whole run and runs its
-steps in order until the first failure. Hosts run in worker threads, `forks` at
+steps in order until the first failure (one that keeps going, as a tuning conflict, lets
+the steps after it run, and the host fails at the end). Hosts run in worker threads, `forks` at
 a time, batch after batch; the main thread only schedules, applies the stop rules
 (installer.fleet.rollout) and handles Ctrl-C. Stopping is cooperative: a host checks
 the run's stop event *between* steps, so a step that has started (a migration
@@ -179,11 +180,14 @@ def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions
                 result = StepResult(Status.FAILED, f"internal error: {type(e).__name__}: {e}")
             _record(report, display, title, result, time.monotonic() - start, began)
             if result.status == Status.FAILED:
-                report.error = result.reason
-                return
+                report.error = report.error or result.reason
+                if not result.keep_going:
+                    return
+                continue
             if result.note and not opts.check:
                 notes.append(result.note)
-        report.notes.extend(notes)
+        if not report.failed:
+            report.notes.extend(notes)
 
 
 def _take_host_lock(report: HostReport, transport: Transport, opts: RunOptions,

@@ -37,6 +37,10 @@ class StepResult:
     #: a line for the end of a host's run that finished without failing (e.g. where
     #: DATABASE_URL is); never shown in check mode
     note: str | None = None
+    #: a failure that does not stop the host: the steps after it still run (the host
+    #: fails at the end), e.g. a tuning conflict that must not keep the access rules from
+    #: being enforced
+    keep_going: bool = False
 
 
 def ok(reason: str, *, note: str | None = None) -> StepResult:
@@ -51,8 +55,8 @@ def skipped(reason: str) -> StepResult:
     return StepResult(Status.SKIPPED, reason)
 
 
-def failed(reason: str) -> StepResult:
-    return StepResult(Status.FAILED, reason)
+def failed(reason: str, *, keep_going: bool = False) -> StepResult:
+    return StepResult(Status.FAILED, reason, keep_going=keep_going)
 
 
 class StepFailed(ChatalotError):

@@ -11,6 +11,7 @@ from installer.desired import hba, pgconf
 from installer.desired.settings import SSL_CERT, SSL_KEY, describe, plan_settings, tuning_inputs
 from installer.steps.base import (
     HostContext,
+    Status,
     Step,
     StepFailed,
     StepResult,
@@ -102,6 +103,29 @@ class ConfigureSettings(Step):
             for n, v in wanted.items()
             if n not in live or not _same(v, live[n])
         }
+        # ALTER SYSTEM's file is read last: what it sets, no drop-in changes. Told before
+        # anything is written; the rest is still applied (a tuning conflict must not keep
+        # the access rules from being enforced), and the step fails at its end
+        overridden = {n: live[n] for n in differing if _altered(live.get(n))}
+        conflict = _override_message(overridden, wanted) if overridden else None
+        if conflict is not None and set(overridden) & ACCESS_SETTINGS:
+            raise StepFailed(conflict)
+        for n in overridden:
+            del differing[n]
+        result = self._apply(ctx, wanted, differing, file_differs, content, conf_new)
+        if conflict is None:
+            return result
+        done = "" if result.status == Status.OK else f"{result.reason}; but "
+        return dataclasses.replace(result, status=Status.FAILED, keep_going=True,
+                                   reason=f"{done}{conflict}")
+
+    def _apply(self, ctx: HostContext, wanted: Mapping[str, str],
+               differing: dict[str, tuple[str, str]], file_differs: bool, content: str,
+               conf_new: str | None) -> StepResult:
+        st = ctx.state
+        path = ctx.strategy.dropin_path()
+        include = ctx.strategy.conf_include()
+        live: dict[str, dict[str, object]] = (st.sql or {}).get("settings", {})
         cert = ensure_certificate(ctx)
         if not file_differs and not differing and conf_new is None:
             if cert:
@@ -152,7 +176,9 @@ class ConfigureSettings(Step):
             action = "restarted"
             self._restart(ctx, path, previous, differing)
         ctx.invalidate()
-        still = self._not_in_force(ctx, wanted)
+        still = self._not_in_force(ctx, {n: v for n, v in wanted.items()
+                                         if n in differing or not _altered(
+                                             (ctx.state.sql or {}).get("settings", {}).get(n))})
         if still:
             raise StepFailed("settings written but not in force (overridden later, e.g. by "
                              "ALTER SYSTEM in postgresql.auto.conf?): " + ", ".join(still))
@@ -180,8 +206,36 @@ class ConfigureSettings(Step):
     @staticmethod
     def _not_in_force(ctx: HostContext, wanted: Mapping[str, str]) -> list[str]:
         live = (ctx.state.sql or {}).get("settings", {})
-        return [f"{n} is {live[n]['value']!r}, wanted {v!r}" for n, v in wanted.items()
-                if n in live and not _same(v, live[n])]
+        return [f"{n} is {live[n]['value']!r}, wanted {v!r}{_source(live[n])}"
+                for n, v in wanted.items() if n in live and not _same(v, live[n])]
+
+
+#: settings that decide who may connect: overridden by ALTER SYSTEM, the step stops there
+ACCESS_SETTINGS = frozenset({"listen_addresses", "password_encryption", "ssl", "ssl_cert_file",
+                             "ssl_key_file"})
+
+
+def _altered(live: Mapping[str, object] | None) -> bool:
+    """Whether the live value comes from postgresql.auto.conf (ALTER SYSTEM)."""
+    return bool(live) and str((live or {}).get("sourcefile") or "").endswith(
+        "/postgresql.auto.conf")
+
+
+def _source(live: Mapping[str, object]) -> str:
+    """` (set in FILE line N)`, as verify names it; empty when pg_settings has no file."""
+    f = live.get("sourcefile")
+    return f" (set in {f} line {live.get('sourceline')})" if f else ""
+
+
+def _override_message(overridden: Mapping[str, Mapping[str, object]],
+                      wanted: Mapping[str, str]) -> str:
+    """Pure: which settings ALTER SYSTEM holds, where, and the two ways out."""
+    names = sorted(overridden)
+    what = "; ".join(f"{n} is {overridden[n]['value']} by ALTER SYSTEM{_source(overridden[n])}, "
+                     f"over the drop-in's {wanted[n]}" for n in names)
+    keep = ", ".join(f"'{n}': '{overridden[n]['value']}'" for n in names)
+    return (f"{what}. Either run ALTER SYSTEM RESET {', '.join(names)}; (as postgres) and rerun, "
+            f"or keep the value: pg_settings={{{keep}}}")
 
 
 def _same(wanted: str, live: Mapping[str, object]) -> bool:

@@ -114,7 +114,9 @@ def test_same_address_both_names_refused_before_contact(two: dict[str, Any]) -> 
         steps = doc["hosts"][name]["steps"]
         assert [s["name"] for s in steps] == ["check variables"], steps
         assert steps[0]["reason"].startswith(
-            f"{name} and {other} are one host ({two['address']}:22), and pg_memory differs")
+            f"{name} and {other} are one host ({two['address']}:22), and both have "
+            "db_env_file=/etc/chatalot/database.env: each app of a cluster needs its own, or "
+            f"they overwrite each other's; pg_memory differs ({name}: ")
         assert steps[0]["reason"].endswith("(several apps on one cluster), or keep one name "
                                            "per host")
     assert two["after_same"] == two["before"]
@@ -129,8 +131,9 @@ def test_same_machine_on_another_port_second_name_refused(two: dict[str, Any]) -
     steps = second["steps"]
     assert [s["name"] for s in steps] == ["gather facts", "preflight"], steps
     assert steps[-1]["reason"].startswith(
-        f"{host}-2222 and {host} are one host (the same /etc/machine-id), and pg_memory "
-        "differs")
+        f"{host}-2222 and {host} are one host (the same /etc/machine-id), and both have "
+        "db_env_file=/etc/chatalot/database.env")
+    assert "; pg_memory differs" in steps[-1]["reason"]
     assert second["changed"] == 0
     assert two["after_port"] == two["before"]  # no restart, no password rotated
 

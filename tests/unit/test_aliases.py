@@ -55,20 +55,25 @@ def test_the_refusal_names_the_others_the_target_and_the_conflict() -> None:
              "c": {"ansible_host": "10.0.0.5", **APP_B}}
     why = aliases.same_host(hosts)
     assert why["a"] == (
-        "a and b, c are one host (10.0.0.5:22), and both have db_name=chatalot: one host, one "
-        "db_name; they would overwrite each other's. Nothing was changed: give them the same "
-        "cluster-wide values and each its own db_name, db_user and db_env_file (several apps "
-        "on one cluster), or keep one name per host")
+        "a and b, c are one host (10.0.0.5:22), and both have db_name=chatalot, "
+        "db_user=chatalot and db_env_file=/etc/chatalot/database.env: each app of a cluster "
+        "needs its own, or they overwrite each other's. Nothing was changed: give them the "
+        "same cluster-wide values and each its own db_name, db_user and db_env_file (several "
+        "apps on one cluster), or keep one name per host")
     assert set(why) == {"a", "b"}  # c is another app of that cluster
 
 
 @pytest.mark.parametrize(("theirs", "why"), [
-    ({}, "both have db_name=chatalot"),
-    ({"db_name": "b"}, "both have db_user=chatalot"),
-    ({"db_name": "b", "db_user": "b"}, "both have db_env_file=/etc/chatalot/database.env"),
+    ({}, "both have db_name=chatalot, db_user=chatalot and db_env_file="),
+    ({"db_name": "b"}, "both have db_user=chatalot and db_env_file=/etc/chatalot/database.env"),
+    ({"db_name": "b", "db_user": "b"}, "both have db_env_file=/etc/chatalot/database.env: "
+                                       "each app of a cluster needs its own"),
     ({**APP_B, "pg_memory": "2GB"},
      "pg_memory differs (a: unset; b: 2097152): the cluster has one, each run would rewrite "
      "it (a restart every run)"),
+    ({"db_name": "b", "db_user": "b", "pg_cpus": 4},
+     "both have db_env_file=/etc/chatalot/database.env: each app of a cluster needs its own, "
+     "or they overwrite each other's; pg_cpus differs (a: unset; b: 4)"),
     ({**APP_B, "pg_settings": {"work_mem": "8MB"}}, "pg_settings differs (a: {}; b: "
                                                    "{work_mem: 8MB})"),
     ({**APP_B, "pg_version": 16}, "pg_version differs (a: unset; b: 16)"),
@@ -101,8 +106,8 @@ def test_machine_claims_first_name_wins_across_threads() -> None:
     assert len(winners) == 1
     for n, clash in results.items():
         if n != winners[0]:
-            assert clash == (winners[0], "both have db_name=chatalot: one host, one db_name; "
-                                         "they would overwrite each other's")
+            assert clash is not None and clash[0] == winners[0]
+            assert clash[1].startswith("both have db_name=chatalot, db_user=chatalot and ")
     assert claims.claim("abc", winners[0], config) is None  # the same name again
     assert claims.claim("other", "b", config) is None
     assert claims.claim("abc", "d", HostConfig.from_vars(APP_B)) is None  # another app
@@ -117,6 +122,6 @@ def test_preflight_refuses_a_second_name_for_a_machine() -> None:
                                              "machine_id": "0123456789abcdef"}),
                     h.ctx.strategy)
     with pytest.raises(StepFailed, match=r"^h and db1 are one host \(the same /etc/machine-id\), "
-                                         r"and both have db_name=chatalot"):
+                                         r"and both have db_name=chatalot, "):
         h.run(Preflight())
     assert h.host.calls == []

@@ -320,3 +320,29 @@ def test_a_host_refusing_the_locks_session_fails_clearly_not_internally() -> Non
     assert [(s.name, s.status, s.reason) for s in b.steps] == [
         ("take the host lock", "failed",
          "sshd on b refused another session on the connection")]
+
+
+def test_a_failure_that_keeps_going_lets_the_later_steps_run_and_fails_the_host() -> None:
+    """A step failing with keep_going (a tuning conflict): the steps after it still run (the
+    access rules), the host fails at the end with that error, its end notes unsaid."""
+    from installer.steps.base import failed
+
+    class Conflict(Step):
+        name = "conflict"
+
+        def run(self, ctx: HostContext) -> StepResult:
+            return failed("tuning conflict", keep_going=True)
+
+    class Later(Step):
+        name = "later"
+
+        def run(self, ctx: HostContext) -> StepResult:
+            return ok("access rules enforced", note="a note")
+
+    fleet = Fleet()
+    [report] = run_fleet({"a": {}}, RunOptions(), Display(io.StringIO(), multi_host=True),
+                         steps=lambda: [Conflict(), Later()], transport_factory=fleet.connect)
+    assert [(s.name, s.status) for s in report.steps] == [("conflict", "failed"),
+                                                          ("later", "ok")]
+    assert report.error == "tuning conflict" and report.state == FAILED
+    assert report.notes == []

@@ -485,3 +485,69 @@ def test_settings_on_a_silent_server_fail_a_real_run() -> None:
     with pytest.raises(StepFailed, match="PostgreSQL is not answering: boom"):
         h.run(ConfigureSettings())
     assert h.host.calls == []
+
+
+# --- ConfigureSettings: ALTER SYSTEM over a managed setting ---------------------------------
+
+AUTO = "/var/lib/postgresql/15/main/postgresql.auto.conf"
+
+
+def altered(h: Harness, names: dict[str, str], *, dropin: str | None = None) -> HostState:
+    """The server with `names` set by ALTER SYSTEM (postgresql.auto.conf, line 3 on)."""
+    st = up(h, names, dropin=dropin)
+    assert st.sql is not None
+    for line, n in enumerate(names, 3):
+        st.sql["settings"][n].update(sourcefile=AUTO, sourceline=line)
+    return st
+
+
+WAY_OUT = ("work_mem is 64MB by ALTER SYSTEM (set in " + AUTO + " line 3), over the drop-in's "
+           "8MB. Either run ALTER SYSTEM RESET work_mem; (as postgres) and rerun, or keep the "
+           "value: pg_settings={'work_mem': '64MB'}")
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["apply", "check"])
+def test_alter_system_over_a_tuning_setting_is_named_and_the_run_goes_on(check: bool) -> None:
+    """Nothing else to change: the step fails (keep going) naming file, line and the two
+    ways out; in check mode the same, nothing run."""
+    h = settings_harness(check=check)
+    h.ctx.set_state(altered(h, {"work_mem": "64MB"}, dropin=rendered(h)))
+    result = h.run(ConfigureSettings())
+    assert said(result) == ("failed", WAY_OUT)
+    assert result.keep_going
+    assert h.host.calls == []
+
+
+def test_alter_system_conflict_still_applies_the_other_settings() -> None:
+    h = settings_harness(values={"shared_buffers": "128MB"}, dropin=None, after=2)
+    h.host.on("systemctl restart postgresql@15-main")
+    st = altered(h, {"work_mem": "64MB"})
+    assert st.sql is not None
+    st.sql["settings"]["shared_buffers"]["value"] = "128MB"
+    h.ctx.set_state(st)
+    after = altered(h, {"work_mem": "64MB"}, dropin=rendered(h))
+    h.probes.states[:] = [after, after]
+    result = h.run(ConfigureSettings())
+    assert result.status == "failed" and result.keep_going
+    assert result.reason == f"set shared_buffers; PostgreSQL restarted; but {WAY_OUT}"
+    assert DEBIAN_DROPIN in h.host.written()
+
+
+def test_check_mode_predicts_the_conflict_with_the_other_changes() -> None:
+    h = settings_harness(check=True, values={"shared_buffers": "128MB"})
+    st = altered(h, {"work_mem": "64MB"}, dropin=rendered(h))
+    assert st.sql is not None
+    st.sql["settings"]["shared_buffers"]["value"] = "128MB"
+    h.ctx.set_state(st)
+    result = h.run(ConfigureSettings())
+    assert said(result) == ("failed", f"would set shared_buffers; but {WAY_OUT}")
+    assert h.host.calls == []
+
+
+def test_alter_system_over_an_access_setting_stops_before_any_change() -> None:
+    h = settings_harness()
+    h.ctx.set_state(altered(h, {"listen_addresses": "*"}, dropin=rendered(h)))
+    with pytest.raises(StepFailed, match=r"^listen_addresses is \* by ALTER SYSTEM \(set in "
+                                         + re.escape(AUTO) + r" line 3\)"):
+        h.run(ConfigureSettings())
+    assert h.host.calls == []
