@@ -99,8 +99,11 @@ class HostConfig:
                                                                    DEFAULT_ENV_FILE)))
         settings = hostvars.get("pg_settings", {}) or {}
         if not isinstance(settings, Mapping):
+            hint = ("; in a [group:vars] section an INI value is a string, as Ansible reads it: "
+                    "put pg_settings on the host line"
+                    if isinstance(settings, str) and settings.strip().startswith("{") else "")
             raise UsageError(
-                f"pg_settings must be a dict like {{'work_mem': '8MB'}}, got {settings!r}"
+                f"pg_settings must be a dict like {{'work_mem': '8MB'}}, got {settings!r}{hint}"
             )
         memory = hostvars.get("pg_memory")
         disk = hostvars.get("pg_disk")

@@ -63,7 +63,11 @@ def backup_script(ctx: HostContext, path: str) -> str:
     """Root shell: backup_dir (made 0700, postgres) and a custom-format dump, mode 0600."""
     c = ctx.config
     d, f = sh(c.backup_dir), sh(path)
-    dump = sh("runuser", "-u", "postgres", "--", "pg_dump", "--format=custom",
+    # pg_dump waits for its table locks no longer than a migration would
+    # (migration_lock_timeout), then fails: it never queues in front of the app either
+    wait = ([f"--lock-wait-timeout={c.migration_lock_timeout_ms}"]
+            if c.migration_lock_timeout_ms is not None else [])
+    dump = sh("runuser", "-u", "postgres", "--", "pg_dump", "--format=custom", *wait,
               "-p", str(c.pg_port), "-d", c.db_name, "-f", path)
     not_writable = sh(f"backup_dir {c.backup_dir} is not writable by postgres: chown it to "
                       "postgres, or set backup_dir to another folder")
@@ -115,8 +119,18 @@ class ApplyMigrations(Step):
             path = c.backup_dir.rstrip("/") + "/" + name
             r = ctx.t.run(backup_script(ctx, path), become="root", timeout=None)
             if not r.ok:
+                error = migrator.server_error(r.stderr or r.stdout)
+                if "statement timeout" in error and c.migration_lock_timeout_ms is not None:
+                    # pg_dump's --lock-wait-timeout ran out: who holds the locks
+                    held = migrator.parse_blockers(run_psql(migrator.BLOCKERS_SQL).stdout)
+                    error = (f"it waited {c.migration_lock_timeout_ms} ms for a table lock "
+                             "(migration_lock_timeout) and gave up. Sessions holding table "
+                             "locks in the database: "
+                             + ("; ".join(b.describe() for b in held) or "none any more")
+                             + ". End their transactions and run again, or raise "
+                             "migration_lock_timeout")
                 raise StepFailed(f"backup before migrating failed, nothing applied: pg_dump "
-                                 f"into {path}: {migrator.server_error(r.stderr or r.stdout)}")
+                                 f"into {path}: {error}")
             notes.append(f"backup {path}")
 
         def run_psql(script: str) -> Result:

@@ -13,10 +13,12 @@ Needs root.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,7 +61,8 @@ def waited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     inv.write_text(f"[local]\nlocalhost ansible_connection=local db_name={APP} db_user={APP} "
                    f"db_env_file={tmp / 'app.env'} backup_dir={tmp / 'backups'} "
                    f"migrations_source={source} migration_lock_timeout=1s\n")
-    out: dict[str, Any] = {"first": run_apply(inv, tmp / "first.json", "--no-backup")}
+    out: dict[str, Any] = {"first": run_apply(inv, tmp / "first.json", "--no-backup"),
+                           "inv": inv, "tmp": tmp, "source": source}
     (source / "2_user_names.sql").write_text("ALTER TABLE users ADD COLUMN name text;\n")
     blocker = subprocess.Popen(
         ["runuser", "-u", "postgres", "--", "psql", "-X", "-d", APP, "-c",
@@ -153,3 +156,59 @@ def test_the_rerun_applies_it_once_the_app_is_done(waited: dict[str, Any]) -> No
     assert p.returncode == 0, p.stdout + p.stderr
     assert _step(doc)["reason"].startswith("applied 2 ")
     assert waited["ledger_after"] == "1,2"
+
+
+@pytest.fixture(scope="module")
+def dump_waited(waited: dict[str, Any]) -> dict[str, Any]:
+    """The app holds `users` in ACCESS EXCLUSIVE mode (a maintenance of its own) while a
+    third migration is pending over data: the pg_dump before it waits no longer than
+    migration_lock_timeout (1 s), fails, and nothing is applied."""
+    tmp = waited["tmp"]
+    backups = Path("/var/tmp/chatalot-test-miglock-backups")  # postgres can reach it
+    shutil.rmtree(backups, ignore_errors=True)
+    inv = tmp / "dump.ini"
+    inv.write_text(waited["inv"].read_text().replace(f"backup_dir={tmp / 'backups'}",
+                                                     f"backup_dir={backups}"))
+    (waited["source"] / "3_user_mails.sql").write_text("ALTER TABLE users ADD COLUMN mail text;\n")
+    blocker = subprocess.Popen(
+        ["runuser", "-u", "postgres", "--", "psql", "-X", "-d", APP, "-c",
+         "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120);"],
+        env=dict(os.environ, PGAPPNAME=BLOCKER), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, cwd="/")
+    out: dict[str, Any] = {}
+    try:
+        for _ in range(100):
+            if as_postgres_sql(f"SELECT pid FROM pg_stat_activity WHERE application_name = "
+                               f"'{BLOCKER}' AND query LIKE '%pg_sleep%'"):
+                break
+            time.sleep(0.1)
+        start = time.monotonic()
+        out["run"] = run_apply(inv, tmp / "dump.json")
+        out["seconds"] = time.monotonic() - start
+        out["ledger"] = as_postgres_sql(
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM _sqlx_migrations",
+            database=APP)
+        out["dumps"] = sorted(p.name for p in backups.glob("*"))
+    finally:
+        blocker.kill()
+        blocker.wait(timeout=30)
+        as_postgres_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        f"WHERE application_name = '{BLOCKER}'")
+        (waited["source"] / "3_user_mails.sql").unlink()
+        shutil.rmtree(backups, ignore_errors=True)
+    return out
+
+
+def test_the_backup_waits_no_longer_than_the_lock_timeout(dump_waited: dict[str, Any]) -> None:
+    p, doc = dump_waited["run"]
+    assert p.returncode == 2, p.stdout + p.stderr
+    step = _step(doc)
+    assert step["status"] == "failed"
+    assert step["reason"].startswith("backup before migrating failed, nothing applied: pg_dump "
+                                     "into "), step["reason"]
+    assert ": it waited 1000 ms for a table lock (migration_lock_timeout) and gave up. " \
+           "Sessions holding table locks in the database: " in step["reason"], step["reason"]
+    assert f"postgres, {BLOCKER}, active for " in step["reason"]  # the app's session, named
+    assert dump_waited["seconds"] < 30
+    assert dump_waited["ledger"] == "1,2"  # nothing applied
+    assert dump_waited["dumps"] == []  # no partial dump left

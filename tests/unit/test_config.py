@@ -14,7 +14,10 @@ from installer.errors import UsageError
      ({"pg_version": "x"}, "pg_version must be a whole number"),
      ({"pg_port": 70000}, "pg_port must be between"),
      ({"pg_listen": "0.0.0.0; rm -rf /"}, "pg_listen"),
-     ({"pg_settings": "work_mem=8MB"}, "pg_settings must be a dict"),
+     ({"pg_settings": "work_mem=8MB"}, "pg_settings must be a dict.*'work_mem=8MB'$"),
+     ({"pg_settings": "{'work_mem': '8MB'}"},
+      r"pg_settings must be a dict .*; in a \[group:vars\] section an INI value is a string, "
+      "as Ansible reads it: put pg_settings on the host line$"),
      ({"db_env_file": "relative/path"}, "absolute path"),
      # too few for Chatalot's pool: refused with the variables, before the host's facts
      ({"pg_max_connections": 20}, "pg_max_connections 20 is too low.*at least 53"),
