@@ -125,7 +125,8 @@ def test_a_database_that_holds_data_is_dumped_first(
     result = h.run(step)
     backup, migrate = h.host.calls
     assert (backup.become, backup.timeout, migrate.command) == ("root", None, PSQL)
-    m = re.search(r"runuser -u postgres -- pg_dump --format=custom -p 5432 -d chatalot "
+    m = re.search(r"runuser -u postgres -- pg_dump --format=custom --lock-wait-timeout=5000 "
+                  r"-p 5432 -d chatalot "
                   r"-f (\S+); then rm -f ", backup.command)
     assert m is not None, backup.command
     dump = DUMP.match(m.group(1))
