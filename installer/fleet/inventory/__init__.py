@@ -16,14 +16,16 @@ The modules, each importing only those listed before it:
 - `output`    what `ansible-inventory --list/--graph/--host` prints (`jsonable`)
 - `model`     `Host`, `Group`, `Inventory` (variable merging), `localhost_inventory`
 - `data`      `InventoryData`: an inventory being read, reconciled as Ansible does
-- `ini`       the INI parser: `load_inventory`, `parse_inventory`
+- `varsfiles` group_vars/ and host_vars/ beside the inventory, as host_group_vars reads them
+- `ini`       the INI parser: `load_inventory` (with the vars files), `parse_inventory`
 
 Ansible quirks are kept on purpose, because an inventory must mean the same
 thing to both tools; each module names those it keeps. Where Ansible would
 warn and drop a file it cannot parse, this raises `InventoryError` naming the
 file and the line.
 
-This is pure logic: the only I/O is reading the file in `load_inventory`.
+This is pure logic: the only I/O is reading the inventory and its vars files in
+`load_inventory`.
 Ansible itself is not imported; it is only used by the tests, as the reference.
 """
 

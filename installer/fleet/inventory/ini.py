@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from installer.errors import InventoryError
+from installer.fleet.inventory import varsfiles
 from installer.fleet.inventory.data import InventoryData
 from installer.fleet.inventory.model import Inventory
 from installer.fleet.inventory.ranges import HostPatternError, expand_host_pattern
@@ -39,7 +40,8 @@ _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:\#.*)?$")
 
 
 def load_inventory(path: str) -> Inventory:
-    """Read and parse an INI inventory file. Raises InventoryError on any problem."""
+    """Read and parse an INI inventory file, with the group_vars/ and host_vars/ beside it
+    (varsfiles). Raises InventoryError on any problem."""
     if os.path.splitext(path)[1] == ".toml":
         raise InventoryError(path, None, "TOML inventories are not supported; use the INI format")
     if os.path.isdir(path):
@@ -49,7 +51,14 @@ def load_inventory(path: str) -> Inventory:
             data = fh.read()
     except OSError as exc:
         raise InventoryError(path, None, f"cannot read the inventory: {exc.strerror}") from exc
-    return _IniParser(path).parse(_decode_lines(data))
+    inventory = _IniParser(path).parse(_decode_lines(data))
+    base = varsfiles.inventory_basedir(path)
+    inventory.set_file_vars(
+        {g: varsfiles.load_entity_vars(os.path.join(base, "group_vars"), g)
+         for g in inventory.groups},
+        {h: varsfiles.load_entity_vars(os.path.join(base, "host_vars"), h)
+         for h in inventory.hosts})
+    return inventory
 
 
 def parse_inventory(text: str, path: str = "<string>") -> Inventory:

@@ -117,6 +117,15 @@ class Inventory:
         for group in groups.values():
             for host in group.hosts:
                 self._member_of[host].append(group.name)
+        #: variables from group_vars/ and host_vars/ files (varsfiles), per group and host
+        self.group_file_vars: dict[str, dict[str, Any]] = {}
+        self.host_file_vars: dict[str, dict[str, Any]] = {}
+
+    def set_file_vars(self, groups: dict[str, dict[str, Any]],
+                      hosts: dict[str, dict[str, Any]]) -> None:
+        """Take the group_vars/ and host_vars/ files' variables (empty ones left out)."""
+        self.group_file_vars = {g: v for g, v in groups.items() if v}
+        self.host_file_vars = {h: v for h, v in hosts.items() if v}
 
     def __repr__(self) -> str:
         return f"Inventory({self.path!r}, {len(self.hosts)} hosts, {len(self.groups)} groups)"
@@ -176,30 +185,38 @@ class Inventory:
     def host_vars(self, name: str) -> dict[str, Any]:
         """A host's variables merged as Ansible merges inventory variables.
 
-        Order (later wins): `all`, then the host's other groups sorted by
-        (depth, ansible_group_priority, name), so children beat parents and
-        same-depth groups merge alphabetically, then the host's own vars.
-        The result is what `ansible-inventory -i FILE --host NAME` prints.
+        Order (later wins), as Ansible's VariableManager: the inventory's `all` vars, then
+        the host's other groups' sorted by (depth, ansible_group_priority, name), so
+        children beat parents and same-depth groups merge alphabetically; then the
+        group_vars/ files in the same order (`all` first); then the host's own inventory
+        vars, then its host_vars/ files. The result is what `ansible-inventory -i FILE
+        --host NAME` prints.
         """
         if name not in self.hosts:
             raise KeyError(name)
         merged: dict[str, Any] = dict(self.groups["all"].vars)
         groups = [self.groups[g] for g in self.host_groups(name) if g != "all"]
-        for group in sorted(groups, key=lambda g: (g.depth, g.priority, g.name)):
+        ordered = sorted(groups, key=lambda g: (g.depth, g.priority, g.name))
+        for group in ordered:
             merged.update(group.vars)
+        for group_name in ["all", *(g.name for g in ordered)]:
+            merged.update(self.group_file_vars.get(group_name, {}))
         merged.update(self.hosts[name].vars)
+        merged.update(self.host_file_vars.get(name, {}))
         return {k: copy.deepcopy(v) for k, v in merged.items() if k not in INTERNAL_VARS}
 
     def own_host_vars(self, name: str) -> dict[str, Any]:
-        """A host's own variables (no group's) as `ansible-inventory --export` shows them."""
-        return {
-            k: copy.deepcopy(v) for k, v in self.hosts[name].vars.items() if k not in INTERNAL_VARS
-        }
+        """A host's own variables (no group's; its host_vars/ files' included) as
+        `ansible-inventory --export` shows them."""
+        own = {**self.hosts[name].vars, **self.host_file_vars.get(name, {})}
+        return {k: copy.deepcopy(v) for k, v in own.items() if k not in INTERNAL_VARS}
 
     def group_vars(self, name: str) -> dict[str, Any]:
-        """A group's own variables as `ansible-inventory --export` shows them."""
+        """A group's own variables (its group_vars/ files' included) as
+        `ansible-inventory --export` shows them."""
         group = self.groups[name]
-        result = {k: copy.deepcopy(v) for k, v in group.vars.items() if k not in INTERNAL_VARS}
+        own = {**group.vars, **self.group_file_vars.get(name, {})}
+        result = {k: copy.deepcopy(v) for k, v in own.items() if k not in INTERNAL_VARS}
         if group.priority != 1:
             result[PRIORITY_VAR] = group.priority
         return result
