@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from installer.commands.targets import add_target_options, become_password
+from installer.commands.targets import add_target_options, become_password, vault_secrets
 from installer.errors import ChatalotError, UsageError
 from installer.fleet.display import Display, HostLogs
 from installer.fleet.hosts import load_hosts
@@ -88,10 +88,11 @@ class _DisplayHandler(logging.Handler):
 
 def cmd_apply(args: argparse.Namespace) -> int:
     control = _run_control(args)
-    hosts = load_hosts(args.inventory, args.limit)
+    become = become_password(args)  # asked first, then the vault's: Ansible's order
+    hosts = load_hosts(args.inventory, args.limit, vault_secrets(args))
     opts = RunOptions(check=args.check, diff=args.diff, forks=args.forks,
                       accept_new_host_keys=args.accept_new_host_keys,
-                      become_password=become_password(args), lock_timeout=args.lock_timeout)
+                      become_password=become, lock_timeout=args.lock_timeout)
     try:
         logs = HostLogs(args.log_dir) if args.log_dir else None
     except OSError as e:

@@ -15,6 +15,7 @@ import json
 import sys
 from typing import Any
 
+from installer.commands.targets import add_vault_options, vault_secrets
 from installer.errors import InventoryError, UsageError
 from installer.fleet.inventory import Inventory, jsonable, load_inventory, localhost_inventory
 
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=argparse.SUPPRESS,
         help="Ansible INI inventory (default: the implicit localhost)",
     )
+    add_vault_options(parser)
     parser.add_argument(
         "-l",
         "--limit",
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         action = _action(args)
         path: str | None = getattr(args, "inventory", None)
-        inventory = load_inventory(path) if path else localhost_inventory()
+        inventory = load_inventory(path, vault_secrets(args)) if path else localhost_inventory()
         return _emit(_render(inventory, action, args))
     except InventoryError as exc:
         return _fail(str(exc), 1)

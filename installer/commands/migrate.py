@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from installer.commands.targets import add_target_options, become_password
+from installer.commands.targets import add_target_options, become_password, vault_secrets
 from installer.errors import MigrationError, UsageError
 from installer.fleet.hosts import load_hosts
 from installer.resources import migrations_dir
@@ -225,10 +225,12 @@ def _on_hosts(args: argparse.Namespace, make_step: Callable[[LineSink], Step],
         overrides["migrations_source"] = str(Path(args.source).resolve())
     if getattr(args, "backup_dir", None):
         overrides["backup_dir"] = args.backup_dir
-    hosts = {n: {**hv, **overrides} for n, hv in load_hosts(args.inventory, args.limit).items()}
+    become = become_password(args)  # asked first, then the vault's: Ansible's order
+    hosts = {n: {**hv, **overrides}
+             for n, hv in load_hosts(args.inventory, args.limit, vault_secrets(args)).items()}
     opts = RunOptions(check=check, forks=args.forks,
                       accept_new_host_keys=args.accept_new_host_keys,
-                      become_password=become_password(args))
+                      become_password=become)
     display = Display(multi_host=len(hosts) > 1)
     lines: dict[str, list[str]] = {n: [] for n in hosts}
 

@@ -31,7 +31,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from installer.commands.targets import add_target_options, become_password
+from installer.commands.targets import add_target_options, become_password, vault_secrets
 from installer.desired.config import HostConfig
 from installer.errors import (
     EXIT_FAILED,
@@ -209,7 +209,7 @@ def _local_with_password(name: str, script: str, password: str, *, is_root: bool
 
 
 def run(args: argparse.Namespace) -> int:
-    name, hostvars = one_host(args.inventory, args.host)
+    name, hostvars = one_host(args.inventory, args.host, vault_secrets(args))
     if args.ask_become_pass:
         if args.sql is None:
             raise UsageError("-K goes with -c SQL: give the SQL with -c (an interactive "

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.commands.targets import add_target_options, become_password
+from installer.commands.targets import add_target_options, become_password, vault_secrets
 from installer.desired.config import HostConfig
 from installer.errors import (
     EXIT_FAILED,
@@ -233,7 +233,8 @@ def _status_of(c: Connection, config: HostConfig | str,
 def run(args: argparse.Namespace) -> int:
     if args.forks < 1:
         raise UsageError("--forks must be at least 1")
-    hosts = load_hosts(args.inventory, args.limit)
+    become = become_password(args)  # asked first, then the vault's: Ansible's order
+    hosts = load_hosts(args.inventory, args.limit, vault_secrets(args))
     configs: dict[str, HostConfig | str] = {}
     sources: dict[str, Sequence[Migration] | str | None] = {}
     for name, hostvars in hosts.items():
@@ -256,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
         return None if isinstance(config, str) else sources[str(config.migrations_source)]
 
     conns = connect_all(hosts, accept_new_host_keys=args.accept_new_host_keys,
-                        forks=args.forks, become_password=become_password(args))
+                        forks=args.forks, become_password=become)
     try:
         with ThreadPoolExecutor(max_workers=args.forks) as pool:
             results = list(pool.map(

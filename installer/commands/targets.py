@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
+import subprocess
 import sys
+
+from installer.errors import UsageError
+from installer.fleet.inventory.vault import VaultSecret
 
 INVENTORY_HELP = "Ansible INI inventory; default: this machine only (local mode)"
 
@@ -21,6 +26,7 @@ def add_target_options(p: argparse.ArgumentParser, *, inventory: str = INVENTORY
     `scope` starts every help but -i's (migrate's "with -i: ").
     """
     p.add_argument("-i", "--inventory", metavar="FILE", help=inventory)
+    add_vault_options(p, scope)
     if limit:
         p.add_argument("-l", "--limit", metavar="PATTERN",
                        help=f"{scope}only hosts matching this Ansible host pattern")
@@ -49,3 +55,71 @@ def ask_become_pass() -> str:
 def become_password(args: argparse.Namespace) -> str | None:
     """-K's password (asked now), else None: sudo without one, or ansible_become_password."""
     return ask_become_pass() if args.ask_become_pass else None
+
+
+# -- ansible-vault passwords ---------------------------------------------------------------
+
+VAULT_ENV = "ANSIBLE_VAULT_PASSWORD_FILE"
+
+
+def add_vault_options(p: argparse.ArgumentParser, scope: str = "") -> None:
+    """The vault password options, as ansible-playbook takes them (several --vault-id)."""
+    p.add_argument("--vault-password-file", "--vault-pass-file", action="append", default=[],
+                   metavar="FILE", help=f"{scope}the ansible-vault password in FILE (an "
+                   "executable is run and its output used); also ANSIBLE_VAULT_PASSWORD_FILE")
+    p.add_argument("--vault-id", action="append", default=[], metavar="[LABEL@]SOURCE",
+                   help=f"{scope}a vault password with its label: SOURCE is a file, an "
+                   "executable or `prompt`; may be given several times")
+    p.add_argument("-J", "--ask-vault-pass", "--ask-vault-password", action="store_true",
+                   help=f"{scope}ask for the vault password (the terminal, or stdin's next line)")
+
+
+def _read_password_source(source: str, label: str) -> bytes:
+    """A vault password from a file (trailing whitespace stripped), or the output of an
+    executable file (as Ansible: stripped of line ends), or the terminal for `prompt`."""
+    if source == "prompt":
+        return _ask(f"Vault password ({label}): ").encode()
+    path = os.path.expanduser(source)
+    if not os.path.isfile(path):
+        raise UsageError(f"vault password file {source} does not exist (vault id {label!r})")
+    if os.access(path, os.X_OK):
+        r = subprocess.run([path], capture_output=True, check=False, timeout=60)
+        if r.returncode != 0:
+            raise UsageError(f"vault password script {source} failed (exit {r.returncode}; "
+                             f"vault id {label!r})")
+        secret = r.stdout.strip(b"\r\n")
+    else:
+        try:
+            with open(path, "rb") as f:
+                secret = f.read().strip()
+        except OSError as e:
+            raise UsageError(f"cannot read vault password file {source}: {e.strerror}"
+                             ) from None
+    if not secret:
+        raise UsageError(f"vault password file {source} is empty (vault id {label!r})")
+    return secret
+
+
+def _ask(prompt: str) -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def vault_secrets(args: argparse.Namespace) -> list[VaultSecret]:
+    """Every vault password the options (and ANSIBLE_VAULT_PASSWORD_FILE) name, read now,
+    before any host is contacted; labels as Ansible gives them (`default` unless LABEL@)."""
+    found: list[VaultSecret] = []
+    for spec in getattr(args, "vault_id", []) or []:
+        label, sep, source = spec.partition("@")
+        if not sep:
+            label, source = "default", spec
+        found.append(VaultSecret(label, _read_password_source(source, label)))
+    files = list(getattr(args, "vault_password_file", []) or [])
+    if not files and not found and os.environ.get(VAULT_ENV):
+        files = [os.environ[VAULT_ENV]]
+    for source in files:
+        found.append(VaultSecret("default", _read_password_source(source, "default")))
+    if getattr(args, "ask_vault_pass", False):
+        found.append(VaultSecret("default", _ask("Vault password: ").encode()))
+    return found

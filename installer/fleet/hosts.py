@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from installer.errors import ChatalotError, UnreachableError, UsageError
+from installer.fleet.inventory.vault import VaultSecret
 from installer.fleet.runner import RunOptions, make_transport
 from installer.transport.base import Transport
 
 LOCALHOST_VARS: dict[str, Any] = {"ansible_connection": "local"}
 
 
-def load_hosts(inventory: str | None, limit: str | None) -> dict[str, dict[str, Any]]:
+def load_hosts(inventory: str | None, limit: str | None,
+               vault: list[VaultSecret] | None = None) -> dict[str, dict[str, Any]]:
     """name -> variables of the hosts to work on, in Ansible's order: the inventory's
     (limited), or localhost. No host → ChatalotError (exit 1), as ansible-playbook
     ("Specified inventory, host pattern and/or --limit leaves us with no hosts to target")."""
@@ -25,7 +27,7 @@ def load_hosts(inventory: str | None, limit: str | None) -> dict[str, dict[str, 
         return {"localhost": dict(LOCALHOST_VARS)}
     from installer.fleet.inventory import load_inventory  # not needed in local mode
 
-    inv = load_inventory(inventory)
+    inv = load_inventory(inventory, vault)
     try:
         names = inv.select(limit)
     except UsageError as e:  # a pattern Ansible cannot use either: its exit code is 1
@@ -36,7 +38,8 @@ def load_hosts(inventory: str | None, limit: str | None) -> dict[str, dict[str, 
     return {n: inv.host_vars(n) for n in names}
 
 
-def one_host(inventory: str | None, name: str) -> tuple[str, dict[str, Any]]:
+def one_host(inventory: str | None, name: str,
+             vault: list[VaultSecret] | None = None) -> tuple[str, dict[str, Any]]:
     """The single host `name` (a name or a pattern matching exactly one host)."""
     if not inventory:
         if name not in ("localhost", "127.0.0.1", "::1"):
@@ -44,7 +47,7 @@ def one_host(inventory: str | None, name: str) -> tuple[str, dict[str, Any]]:
         return "localhost", dict(LOCALHOST_VARS)
     from installer.fleet.inventory import load_inventory  # not needed in local mode
 
-    inv = load_inventory(inventory)
+    inv = load_inventory(inventory, vault)
     names = inv.select(name)
     if len(names) != 1:
         found = "no host" if not names else f"{len(names)} hosts ({', '.join(names[:5])})"

@@ -11,8 +11,8 @@ import installer.fleet.inventory as inventory
 PACKAGE = Path(inventory.__file__).parent
 
 #: Each module may import only modules before it (the order of the package docstring).
-LAYERS = ["values", "addresses", "ranges", "patterns", "output", "model", "data", "varsfiles",
-          "ini"]
+LAYERS = ["values", "vault", "addresses", "ranges", "patterns", "output", "model", "data",
+          "varsfiles", "ini"]
 
 #: What the rest of the project imports from installer.fleet.inventory.
 PUBLIC = {

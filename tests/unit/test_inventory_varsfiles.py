@@ -159,10 +159,12 @@ def test_group_vars_beside_a_symlinked_inventory_are_the_links(tmp_path: Path) -
     ({"group_vars/db/x.yml": "- a\n- b\n"},
      r"group_vars/db/x\.yml: a vars file holds a mapping of names to values, not a list$"),
     ({"host_vars/web1.yml": "$ANSIBLE_VAULT;1.1;AES256\n6162636465\n"},
-     r"host_vars/web1\.yml: encrypted with ansible-vault, which chatalot-db cannot read yet; "
-     r"nothing was run\."),
+     r"host_vars/web1\.yml: encrypted with ansible-vault \(format 1\.1, vault id 'default'\) "
+     r"and no vault password was given: use --vault-password-file FILE, --vault-id "
+     r"\[LABEL@\]SOURCE, --ask-vault-pass or ANSIBLE_VAULT_PASSWORD_FILE; nothing was run$"),
     ({"group_vars/all.yml": "db_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  61626364\n"},
-     r"group_vars/all\.yml:1: a !vault value, which chatalot-db cannot read yet"),
+     r"group_vars/all\.yml:1: a !vault value encrypted with ansible-vault \(format 1\.1, "
+     r"vault id 'default'\) and no vault password was given"),
 ], ids=["broken yaml", "a list", "vaulted file", "inline vault"])
 def test_unusable_files_fail_naming_file_and_line_as_ansible_fails(
         tmp_path: Path, files: dict[str, str], message: str) -> None:

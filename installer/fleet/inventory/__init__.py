@@ -10,6 +10,7 @@ the same Python types. `Inventory.to_ansible_list()` is what
 The modules, each importing only those listed before it:
 
 - `values`    value typing: what Python value an INI value becomes (`UntrustedStr`)
+- `vault`     ansible-vault texts decrypted (`VaultSecret`, `VaultText`)
 - `addresses` host names, IP addresses and `host:port`, as Ansible recognises them
 - `ranges`    host ranges `db[01:10]` and the first token of a host line
 - `patterns`  host patterns (`--limit`): globs, `~regex`, `!`, `&`, subscripts

@@ -30,6 +30,7 @@ from installer.fleet.inventory.data import InventoryData
 from installer.fleet.inventory.model import Inventory
 from installer.fleet.inventory.ranges import HostPatternError, expand_host_pattern
 from installer.fleet.inventory.values import InvalidValueError, parse_value
+from installer.fleet.inventory.vault import VaultSecret
 
 __all__ = ["load_inventory", "parse_inventory"]
 
@@ -39,9 +40,9 @@ _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:\#.*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:\#.*)?$")
 
 
-def load_inventory(path: str) -> Inventory:
+def load_inventory(path: str, vault: list[VaultSecret] | None = None) -> Inventory:
     """Read and parse an INI inventory file, with the group_vars/ and host_vars/ beside it
-    (varsfiles). Raises InventoryError on any problem."""
+    (varsfiles; vaulted ones decrypted with `vault`). Raises InventoryError on any problem."""
     if os.path.splitext(path)[1] == ".toml":
         raise InventoryError(path, None, "TOML inventories are not supported; use the INI format")
     if os.path.isdir(path):
@@ -54,9 +55,9 @@ def load_inventory(path: str) -> Inventory:
     inventory = _IniParser(path).parse(_decode_lines(data))
     base = varsfiles.inventory_basedir(path)
     inventory.set_file_vars(
-        {g: varsfiles.load_entity_vars(os.path.join(base, "group_vars"), g)
+        {g: varsfiles.load_entity_vars(os.path.join(base, "group_vars"), g, vault)
          for g in inventory.groups},
-        {h: varsfiles.load_entity_vars(os.path.join(base, "host_vars"), h)
+        {h: varsfiles.load_entity_vars(os.path.join(base, "host_vars"), h, vault)
          for h in inventory.hosts})
     return inventory
 

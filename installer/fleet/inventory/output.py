@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from installer.errors import UsageError
 from installer.fleet.inventory.values import UntrustedStr
+from installer.fleet.inventory.vault import VaultText
 
 __all__ = ["InventoryView", "ansible_graph", "ansible_list", "jsonable"]
 
@@ -141,6 +142,8 @@ def jsonable(value: Any, *, mark_untrusted: bool = False) -> Any:
     With `mark_untrusted` (the `--list` view), an `UntrustedStr` becomes
     `{"__ansible_unsafe": "..."}`.
     """
+    if isinstance(value, VaultText):  # shown as ansible-inventory shows it: still encrypted
+        return {"__ansible_vault": value.vaulttext}
     if mark_untrusted and isinstance(value, UntrustedStr):
         return {"__ansible_unsafe": str(value)}
     if isinstance(value, dict):

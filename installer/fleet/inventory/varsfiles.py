@@ -9,9 +9,11 @@ A host whose name starts with `/` has none. Each file is JSON or else YAML (YAML
 PyYAML's safe loader types it: `yes`/`no` are booleans, `0022` is 18); empty files are
 skipped; files merge key by key, later files winning (Ansible's default `replace`).
 
-Vault-encrypted files and `!vault` values are refused with a clear error naming the file:
-ansible-vault is not supported yet, and a run with a password it could not read would be a
-silently wrong run. Any file that cannot be read fails naming the file (and the line).
+Vault-encrypted files are decrypted with the secrets given (installer.fleet.inventory.vault)
+and read as any other; an inline `!vault` value becomes a `VaultText`: its plaintext for
+the run, its vault text for `ansible-inventory`'s views. Without a fitting secret the file
+fails naming itself and the vault id, before anything runs: a run without the secret would
+be a silently wrong one. Any file that cannot be read fails naming the file (and line).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from typing import Any
 import yaml
 
 from installer.errors import InventoryError
+from installer.fleet.inventory import vault
 from installer.fleet.inventory.values import UntrustedStr
+from installer.fleet.inventory.vault import VaultSecret, VaultText
 
 __all__ = ["EXTENSIONS", "find_vars_files", "inventory_basedir", "load_entity_vars",
            "parse_vars_text"]
@@ -31,18 +35,19 @@ __all__ = ["EXTENSIONS", "find_vars_files", "inventory_basedir", "load_entity_va
 #: what Ansible tries after the bare name (constants.YAML_FILENAME_EXTENSIONS)
 EXTENSIONS = (".yml", ".yaml", ".json")
 
-VAULT_HEADER = "$ANSIBLE_VAULT"
 
-
-class _VaultTagged(Exception):
-    def __init__(self, line: int) -> None:
-        super().__init__(line)
+class _VaultFailed(Exception):
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__(why)
         self.line = line
+        self.why = why
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader (YAML 1.1), with Ansible's two tags: `!unsafe` (a plain string
-    here) and `!vault` (refused)."""
+    """PyYAML's safe loader (YAML 1.1), with Ansible's two tags: `!unsafe` (a string not to
+    be templated) and `!vault` (decrypted with `vault_secrets`)."""
+
+    vault_secrets: tuple[VaultSecret, ...] = ()
 
 
 def _untrusted(value: Any) -> Any:
@@ -65,7 +70,12 @@ def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 
 
 def _vault(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    raise _VaultTagged(node.start_mark.line + 1)
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    secrets = list(getattr(loader, "vault_secrets", ()))
+    try:
+        return VaultText(vault.decrypt(text, secrets), text)
+    except vault.VaultError as e:
+        raise _VaultFailed(node.start_mark.line + 1, f"a !vault value {e}") from None
 
 
 _Loader.add_constructor("!unsafe", _unsafe)
@@ -97,34 +107,36 @@ def _folder_files(folder: str) -> list[str]:
     return found
 
 
-def parse_vars_text(text: str, path: str) -> Any:
-    """A vars file's data: JSON if it is JSON, else YAML; InventoryError naming the file."""
-    if text.lstrip().startswith(VAULT_HEADER):
-        raise InventoryError(
-            path, None, "encrypted with ansible-vault, which chatalot-db cannot read yet; "
-            "nothing was run. Keep the secret in a file chatalot-db can read (e.g. db_password "
-            "in a host_vars file readable by root only), or leave db_password unset (generated "
-            "and kept in the env file)")
+def parse_vars_text(text: str, path: str, secrets: list[VaultSecret] | None = None) -> Any:
+    """A vars file's data: decrypted when vaulted, then JSON if it is JSON, else YAML;
+    InventoryError naming the file (and line)."""
+    if vault.is_vault(text):
+        try:
+            text = vault.decrypt(text, list(secrets or []))
+        except vault.VaultError as e:
+            raise InventoryError(path, None, f"{e}; nothing was run") from None
     try:
         return json.loads(text)
     except ValueError:
         pass
+    loader = _Loader(text)
+    loader.vault_secrets = tuple(secrets or ())
     try:
-        return yaml.load(text, Loader=_Loader)
-    except _VaultTagged as e:
-        raise InventoryError(
-            path, e.line, "a !vault value, which chatalot-db cannot read yet; nothing was "
-            "run. Put the value in plain text in a file readable by root only, or leave it "
-            "unset") from None
+        return loader.get_single_data()
+    except _VaultFailed as e:
+        raise InventoryError(path, e.line, f"{e.why}; nothing was run") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
         raise InventoryError(path, line, f"not valid YAML: {e.problem or e}") from None
     except yaml.YAMLError as e:
         raise InventoryError(path, None, f"not valid YAML: {e}") from None
+    finally:
+        loader.dispose()
 
 
-def load_entity_vars(directory: str, name: str) -> dict[str, Any]:
+def load_entity_vars(directory: str, name: str,
+                     secrets: list[VaultSecret] | None = None) -> dict[str, Any]:
     """The variables of one group or host from `directory` (group_vars/ or host_vars/)."""
     merged: dict[str, Any] = {}
     if name.startswith(os.sep) or not os.path.isdir(directory):
@@ -136,7 +148,7 @@ def load_entity_vars(directory: str, name: str) -> dict[str, Any]:
         except (OSError, UnicodeDecodeError) as e:
             raise InventoryError(path, None, f"cannot read it: {getattr(e, 'strerror', None) or e}"
                                  ) from None
-        data = parse_vars_text(text, path)
+        data = parse_vars_text(text, path, secrets)
         if not data:
             continue  # an empty file
         if not isinstance(data, dict):
