@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from installer.commands.targets import add_target_options, become_password, vault_secrets
+from installer.commands.targets import add_target_options, become_password, inventory_inputs
 from installer.errors import ChatalotError, UsageError
 from installer.fleet.display import Display, HostLogs
 from installer.fleet.hosts import load_hosts
@@ -89,7 +89,7 @@ class _DisplayHandler(logging.Handler):
 def cmd_apply(args: argparse.Namespace) -> int:
     control = _run_control(args)
     become = become_password(args)  # asked first, then the vault's: Ansible's order
-    hosts = load_hosts(args.inventory, args.limit, vault_secrets(args))
+    hosts = load_hosts(args.inventory, args.limit, *inventory_inputs(args))
     opts = RunOptions(check=args.check, diff=args.diff, forks=args.forks,
                       accept_new_host_keys=args.accept_new_host_keys,
                       become_password=become, lock_timeout=args.lock_timeout)

@@ -15,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-from installer.commands.targets import add_vault_options, vault_secrets
+from installer.commands.targets import add_extra_vars_option, add_vault_options, inventory_inputs
 from installer.errors import InventoryError, UsageError
 from installer.fleet.inventory import Inventory, jsonable, load_inventory, localhost_inventory
 
@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="Ansible INI inventory (default: the implicit localhost)",
     )
     add_vault_options(parser)
+    add_extra_vars_option(parser)
     parser.add_argument(
         "-l",
         "--limit",
@@ -94,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         action = _action(args)
         path: str | None = getattr(args, "inventory", None)
-        inventory = load_inventory(path, vault_secrets(args)) if path else localhost_inventory()
+        inventory = (load_inventory(path, *inventory_inputs(args)) if path
+                     else localhost_inventory())
         return _emit(_render(inventory, action, args))
     except InventoryError as exc:
         return _fail(str(exc), 1)

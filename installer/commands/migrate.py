@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from installer.commands.targets import add_target_options, become_password, vault_secrets
+from installer.commands.targets import add_target_options, become_password, inventory_inputs
 from installer.errors import MigrationError, UsageError
 from installer.fleet.hosts import load_hosts
 from installer.resources import migrations_dir
@@ -227,7 +227,8 @@ def _on_hosts(args: argparse.Namespace, make_step: Callable[[LineSink], Step],
         overrides["backup_dir"] = args.backup_dir
     become = become_password(args)  # asked first, then the vault's: Ansible's order
     hosts = {n: {**hv, **overrides}
-             for n, hv in load_hosts(args.inventory, args.limit, vault_secrets(args)).items()}
+             for n, hv in load_hosts(args.inventory, args.limit,
+                                     *inventory_inputs(args)).items()}
     opts = RunOptions(check=check, forks=args.forks,
                       accept_new_host_keys=args.accept_new_host_keys,
                       become_password=become)

@@ -31,7 +31,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from installer.commands.targets import add_target_options, become_password, vault_secrets
+from installer.commands.targets import add_target_options, become_password, inventory_inputs
 from installer.desired.config import HostConfig
 from installer.errors import (
     EXIT_FAILED,
@@ -209,7 +209,7 @@ def _local_with_password(name: str, script: str, password: str, *, is_root: bool
 
 
 def run(args: argparse.Namespace) -> int:
-    name, hostvars = one_host(args.inventory, args.host, vault_secrets(args))
+    name, hostvars = one_host(args.inventory, args.host, *inventory_inputs(args))
     if args.ask_become_pass:
         if args.sql is None:
             raise UsageError("-K goes with -c SQL: give the SQL with -c (an interactive "

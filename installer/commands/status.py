@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.commands.targets import add_target_options, become_password, vault_secrets
+from installer.commands.targets import add_target_options, become_password, inventory_inputs
 from installer.desired.config import HostConfig
 from installer.errors import (
     EXIT_FAILED,
@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     if args.forks < 1:
         raise UsageError("--forks must be at least 1")
     become = become_password(args)  # asked first, then the vault's: Ansible's order
-    hosts = load_hosts(args.inventory, args.limit, vault_secrets(args))
+    hosts = load_hosts(args.inventory, args.limit, *inventory_inputs(args))
     configs: dict[str, HostConfig | str] = {}
     sources: dict[str, Sequence[Migration] | str | None] = {}
     for name, hostvars in hosts.items():

@@ -8,6 +8,7 @@ import getpass
 import os
 import subprocess
 import sys
+from typing import Any
 
 from installer.errors import UsageError
 from installer.fleet.inventory.vault import VaultSecret
@@ -27,6 +28,7 @@ def add_target_options(p: argparse.ArgumentParser, *, inventory: str = INVENTORY
     """
     p.add_argument("-i", "--inventory", metavar="FILE", help=inventory)
     add_vault_options(p, scope)
+    add_extra_vars_option(p, scope)
     if limit:
         p.add_argument("-l", "--limit", metavar="PATTERN",
                        help=f"{scope}only hosts matching this Ansible host pattern")
@@ -123,3 +125,22 @@ def vault_secrets(args: argparse.Namespace) -> list[VaultSecret]:
     if getattr(args, "ask_vault_pass", False):
         found.append(VaultSecret("default", _ask("Vault password: ").encode()))
     return found
+
+
+def add_extra_vars_option(p: argparse.ArgumentParser, scope: str = "") -> None:
+    p.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS",
+                   help=f"{scope}variables above every other, as ansible-playbook takes them: "
+                   "key=value ..., a YAML/JSON mapping, or @FILE; may be given several times")
+
+
+def extra_vars(args: argparse.Namespace, secrets: list[VaultSecret]) -> dict[str, Any]:
+    """-e options merged (installer.fleet.inventory.extravars), read now."""
+    from installer.fleet.inventory.extravars import load_extra_vars
+
+    return load_extra_vars(list(getattr(args, "extra_vars", []) or []), secrets)
+
+
+def inventory_inputs(args: argparse.Namespace) -> tuple[list[VaultSecret], dict[str, Any]]:
+    """The vault secrets and the extra vars, read before any host is contacted."""
+    secrets = vault_secrets(args)
+    return secrets, extra_vars(args, secrets)

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from installer.commands.targets import add_target_options, become_password, vault_secrets
+from installer.commands.targets import add_target_options, become_password, inventory_inputs
 from installer.errors import (
     EXIT_BAD_OPTIONS,
     EXIT_FAILED,
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from installer.verify.plugin import VerifyPlugin
 
     become = become_password(args)  # asked first, then the vault's: Ansible's order
-    hosts = load_hosts(args.inventory, args.limit, vault_secrets(args))
+    hosts = load_hosts(args.inventory, args.limit, *inventory_inputs(args))
     conns = connect_all(hosts, accept_new_host_keys=args.accept_new_host_keys,
                         forks=args.forks, become_password=become)
     for c in conns:

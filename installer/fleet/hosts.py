@@ -16,7 +16,8 @@ LOCALHOST_VARS: dict[str, Any] = {"ansible_connection": "local"}
 
 
 def load_hosts(inventory: str | None, limit: str | None,
-               vault: list[VaultSecret] | None = None) -> dict[str, dict[str, Any]]:
+               vault: list[VaultSecret] | None = None,
+               extra_vars: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """name -> variables of the hosts to work on, in Ansible's order: the inventory's
     (limited), or localhost. No host → ChatalotError (exit 1), as ansible-playbook
     ("Specified inventory, host pattern and/or --limit leaves us with no hosts to target")."""
@@ -24,10 +25,10 @@ def load_hosts(inventory: str | None, limit: str | None,
         if limit and limit not in ("localhost", "all", "*"):
             raise ChatalotError(f"--limit {limit!r} leaves no host to target: without -i "
                                 "the only host is localhost")
-        return {"localhost": dict(LOCALHOST_VARS)}
+        return {"localhost": {**LOCALHOST_VARS, **(extra_vars or {})}}
     from installer.fleet.inventory import load_inventory  # not needed in local mode
 
-    inv = load_inventory(inventory, vault)
+    inv = load_inventory(inventory, vault, extra_vars)
     try:
         names = inv.select(limit)
     except UsageError as e:  # a pattern Ansible cannot use either: its exit code is 1
@@ -38,16 +39,16 @@ def load_hosts(inventory: str | None, limit: str | None,
     return {n: inv.host_vars(n) for n in names}
 
 
-def one_host(inventory: str | None, name: str,
-             vault: list[VaultSecret] | None = None) -> tuple[str, dict[str, Any]]:
+def one_host(inventory: str | None, name: str, vault: list[VaultSecret] | None = None,
+             extra_vars: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """The single host `name` (a name or a pattern matching exactly one host)."""
     if not inventory:
         if name not in ("localhost", "127.0.0.1", "::1"):
             raise UsageError(f"{name}: without -i the only host is localhost")
-        return "localhost", dict(LOCALHOST_VARS)
+        return "localhost", {**LOCALHOST_VARS, **(extra_vars or {})}
     from installer.fleet.inventory import load_inventory  # not needed in local mode
 
-    inv = load_inventory(inventory, vault)
+    inv = load_inventory(inventory, vault, extra_vars)
     names = inv.select(name)
     if len(names) != 1:
         found = "no host" if not names else f"{len(names)} hosts ({', '.join(names[:5])})"

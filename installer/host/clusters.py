@@ -34,15 +34,17 @@ class Cluster:
 
 
 def section(confs: tuple[str, ...], wanted_major: int | None, db_name: str,
-            socket_dir: str = SOCKET_DIR) -> str:
+            socket_dir: str = SOCKET_DIR, own: str = "") -> str:
     """Shell printing `MAJOR NAME PORT up|down 1|0|?` per cluster configuration of another
-    major than `wanted_major` (every one when it is None) among the `confs` globs; up when
-    its socket is in `socket_dir`."""
+    major than `wanted_major` (every one when it is None) among the `confs` globs, the
+    managed cluster's own (`own`) left out; up when its socket is in `socket_dir`."""
     skip = f'[ "$v" = {sh(str(wanted_major))} ] && continue; ' if wanted_major else ""
+    mine = f'[ "$c" = {sh(own)} ] && continue; ' if own else ""
     query = sh(f"SELECT count(*) FROM pg_database WHERE datname = {quote_literal(db_name)}")
     return (
         f"for c in {' '.join(confs)}; do "
         '[ -f "$c" ] || continue; d=${c%/postgresql.conf}; '
+        f"{mine}"
         'if [ -f "$d/PG_VERSION" ]; then read -r v < "$d/PG_VERSION"; n=$d; '
         'else v=${d%/*}; v=${v##*/}; n=${d##*/}; fi; '
         f"{skip}"

@@ -94,7 +94,8 @@ def probe_state(
         file_section(s, "main-conf", include.conf_path)
     confs = strategy.cluster_confs()
     if confs:
-        s.section("other-clusters", clusters.section(confs, strategy.major, config.db_name))
+        s.section("other-clusters", clusters.section(confs, strategy.major, config.db_name,
+                                                     own=strategy.own_conf()))
     psql = strategy.psql()
     s.section("sql", sql_section(config.pg_port, state_sql(config, setting_names), psql))
     if login:

@@ -46,6 +46,10 @@ def test_section_lists_other_majors_with_their_ports(tmp_path: Path) -> None:
     every = subprocess.run(["sh", "-c", section(globs, None, "x", str(tmp_path))],
                            capture_output=True, text=True, check=True)
     assert "17 main 5433 down ?" in every.stdout.splitlines()
+    own = f"{tmp_path}/var/lib/pgsql/data/postgresql.conf"  # the managed cluster's: left out
+    mine = subprocess.run(["sh", "-c", section(globs, None, "x", str(tmp_path), own=own)],
+                          capture_output=True, text=True, check=True)
+    assert [line.split()[0] for line in mine.stdout.splitlines()] == ["15", "15", "17"]
 
 
 def test_nothing_listed_and_no_process_on_a_host_with_the_wanted_major_only(

@@ -40,9 +40,11 @@ _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:\#.*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:\#.*)?$")
 
 
-def load_inventory(path: str, vault: list[VaultSecret] | None = None) -> Inventory:
+def load_inventory(path: str, vault: list[VaultSecret] | None = None,
+                   extra_vars: dict[str, Any] | None = None) -> Inventory:
     """Read and parse an INI inventory file, with the group_vars/ and host_vars/ beside it
-    (varsfiles; vaulted ones decrypted with `vault`). Raises InventoryError on any problem."""
+    (varsfiles; vaulted ones decrypted with `vault`), and the extra vars given (extravars).
+    Raises InventoryError on any problem."""
     if os.path.splitext(path)[1] == ".toml":
         raise InventoryError(path, None, "TOML inventories are not supported; use the INI format")
     if os.path.isdir(path):
@@ -59,6 +61,7 @@ def load_inventory(path: str, vault: list[VaultSecret] | None = None) -> Invento
          for g in inventory.groups},
         {h: varsfiles.load_entity_vars(os.path.join(base, "host_vars"), h, vault)
          for h in inventory.hosts})
+    inventory.extra_vars = dict(extra_vars or {})
     return inventory
 
 

@@ -120,6 +120,8 @@ class Inventory:
         #: variables from group_vars/ and host_vars/ files (varsfiles), per group and host
         self.group_file_vars: dict[str, dict[str, Any]] = {}
         self.host_file_vars: dict[str, dict[str, Any]] = {}
+        #: -e/--extra-vars (extravars): above every other variable, in every host's
+        self.extra_vars: dict[str, Any] = {}
 
     def set_file_vars(self, groups: dict[str, dict[str, Any]],
                       hosts: dict[str, dict[str, Any]]) -> None:
@@ -189,8 +191,8 @@ class Inventory:
         the host's other groups' sorted by (depth, ansible_group_priority, name), so
         children beat parents and same-depth groups merge alphabetically; then the
         group_vars/ files in the same order (`all` first); then the host's own inventory
-        vars, then its host_vars/ files. The result is what `ansible-inventory -i FILE
-        --host NAME` prints.
+        vars, then its host_vars/ files; extra vars last. The result is what
+        `ansible-inventory -i FILE [-e ...] --host NAME` prints.
         """
         if name not in self.hosts:
             raise KeyError(name)
@@ -203,6 +205,7 @@ class Inventory:
             merged.update(self.group_file_vars.get(group_name, {}))
         merged.update(self.hosts[name].vars)
         merged.update(self.host_file_vars.get(name, {}))
+        merged.update(self.extra_vars)
         return {k: copy.deepcopy(v) for k, v in merged.items() if k not in INTERNAL_VARS}
 
     def own_host_vars(self, name: str) -> dict[str, Any]:

@@ -110,6 +110,12 @@ class Strategy(ABC):
         installer.host.clusters; the directory holds PG_VERSION, or is MAJOR/NAME."""
         return ()
 
+    def own_conf(self) -> str:
+        """The postgresql.conf of the cluster this strategy manages (left out of
+        installer.host.clusters: its own data directory's major is the init step's
+        concern, which names pg_upgrade)."""
+        return f"{self.data_dir()}/postgresql.conf"
+
     def conf_include(self) -> ConfInclude | None:
         """The include postgresql.conf needs for our drop-in; None when it has one already."""
         return None

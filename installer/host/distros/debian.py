@@ -136,6 +136,9 @@ class DebianStrategy(Strategy):
     def data_dir(self) -> str:
         return f"/var/lib/postgresql/{self.major}/main"
 
+    def own_conf(self) -> str:
+        return f"{self.conf_dir}/postgresql.conf"
+
     def cluster_confs(self) -> tuple[str, ...]:
         return ("/etc/postgresql/*/*/postgresql.conf",)
 
