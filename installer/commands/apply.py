@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 
-from installer.commands.targets import add_target_options, become_password, inventory_inputs
+from installer.commands.targets import (
+    add_target_options,
+    become_password,
+    inventory_inputs,
+    list_hosts,
+)
 from installer.errors import ChatalotError, UsageError
 from installer.fleet.display import Display, HostLogs
 from installer.fleet.hosts import load_hosts
-from installer.fleet.report import exit_code, write_json
+from installer.fleet.report import HostReport, exit_code, write_json
 from installer.fleet.rollout import StopPolicy, parse_percentage, parse_serial
 from installer.fleet.runner import RunControl, RunOptions, run_fleet
 from installer.steps import apply_steps
@@ -43,6 +49,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a.add_argument("--log-dir", metavar="DIR",
                    help="append each host's step lines and the commands run to DIR/HOST.log "
                    "(never their input or output); default: no log files")
+    a.add_argument("--retry-file", metavar="FILE",
+                   help="when hosts fail or are unreachable, write their names to FILE (one "
+                   "per line) and say to rerun with --limit @FILE, as Ansible's retry files")
     a.add_argument("--lock-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="how long a host waits for another chatalot-db run on it to end (the "
                    "host lock, /run/lock/chatalot-db.lock) before that host fails "
@@ -50,6 +59,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a.add_argument("-v", "--verbose", action="count", default=0,
                    help="log every command run (never their input or output)")
     a.set_defaults(func=cmd_apply)
+
+
+def _retry_hint(display: Display, reports: list[HostReport], retry_file: str | None) -> None:
+    """Hosts that failed or were unreachable: how to rerun only those (and, with
+    --retry-file, their names in that file, one per line, as Ansible's retry files)."""
+    left = [r.name for r in reports if r.failed or r.unreachable]
+    if not left:
+        return
+    if retry_file:
+        try:
+            with open(retry_file, "w", encoding="utf-8") as f:
+                f.write("".join(f"{n}\n" for n in left))
+        except OSError as e:
+            display.message(f"--retry-file {retry_file}: cannot write it: {e.strerror}")
+        else:
+            display.message(f"to retry the {len(left)} failed or unreachable host(s): "
+                            f"--limit @{retry_file}")
+            return
+    display.message(f"to retry the {len(left)} failed or unreachable host(s): "
+                    f"--limit {shlex.quote(','.join(left))}")
 
 
 def _run_control(args: argparse.Namespace) -> RunControl:
@@ -88,6 +117,8 @@ class _DisplayHandler(logging.Handler):
 
 def cmd_apply(args: argparse.Namespace) -> int:
     control = _run_control(args)
+    if args.list_hosts:
+        return list_hosts(args, "apply", control.serial)
     become = become_password(args)  # asked first, then the vault's: Ansible's order
     hosts = load_hosts(args.inventory, args.limit, *inventory_inputs(args))
     opts = RunOptions(check=args.check, diff=args.diff, forks=args.forks,
@@ -118,6 +149,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     display.recap(reports, stopped=control.stopped, interrupted=control.interrupted)
     if logs is not None:
         display.message(f"logs: {logs.directory}/<host>.log")
+    _retry_hint(display, reports, args.retry_file)
     if args.json:
         write_json(args.json, reports, check=args.check, interrupted=control.interrupted,
                    stopped=control.stopped, batches=control.batches)

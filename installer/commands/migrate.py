@@ -19,7 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from installer.commands.targets import add_target_options, become_password, inventory_inputs
+from installer.commands.targets import (
+    add_target_options,
+    become_password,
+    inventory_inputs,
+    list_hosts,
+)
 from installer.errors import MigrationError, UsageError
 from installer.fleet.hosts import load_hosts
 from installer.resources import migrations_dir
@@ -225,6 +230,8 @@ def _on_hosts(args: argparse.Namespace, make_step: Callable[[LineSink], Step],
         overrides["migrations_source"] = str(Path(args.source).resolve())
     if getattr(args, "backup_dir", None):
         overrides["backup_dir"] = args.backup_dir
+    if args.list_hosts:
+        return list_hosts(args, f"migrate {args.migrate_command}")
     become = become_password(args)  # asked first, then the vault's: Ansible's order
     hosts = {n: {**hv, **overrides}
              for n, hv in load_hosts(args.inventory, args.limit,

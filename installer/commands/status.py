@@ -19,7 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.commands.targets import add_target_options, become_password, inventory_inputs
+from installer.commands.targets import (
+    add_target_options,
+    become_password,
+    inventory_inputs,
+    list_hosts,
+)
 from installer.desired.config import HostConfig
 from installer.errors import (
     EXIT_FAILED,
@@ -233,6 +238,8 @@ def _status_of(c: Connection, config: HostConfig | str,
 def run(args: argparse.Namespace) -> int:
     if args.forks < 1:
         raise UsageError("--forks must be at least 1")
+    if args.list_hosts:
+        return list_hosts(args, "status")
     become = become_password(args)  # asked first, then the vault's: Ansible's order
     hosts = load_hosts(args.inventory, args.limit, *inventory_inputs(args))
     configs: dict[str, HostConfig | str] = {}

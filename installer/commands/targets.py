@@ -8,10 +8,12 @@ import getpass
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from installer.errors import UsageError
 from installer.fleet.inventory.vault import VaultSecret
+from installer.fleet.rollout import SerialItem
 
 INVENTORY_HELP = "Ansible INI inventory; default: this machine only (local mode)"
 
@@ -32,6 +34,9 @@ def add_target_options(p: argparse.ArgumentParser, *, inventory: str = INVENTORY
     if limit:
         p.add_argument("-l", "--limit", metavar="PATTERN",
                        help=f"{scope}only hosts matching this Ansible host pattern")
+        p.add_argument("--list-hosts", action="store_true",
+                       help=f"{scope}print the hosts the run would work on, in run order (its "
+                       "--serial batches too), and exit; no host is contacted")
     if forks is not None:
         p.add_argument("-f", "--forks", type=int, default=5, metavar="N",
                        help=f"{scope}hosts {forks} at once (default: 5)")
@@ -144,3 +149,26 @@ def inventory_inputs(args: argparse.Namespace) -> tuple[list[VaultSecret], dict[
     """The vault secrets and the extra vars, read before any host is contacted."""
     secrets = vault_secrets(args)
     return secrets, extra_vars(args, secrets)
+
+
+def host_listing(command: str, hosts: list[str], batches: list[list[str]] | None = None) -> str:
+    """What --list-hosts prints: ansible-playbook's layout for one play (the hosts in run
+    order), then the --serial batches when there are several."""
+    lines = ["", f"  play #1 (all): chatalot-db {command}", "    pattern: ['all']",
+             f"    hosts ({len(hosts)}):", *(f"      {h}" for h in hosts)]
+    if batches and len(batches) > 1:
+        lines.append(f"    batches ({len(batches)}):")
+        lines += [f"      {i}: {', '.join(b)}" for i, b in enumerate(batches, 1)]
+    return "\n".join(lines) + "\n"
+
+
+def list_hosts(args: argparse.Namespace, command: str,
+               serial: Sequence[SerialItem] = ()) -> int:
+    """--list-hosts: the inventory read (vault and -e as for a run), nothing contacted."""
+    from installer.fleet.hosts import load_hosts
+    from installer.fleet.rollout import split_batches
+
+    names = list(load_hosts(args.inventory, args.limit, *inventory_inputs(args),
+                            allow_empty=True))
+    sys.stdout.write(host_listing(command, names, split_batches(names, serial)))
+    return 0

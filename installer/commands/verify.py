@@ -18,7 +18,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from installer.commands.targets import add_target_options, become_password, inventory_inputs
+from installer.commands.targets import (
+    add_target_options,
+    become_password,
+    inventory_inputs,
+    list_hosts,
+)
 from installer.errors import (
     EXIT_BAD_OPTIONS,
     EXIT_FAILED,
@@ -85,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from installer.verify import plugin as plugin_module
     from installer.verify.plugin import VerifyPlugin
 
+    if args.list_hosts:
+        return list_hosts(args, "verify")
     become = become_password(args)  # asked first, then the vault's: Ansible's order
     hosts = load_hosts(args.inventory, args.limit, *inventory_inputs(args))
     conns = connect_all(hosts, accept_new_host_keys=args.accept_new_host_keys,

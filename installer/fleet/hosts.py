@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ LOCALHOST_VARS: dict[str, Any] = {"ansible_connection": "local"}
 
 def load_hosts(inventory: str | None, limit: str | None,
                vault: list[VaultSecret] | None = None,
-               extra_vars: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+               extra_vars: dict[str, Any] | None = None, *,
+               allow_empty: bool = False) -> dict[str, dict[str, Any]]:
     """name -> variables of the hosts to work on, in Ansible's order: the inventory's
     (limited), or localhost. No host → ChatalotError (exit 1), as ansible-playbook
     ("Specified inventory, host pattern and/or --limit leaves us with no hosts to target")."""
@@ -29,14 +31,38 @@ def load_hosts(inventory: str | None, limit: str | None,
     from installer.fleet.inventory import load_inventory  # not needed in local mode
 
     inv = load_inventory(inventory, vault, extra_vars)
+    limit = expand_limit_files(limit)
     try:
         names = inv.select(limit)
     except UsageError as e:  # a pattern Ansible cannot use either: its exit code is 1
         raise ChatalotError(f"--limit {limit!r}: {e}") from None
-    if not names:
+    if not names and not allow_empty:  # (--list-hosts lists none, as ansible-playbook)
         raise ChatalotError(f"--limit {limit!r} leaves no host of {inventory} to target"
                             if limit else f"{inventory} has no hosts")
     return {n: inv.host_vars(n) for n in names}
+
+
+def expand_limit_files(limit: str | None) -> str | None:
+    """`--limit @FILE` (anywhere in a pattern list): the host names in FILE, one per line,
+    as Ansible reads a retry file. ChatalotError when it is missing or a directory."""
+    if not limit or "@" not in limit:
+        return limit
+    from installer.fleet.inventory.patterns import split_host_pattern
+
+    out: list[str] = []
+    for item in split_host_pattern(limit):
+        if not item.startswith("@"):
+            out.append(item)
+            continue
+        path = item[1:]
+        if not os.path.exists(path):
+            raise ChatalotError(f"Unable to find limit file {path}")
+        if not os.path.isfile(path):
+            raise ChatalotError(f'Limit starting with "@" must be a file, not a directory: '
+                                f"{path}")
+        with open(path, encoding="utf-8") as f:
+            out.extend(line.strip() for line in f.read().split("\n") if line.strip())
+    return ",".join(out)
 
 
 def one_host(inventory: str | None, name: str, vault: list[VaultSecret] | None = None,

@@ -37,8 +37,8 @@ def test_match_keeps_pattern_order() -> None:
 
 @pytest.mark.parametrize(("pattern", "message"), [
     ("~(", "Invalid host list pattern: ~( (missing ), unterminated subpattern at position 0)"),
-    ("@retry.txt", "limit files (@retry.txt) are not supported: read the file and pass its "
-                   "hosts"),
+    ("@retry.txt", "limit files (@retry.txt) are read by the caller "
+                   "(installer.fleet.hosts.expand_limit_files)"),
 ])
 def test_select_rejects_bad_patterns(pattern: str, message: str) -> None:
     with pytest.raises(UsageError, match="^" + re.escape(message) + "$"):

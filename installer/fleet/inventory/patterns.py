@@ -58,9 +58,8 @@ def select_hosts(target: PatternTarget, pattern: str | None) -> list[str]:
     patterns = split_host_pattern(pattern)
     for item in patterns:
         if item.startswith("@"):
-            raise UsageError(
-                f"limit files ({item}) are not supported: read the file and pass its hosts"
-            )
+            raise UsageError(f"limit files ({item}) are read by the caller "
+                             "(installer.fleet.hosts.expand_limit_files)")
     matched = set(match_hosts(target, patterns))
     return [h for h in every if h in matched]
 
