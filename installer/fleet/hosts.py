@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,11 +30,15 @@ def load_hosts(inventory: str | None, limit: str | None,
                                 "the only host is localhost")
         return {"localhost": {**LOCALHOST_VARS, **(extra_vars or {})}}
     from installer.fleet.inventory import load_inventory  # not needed in local mode
+    from installer.fleet.inventory.patterns import unmatched
 
     inv = load_inventory(inventory, vault, extra_vars)
     limit = expand_limit_files(limit)
     try:
         names = inv.select(limit)
+        for missing in unmatched(inv, limit):  # a typo in a list: said, as Ansible says it
+            print(f"chatalot-db: warning: Could not match supplied host pattern, ignoring: "
+                  f"{missing}", file=sys.stderr)
     except UsageError as e:  # a pattern Ansible cannot use either: its exit code is 1
         raise ChatalotError(f"--limit {limit!r}: {e}") from None
     if not names and not allow_empty:  # (--list-hosts lists none, as ansible-playbook)

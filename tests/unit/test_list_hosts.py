@@ -117,3 +117,21 @@ def test_failed_hosts_are_written_to_the_retry_file_with_the_limit_to_use(
     stream = io.StringIO()
     _retry_hint(Display(stream, multi_host=True), [ok], str(tmp_path / "none.retry"))
     assert stream.getvalue() == "" and not (tmp_path / "none.retry").exists()
+
+
+@pytest.mark.parametrize("limit", ["db1,typo", "web:nothere:db", "web,!ghost", "db[0],zz*",
+                                   "all", "w1", "~w.*,~nomatch.*", "&web,web"])
+def test_unmatched_limit_patterns_warn_as_ansible(
+        ansible: tuple[Ansible, Path], tmp_path: Path, limit: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    reference, play = ansible
+    inv = tmp_path / "h.ini"
+    inv.write_text("[web]\nw1\nw2\n[db]\ndb1\n[empty]\n")
+    r = reference.run("ansible-playbook", "-i", str(inv), str(play), "--list-hosts",
+                      "--limit", limit)
+    theirs = sorted(re.findall(r"Could not match supplied host pattern, ignoring: (\S+)",
+                               r.stderr.decode()))
+    main(["apply", "-i", str(inv), "--list-hosts", "--limit", limit])
+    ours = sorted(re.findall(r"Could not match supplied host pattern, ignoring: (\S+)",
+                             capsys.readouterr().err))
+    assert ours == theirs

@@ -20,7 +20,7 @@ from typing import Protocol
 from installer.errors import UsageError
 from installer.fleet.inventory.addresses import parse_address
 
-__all__ = ["PatternTarget", "match_hosts", "select_hosts", "split_host_pattern"]
+__all__ = ["PatternTarget", "match_hosts", "select_hosts", "split_host_pattern", "unmatched"]
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
 _COLON_SPLIT = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
@@ -107,6 +107,21 @@ def _order_patterns(patterns: list[str]) -> list[str]:
     intersect = [p for p in patterns if p and p[0] == "&"]
     exclude = [p for p in patterns if p and p[0] == "!"]
     return (regular or ["all"]) + intersect + exclude
+
+
+def unmatched(target: PatternTarget, pattern: str | None) -> list[str]:
+    """The patterns of a --limit that match no group and no host, for Ansible's warning
+    ("Could not match supplied host pattern, ignoring: NAME"); `all` never."""
+    if pattern is None or not pattern.strip():
+        return []
+    out: list[str] = []
+    for item in split_host_pattern(pattern):
+        expr = _split_subscript(item.lstrip("&!") or item)[0]
+        if expr == "all" or item.startswith("@"):
+            continue
+        if not _match_names(target.groups, expr) and not _enumerate(target, expr):
+            out.append(expr)
+    return out
 
 
 def _match_one(target: PatternTarget, pattern: str) -> list[str]:
