@@ -12,7 +12,7 @@ PACKAGE = Path(inventory.__file__).parent
 
 #: Each module may import only modules before it (the order of the package docstring).
 LAYERS = ["values", "vault", "addresses", "ranges", "patterns", "output", "model", "data",
-          "varsfiles", "extravars", "ini"]
+          "varsfiles", "extravars", "yamlinv", "ini"]
 
 #: What the rest of the project imports from installer.fleet.inventory.
 PUBLIC = {

@@ -19,6 +19,7 @@ The modules, each importing only those listed before it:
 - `data`      `InventoryData`: an inventory being read, reconciled as Ansible does
 - `varsfiles` group_vars/ and host_vars/ beside the inventory, as host_group_vars reads them
 - `extravars` `-e/--extra-vars` in their three forms, as load_extra_vars reads them
+- `yamlinv`   YAML inventories, as the yaml inventory plugin reads them
 - `ini`       the INI parser: `load_inventory` (with the vars files), `parse_inventory`
 
 Ansible quirks are kept on purpose, because an inventory must mean the same

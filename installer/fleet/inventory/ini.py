@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from installer.errors import InventoryError
-from installer.fleet.inventory import varsfiles
+from installer.fleet.inventory import varsfiles, yamlinv
 from installer.fleet.inventory.data import InventoryData
 from installer.fleet.inventory.model import Inventory
 from installer.fleet.inventory.ranges import HostPatternError, expand_host_pattern
@@ -42,7 +42,8 @@ _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:\#.*)?$")
 
 def load_inventory(path: str, vault: list[VaultSecret] | None = None,
                    extra_vars: dict[str, Any] | None = None) -> Inventory:
-    """Read and parse an INI inventory file, with the group_vars/ and host_vars/ beside it
+    """Read and parse an inventory file (INI; YAML when it ends in .yml, .yaml or .json:
+    installer.fleet.inventory.yamlinv), with the group_vars/ and host_vars/ beside it
     (varsfiles; vaulted ones decrypted with `vault`), and the extra vars given (extravars).
     Raises InventoryError on any problem."""
     if os.path.splitext(path)[1] == ".toml":
@@ -54,7 +55,10 @@ def load_inventory(path: str, vault: list[VaultSecret] | None = None,
             data = fh.read()
     except OSError as exc:
         raise InventoryError(path, None, f"cannot read the inventory: {exc.strerror}") from exc
-    inventory = _IniParser(path).parse(_decode_lines(data))
+    if os.path.splitext(path)[1] in yamlinv.EXTENSIONS:
+        inventory = yamlinv.parse_yaml_inventory(data.decode("utf-8", "replace"), path, vault)
+    else:
+        inventory = _IniParser(path).parse(_decode_lines(data))
     base = varsfiles.inventory_basedir(path)
     inventory.set_file_vars(
         {g: varsfiles.load_entity_vars(os.path.join(base, "group_vars"), g, vault)
