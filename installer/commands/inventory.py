@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "inventory",
         help="show the inventory as Ansible sees it (like ansible-inventory)",
         description=(
-            "Show an INI inventory the way ansible-inventory does: --list prints the "
+            "Show an inventory (INI or YAML, with its group_vars/ and host_vars/) the way "
+            "ansible-inventory does: --list prints the "
             "same JSON, --host the merged variables of one host, --graph the group tree."
         ),
     )
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--inventory",
         metavar="FILE",
         default=argparse.SUPPRESS,
-        help="Ansible INI inventory (default: the implicit localhost)",
+        help="Ansible inventory, INI or YAML (default: the implicit localhost)",
     )
     add_vault_options(parser)
     add_extra_vars_option(parser)

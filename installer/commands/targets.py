@@ -15,7 +15,8 @@ from installer.errors import UsageError
 from installer.fleet.inventory.vault import VaultSecret
 from installer.fleet.rollout import SerialItem
 
-INVENTORY_HELP = "Ansible INI inventory; default: this machine only (local mode)"
+INVENTORY_HELP = ("Ansible inventory (INI, or YAML: .yml/.yaml/.json), with its group_vars/ and "
+                  "host_vars/; default: this machine only (local mode)")
 
 
 def add_target_options(p: argparse.ArgumentParser, *, inventory: str = INVENTORY_HELP,

@@ -31,7 +31,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--chatalot-inventory", metavar="FILE", default=None,
         help="take each host's variables (db_name, pg_listen, pg_settings, ...) from this "
-        "Ansible INI inventory; a host is matched by inventory name or ansible_host",
+        "Ansible inventory (INI or YAML); a host is matched by inventory name or ansible_host",
     )
     group.addoption(
         "--chatalot-var", metavar="NAME=VALUE", action="append", default=[],
