@@ -180,14 +180,15 @@ def test_unusable_files_fail_naming_file_and_line_as_ansible_fails(
         assert r.returncode != 0 or b"[WARNING]" in r.stderr, r.stdout
 
 
-@pytest.mark.parametrize("name", ["all file beats every inventory group var",
-                                  "folder files sorted, nested, hidden and backups skipped",
-                                  "host file beats inline host var"])
+@pytest.mark.parametrize(("name", "marker"), [
+    ("all file beats every inventory group var", "all_file"),
+    ("folder files sorted, nested, hidden and backups skipped", "no_extension"),
+    ("host file beats inline host var", "host_file")])
 def test_graph_with_vars_equals_ansible(projects: dict[str, tuple[Path, Ansible]],
-                                        name: str) -> None:
+                                        name: str, marker: str) -> None:
     inv, ansible = projects[name]
     r = ansible.run("ansible-inventory", "-i", str(inv), "--graph", "--vars")
     assert r.returncode == 0, r.stderr.decode()
     ours = load_inventory(str(inv)).graph("all", True)
     assert ours.rstrip("\n") == r.stdout.decode().rstrip("\n")
-    assert "from_file" in ours or "bare_name_file" in ours or "no_extension" in ours
+    assert marker in ours  # a value from the files
