@@ -158,6 +158,9 @@ def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions
             return
         ctx = HostContext(name, transport, config, check=opts.check, diff=opts.diff,
                           machines=machines)
+        if isinstance(stop, RunControl):
+            stop.enter(name, ctx)
+            held.callback(stop.leave, name)
         notes: list[str] = []
         for index, step in enumerate(todo, 1):
             if stop is not None and stop.is_set():
@@ -256,6 +259,33 @@ class RunControl:
         self.stopped: str | None = None
         self.batches: list[list[str]] = []
         self.signals = 0
+        #: the running hosts' contexts, for their interrupt hooks (Ctrl-C)
+        self.active: dict[str, HostContext] = {}
+        self._active_lock = threading.Lock()
+
+    def enter(self, name: str, ctx: HostContext) -> None:
+        with self._active_lock:
+            self.active[name] = ctx
+
+    def leave(self, name: str) -> None:
+        with self._active_lock:
+            self.active.pop(name, None)
+
+    def run_interrupt_hooks(self, display: Display) -> None:
+        """First Ctrl-C: each running step's hooks (in a thread each; what they did said)."""
+        with self._active_lock:
+            hooks = [(n, h) for n, c in self.active.items() for h in list(c.interrupt_hooks)]
+
+        def one(name: str, hook: Callable[[], str | None]) -> None:
+            try:
+                said = hook()
+            except Exception as e:  # a host gone meanwhile: its own step reports it
+                said = f"could not act on Ctrl-C ({type(e).__name__}: {e})"
+            if said:
+                display.message(f"{name}: {said}")
+
+        for name, hook in hooks:
+            threading.Thread(target=one, args=(name, hook), daemon=True).start()
 
     def interrupt(self) -> None:
         """Ctrl-C. Only plain flags here: a signal handler must not take a lock the main
@@ -378,6 +408,7 @@ def _wait_batch(futures: dict[Future[HostReport], str], reports: dict[str, HostR
                     "INTERRUPTED: no new host starts"
                     + (f"; waiting for the running steps to end safely: {_listing(busy)}"
                        if busy else ""))
+                control.run_interrupt_hooks(display)
             elif busy:
                 display.message(f"still waiting for the running steps to end safely: "
                                 f"{_listing(busy)} (they are never cut short)")

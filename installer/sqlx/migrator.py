@@ -100,6 +100,7 @@ def apply_pending(
     sleep: Callable[[float], None] = time.sleep,
     on_note: Callable[[str], None] | None = None,
     lock_wait: LockWait | None = None,
+    session_name: str = "chatalot-db migrate",
 ) -> list[AppliedRecord]:
     """Apply what sqlx's run() would apply; return what was applied, in order.
 
@@ -140,7 +141,8 @@ def apply_pending(
         prepared = True
         script = rules.run_script(
             pending, database=database, applied=state.applied, role=role, set_role=set_role,
-            wait_for_lock=False, lock_timeout_ms=lock_wait.timeout_ms if lock_wait else None)
+            wait_for_lock=False, lock_timeout_ms=lock_wait.timeout_ms if lock_wait else None,
+            session_name=session_name)
         r = run_psql(script)
         outcome = rules.parse_run_output(r.stdout)
         by_version = {m.version: m for m in pending}

@@ -577,6 +577,7 @@ def run_script(
     set_role: bool = False,
     wait_for_lock: bool = True,
     lock_timeout_ms: int | None = None,
+    session_name: str = "chatalot-db migrate",
 ) -> str:
     """One psql script doing sqlx's run() for `pending` (what plan() returned).
 
@@ -599,7 +600,9 @@ def run_script(
     waits for every such snapshot in the database: the two deadlock, and
     PostgreSQL cancels the index build. Polling never waits inside a statement.
 
-    `lock_timeout_ms` (not sqlx's: chatalot-db's apply sets it) bounds how long any
+    `session_name` is the session's application_name (apply makes it unique, so that
+    Ctrl-C can find its own session). `lock_timeout_ms` (not sqlx's: chatalot-db's apply
+    sets it) bounds how long any
     statement waits for a table lock once sqlx's lock is held: a migration queued behind
     an app's transaction would otherwise block every later query of that table. The
     waiting migration then fails (lock timeout) and rolls back, leaving no row.
@@ -613,7 +616,7 @@ def run_script(
         raise MigrationError("set_role needs the role to switch to")
     key = lock_id(database)
     parts = [_SESSION_PREAMBLE]
-    parts.append("SET application_name = 'chatalot-db migrate';\n")
+    parts.append(f"SET application_name = {quote_literal(session_name)};\n")
     if set_role and role is not None:
         parts.append(f"SET ROLE {quote_ident(role)};\n")
     if wait_for_lock:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -123,6 +124,9 @@ class HostContext:
         self.password_is_new = False
         #: the app role's old name when this run renames it to db_user (steps.preflight)
         self.role_renamed_from: str | None = None
+        #: what Ctrl-C may do inside the running step (e.g. cancel a migration's wait for
+        #: a lock); each returns what it did, or None. Called once, from another thread.
+        self.interrupt_hooks: list[Callable[[], str | None]] = []
         #: the settings our drop-in should hold (empty until the major is known)
         self.wanted_settings: dict[str, str] = {}
 

@@ -9,11 +9,13 @@ holds data is first dumped with pg_dump (`backup_dir`).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from installer.errors import MigrationError
 from installer.host.state import psql_command
+from installer.sqltext import quote_literal
 from installer.sqlx import migrator, rules
 from installer.steps.base import HostContext, Step, StepFailed, StepResult, changed, ok, skipped
 from installer.transport.base import Result
@@ -23,6 +25,13 @@ from installer.transport.shell import sh
 LineSink = Callable[[str, str], None]
 
 SKIP_REASON = "migrations_source=none: the Chatalot server applies its own"
+
+#: Ctrl-C during a migration: our session (by its application_name) is cancelled only
+#: while it waits for a lock; a statement that executes ends on its own terms
+CANCEL_WAIT_SQL = ("SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity "
+                   "WHERE application_name = {app} AND wait_event_type = 'Lock';\n")
+#: what PostgreSQL says when a statement is cancelled
+CANCELLED = "canceling statement due to user request"
 
 
 def _local(ctx: HostContext) -> list[rules.Migration] | None:
@@ -133,10 +142,22 @@ class ApplyMigrations(Step):
                                  f"into {path}: {error}")
             notes.append(f"backup {path}")
 
+        # the session is named, so that Ctrl-C can find it and cancel a wait for a lock
+        app_name = f"chatalot-db migrate {uuid.uuid4().hex[:12]}"
+
         def run_psql(script: str) -> Result:
             return ctx.t.run(psql_command(c.pg_port, c.db_name, psql=ctx.strategy.psql()),
                              become="postgres",
                              stdin=script, timeout=None)
+
+        def cancel_wait() -> str | None:
+            """Ctrl-C: our session, if it waits for a lock (never one that executes)."""
+            r = ctx.t.run(psql_command(c.pg_port, "postgres", "-At", psql=ctx.strategy.psql()),
+                          become="postgres", stdin=CANCEL_WAIT_SQL.format(
+                              app=quote_literal(app_name)), timeout=60)
+            if r.ok and r.stdout.strip() not in ("", "0"):
+                return "cancelled the migration's wait for a table lock"
+            return None
 
         if ctx.check:
             for m in pending:
@@ -160,19 +181,27 @@ class ApplyMigrations(Step):
                 raise StepFailed(f"database {c.db_name} disappeared while migrating")
             return fresh
 
+        ctx.interrupt_hooks.append(cancel_wait)
         try:
             applied = migrator.apply_pending(
                 run_psql, local, ledger, reread=reread, database=c.db_name, role=c.db_user,
                 set_role=True, ignore_missing=self.ignore_missing, before=before,
                 on_note=notes.append, lock_wait=(
                     migrator.LockWait(c.migration_lock_timeout_ms)
-                    if c.migration_lock_timeout_ms is not None else None))
+                    if c.migration_lock_timeout_ms is not None else None),
+                session_name=app_name)
         except migrator.MigrationRunError as e:
             ctx.invalidate()
             for a in e.applied:
                 self._emit(ctx, a.line())
             done = [migrator.applied_summary(e.applied)] if e.applied else []
-            raise StepFailed("; ".join([*done, str(e), *notes])) from None
+            why = str(e)
+            if CANCELLED in why:
+                why = (why.split(": error returned", 1)[0] + ": Ctrl-C cancelled its wait for a "
+                       "table lock; rolled back, nothing of it applied")
+            raise StepFailed("; ".join([*done, why, *notes])) from None
+        finally:
+            ctx.interrupt_hooks.remove(cancel_wait)
         ctx.invalidate()
         for a in applied:
             self._emit(ctx, a.line())

@@ -12,9 +12,12 @@ Needs root.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import as_postgres_sql, run_apply
+from tests.integration.helpers import REPO, as_postgres_sql, run_apply
 
 pytestmark = [
     pytest.mark.local,
@@ -212,3 +215,78 @@ def test_the_backup_waits_no_longer_than_the_lock_timeout(dump_waited: dict[str,
     assert dump_waited["seconds"] < 30
     assert dump_waited["ledger"] == "1,2"  # nothing applied
     assert dump_waited["dumps"] == []  # no partial dump left
+
+
+@pytest.fixture(scope="module")
+def interrupted(waited: dict[str, Any], dump_waited: dict[str, Any]) -> dict[str, Any]:
+    """The app's transaction holds `users` (ACCESS SHARE); a pending migration's ALTER waits
+    for it, with a lock timeout far longer than the test (60 s). SIGINT to chatalot-db's
+    own process only, as over SSH, where the host's psql never sees the terminal's Ctrl-C
+    (a local psql in the terminal's process group would cancel its query itself): our
+    interrupt hook cancels that wait at once, the run ends interrupted (exit 99), nothing
+    applied, no session of ours left."""
+    del dump_waited  # runs after it: both use migration 3's slot
+    tmp, source = waited["tmp"], waited["source"]
+    inv = tmp / "interrupt.ini"
+    inv.write_text(waited["inv"].read_text().replace("migration_lock_timeout=1s",
+                                                     "migration_lock_timeout=60s"))
+    (source / "3_user_mails.sql").write_text("ALTER TABLE users ADD COLUMN mail text;\n")
+    blocker = subprocess.Popen(
+        ["runuser", "-u", "postgres", "--", "psql", "-X", "-d", APP, "-c",
+         "BEGIN; LOCK TABLE users IN ACCESS SHARE MODE; SELECT pg_sleep(120);"],
+        env=dict(os.environ, PGAPPNAME=BLOCKER), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, cwd="/")
+    out: dict[str, Any] = {}
+    try:
+        for _ in range(100):  # until the app's transaction holds its lock
+            if as_postgres_sql(f"SELECT pid FROM pg_stat_activity WHERE application_name = "
+                               f"'{BLOCKER}' AND state = 'active' AND query LIKE '%pg_sleep%'"):
+                break
+            time.sleep(0.1)
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        p = subprocess.Popen(
+            [sys.executable, "-m", "installer", "apply", "-i", str(inv), "--no-backup",
+             "--json", str(tmp / "interrupt.json")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+            start_new_session=True)
+        waiting = ""
+        for _ in range(300):  # until our migration's session waits for the lock
+            waiting = as_postgres_sql(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE application_name LIKE "
+                "'chatalot-db migrate %' AND wait_event_type = 'Lock'")
+            if waiting or p.poll() is not None:
+                break
+            time.sleep(0.1)
+        out["waiting"] = waiting
+        start = time.monotonic()
+        os.kill(p.pid, signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=100)
+        out["seconds"] = time.monotonic() - start
+        out["code"], out["stdout"], out["stderr"] = p.returncode, stdout, stderr
+        out["doc"] = json.loads((tmp / "interrupt.json").read_text())
+        out["ledger"] = as_postgres_sql(
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM _sqlx_migrations",
+            database=APP)
+        out["ours_left"] = as_postgres_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE "
+            "'chatalot-db migrate %'")
+    finally:
+        blocker.kill()
+        blocker.wait(timeout=30)
+        as_postgres_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        f"WHERE application_name = '{BLOCKER}'")
+        (source / "3_user_mails.sql").unlink()
+    return out
+
+
+def test_ctrl_c_cancels_a_migration_waiting_for_a_lock(interrupted: dict[str, Any]) -> None:
+    assert interrupted["waiting"] == "Lock", interrupted["stdout"] + interrupted["stderr"]
+    assert interrupted["code"] == 99, interrupted["stdout"] + interrupted["stderr"]
+    assert interrupted["seconds"] < 15  # not the 60 s lock timeout
+    assert "localhost: cancelled the migration's wait for a table lock" in interrupted["stdout"]
+    step = _step(interrupted["doc"])
+    assert step["status"] == "failed"
+    assert step["reason"].startswith("while executing migration 3: Ctrl-C cancelled its wait "
+                                     "for a table lock; rolled back, nothing of it applied")
+    assert interrupted["ledger"] == "1,2"
+    assert interrupted["ours_left"] == "0"

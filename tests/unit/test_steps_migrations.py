@@ -23,6 +23,10 @@ from installer.transport.base import Result
 from tests.unit.stepkit import Harness, err, harness, out, said, service, state
 
 PSQL = "/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 -p 5432 -d chatalot"
+
+
+def is_psql(command: str) -> bool:
+    return command == PSQL
 DUMP = re.compile(r"^/var/backups/chatalot/chatalot-\d{8}T\d{6}Z-before-(\d+)\.dump$")
 FILES = {"1_users.sql": "CREATE TABLE users (id int);\n",
          "2_identity_keys.sql": "CREATE TABLE identity_keys (id int);\n",
@@ -103,7 +107,7 @@ def test_a_fresh_database_is_migrated_in_one_psql_run_as_the_app_role(tmp_path: 
     result = h.run(step)
     assert said(result) == ("changed", "applied 1-3 (3 migrations)")
     [call] = h.host.calls  # no backup: nothing to lose
-    assert (call.become, call.command, call.timeout) == ("postgres", PSQL, None)
+    assert (call.become, call.timeout) == ("postgres", None) and is_psql(call.command)
     script = call.stdin or ""
     assert 'SET ROLE "chatalot";' in script and "pg_try_advisory_lock(" in script
     positions = [script.index(sql) for sql in FILES.values()]
@@ -124,7 +128,7 @@ def test_a_database_that_holds_data_is_dumped_first(
     h.host.on("pg_dump").on(PSQL, ran(*range(pending, 4)))
     result = h.run(step)
     backup, migrate = h.host.calls
-    assert (backup.become, backup.timeout, migrate.command) == ("root", None, PSQL)
+    assert (backup.become, backup.timeout) == ("root", None) and is_psql(migrate.command)
     m = re.search(r"runuser -u postgres -- pg_dump --format=custom --lock-wait-timeout=5000 "
                   r"-p 5432 -d chatalot "
                   r"-f (\S+); then rm -f ", backup.command)
@@ -140,7 +144,7 @@ def test_no_backup_says_so(tmp_path: Path) -> None:
     h.host.on(PSQL, ran(3))
     assert said(h.run(ApplyMigrations(backup=False))) == (
         "changed", "applied 3 (1 migration); no backup (--no-backup)")
-    assert [c.command for c in h.host.calls] == [PSQL]
+    assert [is_psql(c.command) for c in h.host.calls] == [True]
 
 
 def test_another_migrator_applied_them_meanwhile(tmp_path: Path) -> None:
@@ -267,7 +271,7 @@ def test_check_mode_looks_for_invalid_indexes_read_only(
     head = "would back up chatalot to /var/backups/chatalot, then apply 1 migration: 4"
     assert said(result) == ("changed", head + (f"; {note}" if note else ""))
     [call] = h.host.calls
-    assert (call.become, call.command) == ("postgres", PSQL)
+    assert call.become == "postgres" and is_psql(call.command)
     script = call.stdin or ""
     assert 'SET ROLE "chatalot";' in script and "indisvalid" in script
     for write in ("CREATE", "DROP", "INSERT", "pg_advisory", "_sqlx_migrations"):
