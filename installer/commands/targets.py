@@ -54,10 +54,7 @@ def add_target_options(p: argparse.ArgumentParser, *, inventory: str = INVENTORY
 
 
 def ask_become_pass() -> str:
-    """From the terminal; or the first line of stdin when it is not a terminal (scripts, CI)."""
-    if sys.stdin.isatty():
-        return getpass.getpass("BECOME password: ")
-    return sys.stdin.readline().rstrip("\r\n")
+    return _ask("BECOME password: ")
 
 
 def become_password(args: argparse.Namespace) -> str | None:
@@ -109,6 +106,7 @@ def _read_password_source(source: str, label: str) -> bytes:
 
 
 def _ask(prompt: str) -> str:
+    """From the terminal; or the next line of stdin when it is not a terminal (scripts, CI)."""
     if sys.stdin.isatty():
         return getpass.getpass(prompt)
     return sys.stdin.readline().rstrip("\r\n")

@@ -79,11 +79,14 @@ class AppliedRecord:
 
 
 class MigrationRunError(MigrationError):
-    """The run stopped; `applied` holds what was committed before it did."""
+    """The run stopped; `applied` holds what was committed before it did, `failed` the
+    migration that stopped it (None: none in particular)."""
 
-    def __init__(self, message: str, applied: Sequence[AppliedRecord]) -> None:
+    def __init__(self, message: str, applied: Sequence[AppliedRecord],
+                 failed: int | None = None) -> None:
         super().__init__(message)
         self.applied = list(applied)
+        self.failed = failed
 
 
 def apply_pending(
@@ -173,10 +176,12 @@ def apply_pending(
                 continue
             blockers = parse_blockers(run_psql(BLOCKERS_SQL).stdout)
             raise MigrationRunError(
-                lock_wait_message(outcome.failed, lock_wait, lock_waits + 1, blockers), done)
+                lock_wait_message(outcome.failed, lock_wait, lock_waits + 1, blockers), done,
+                outcome.failed)
         message = (index_failure_message(r, outcome, by_version[outcome.failed])
                    if outcome.failed in by_version else None)
-        raise MigrationRunError(message or failure_message(r, outcome.failed), done)
+        raise MigrationRunError(message or failure_message(r, outcome.failed), done,
+                                outcome.failed)
     raise MigrationRunError(
         f"while executing migrations: _sqlx_migrations kept changing while this run waited "
         f"for sqlx's lock ({ATTEMPTS} attempts): is another migrator looping?", done)

@@ -30,8 +30,7 @@ SKIP_REASON = "migrations_source=none: the Chatalot server applies its own"
 #: while it waits for a lock; a statement that executes ends on its own terms
 CANCEL_WAIT_SQL = ("SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity "
                    "WHERE application_name = {app} AND wait_event_type = 'Lock';\n")
-#: what PostgreSQL says when a statement is cancelled
-CANCELLED = "canceling statement due to user request"
+
 
 
 def _local(ctx: HostContext) -> list[rules.Migration] | None:
@@ -150,12 +149,15 @@ class ApplyMigrations(Step):
                              become="postgres",
                              stdin=script, timeout=None)
 
+        cancelled: list[bool] = []  # set when Ctrl-C cancelled our session's wait
+
         def cancel_wait() -> str | None:
             """Ctrl-C: our session, if it waits for a lock (never one that executes)."""
             r = ctx.t.run(psql_command(c.pg_port, "postgres", "-At", psql=ctx.strategy.psql()),
                           become="postgres", stdin=CANCEL_WAIT_SQL.format(
                               app=quote_literal(app_name)), timeout=60)
             if r.ok and r.stdout.strip() not in ("", "0"):
+                cancelled.append(True)
                 return "cancelled the migration's wait for a table lock"
             return None
 
@@ -195,10 +197,8 @@ class ApplyMigrations(Step):
             for a in e.applied:
                 self._emit(ctx, a.line())
             done = [migrator.applied_summary(e.applied)] if e.applied else []
-            why = str(e)
-            if CANCELLED in why:
-                why = (why.split(": error returned", 1)[0] + ": Ctrl-C cancelled its wait for a "
-                       "table lock; rolled back, nothing of it applied")
+            why = (f"while executing migration {e.failed}: Ctrl-C cancelled its wait for a "
+                   "table lock; rolled back, nothing of it applied" if cancelled else str(e))
             raise StepFailed("; ".join([*done, why, *notes])) from None
         finally:
             ctx.interrupt_hooks.remove(cancel_wait)

@@ -112,7 +112,8 @@ class ConfigureSettings(Step):
             raise StepFailed(conflict)
         for n in overridden:
             del differing[n]
-        result = self._apply(ctx, wanted, differing, file_differs, content, conf_new)
+        result = self._apply(ctx, wanted, differing, file_differs, content, conf_new,
+                             set(overridden))
         if conflict is None:
             return result
         done = "" if result.status == Status.OK else f"{result.reason}; but "
@@ -121,7 +122,7 @@ class ConfigureSettings(Step):
 
     def _apply(self, ctx: HostContext, wanted: Mapping[str, str],
                differing: dict[str, tuple[str, str]], file_differs: bool, content: str,
-               conf_new: str | None) -> StepResult:
+               conf_new: str | None, overridden: set[str]) -> StepResult:
         st = ctx.state
         path = ctx.strategy.dropin_path()
         include = ctx.strategy.conf_include()
@@ -176,9 +177,7 @@ class ConfigureSettings(Step):
             action = "restarted"
             self._restart(ctx, path, previous, differing)
         ctx.invalidate()
-        still = self._not_in_force(ctx, {n: v for n, v in wanted.items()
-                                         if n in differing or not _altered(
-                                             (ctx.state.sql or {}).get("settings", {}).get(n))})
+        still = self._not_in_force(ctx, {n: v for n, v in wanted.items() if n not in overridden})
         if still:
             raise StepFailed("settings written but not in force (overridden later, e.g. by "
                              "ALTER SYSTEM in postgresql.auto.conf?): " + ", ".join(still))

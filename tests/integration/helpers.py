@@ -105,3 +105,39 @@ def booted_testbed(hosts: Sequence[str], state_dir: str, label: str = "test bed"
         tb.down()
         left = tb.leftovers()
         assert left == [], f"{label} left things behind: {left}"
+
+
+def remove_hba_block(user: str, database: str) -> None:
+    """Take chatalot-db's managed pg_hba block for user@database (and only it) out of this
+    machine's pg_hba.conf, then reload."""
+    from installer.desired import hba
+
+    path = Path(as_postgres_sql("SHOW hba_file"))
+    begin = hba.BEGIN.format(user=user, database=database)
+    end = hba.END.format(user=user, database=database)
+    kept: list[str] = []
+    inside = False
+    for line in path.read_text().splitlines(keepends=True):
+        if line.strip() == begin:
+            inside = True
+        elif inside and line.strip() == end:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    path.write_text("".join(kept).lstrip("\n"))
+    as_postgres_sql("SELECT pg_reload_conf();")
+
+
+def wait_port(address: str, port: int, seconds: float = 30) -> None:
+    """Until something listens on address:port (OSError after `seconds`)."""
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection((address, port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

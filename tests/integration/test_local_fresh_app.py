@@ -14,31 +14,13 @@ from typing import Any
 
 import pytest
 
-from installer.desired import envfile, hba
-from tests.integration.helpers import as_postgres_sql, cli
+from installer.desired import envfile
+from tests.integration.helpers import as_postgres_sql, cli, remove_hba_block
 
 pytestmark = [
     pytest.mark.local,
     pytest.mark.skipif(os.geteuid() != 0, reason="apply on this machine needs root"),
 ]
-
-
-def _remove_hba_block(user: str, database: str) -> None:
-    """Take an earlier run's managed block for user@database out of pg_hba.conf."""
-    path = Path(as_postgres_sql("show hba_file"))
-    begin = hba.BEGIN.format(user=user, database=database)
-    end = hba.END.format(user=user, database=database)
-    kept: list[str] = []
-    inside = False
-    for line in path.read_text().splitlines():
-        if line.strip() == begin:
-            inside = True
-        elif inside and line.strip() == end:
-            inside = False
-        elif not inside:
-            kept.append(line)
-    path.write_text("\n".join(kept).lstrip("\n") + "\n")
-    as_postgres_sql("select pg_reload_conf()")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +31,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert first.returncode == 0, first.stdout + first.stderr
     as_postgres_sql("DROP DATABASE IF EXISTS ci_app;")
     as_postgres_sql("DROP ROLE IF EXISTS ci_app;")
-    _remove_hba_block("ci_app", "ci_app")
+    remove_hba_block("ci_app", "ci_app")
     env_file = tmp / "ci_app.env"
     inv = tmp / "local.ini"
     inv.write_text(

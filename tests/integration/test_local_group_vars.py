@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from installer.desired import envfile
-from tests.integration.helpers import as_postgres_sql, run_apply
-from tests.integration.test_local_fresh_app import _remove_hba_block
+from tests.integration.helpers import as_postgres_sql, remove_hba_block, run_apply
 
 pytestmark = [
     pytest.mark.local,
@@ -32,7 +31,7 @@ def _drop() -> None:
     for name in (APP, "gv_wrong"):
         as_postgres_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
         as_postgres_sql(f"DROP ROLE IF EXISTS {name};")
-        _remove_hba_block(name, name)
+        remove_hba_block(name, name)
 
 
 @pytest.fixture(scope="module")

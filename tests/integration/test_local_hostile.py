@@ -19,8 +19,7 @@ from urllib.parse import quote
 import pytest
 
 from installer.desired import envfile
-from tests.integration.helpers import as_postgres_sql, cli
-from tests.integration.test_local_fresh_app import _remove_hba_block
+from tests.integration.helpers import as_postgres_sql, cli, remove_hba_block
 
 pytestmark = [
     pytest.mark.local,
@@ -43,7 +42,7 @@ def _inventory(path: Path, env_file: Path, *vars_lines: str, host_vars: str = ""
 def _drop_app() -> None:
     as_postgres_sql(f"DROP DATABASE IF EXISTS {APP};")
     as_postgres_sql(f"DROP ROLE IF EXISTS {APP};")
-    _remove_hba_block(APP, APP)
+    remove_hba_block(APP, APP)
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import REPO, as_postgres_sql, cli
-from tests.integration.test_local_fresh_app import _remove_hba_block
+from tests.integration.helpers import REPO, as_postgres_sql, cli, remove_hba_block
 
 pytestmark = [
     pytest.mark.local,
@@ -37,7 +36,7 @@ def _drop() -> None:
     for app in APPS:
         as_postgres_sql(f"DROP DATABASE IF EXISTS {app} WITH (FORCE);")
         as_postgres_sql(f"DROP ROLE IF EXISTS {app};")
-        _remove_hba_block(app, app)
+        remove_hba_block(app, app)
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.desired import envfile, hba
+from installer.desired import envfile
 from installer.resources import migrations_dir
 from installer.sqlx.rules import (
     LEDGER_PROBE,
@@ -36,7 +36,7 @@ from installer.sqlx.rules import (
     run_script,
 )
 from installer.verify import suite_path
-from tests.integration.helpers import REPO, as_postgres_sql, cli
+from tests.integration.helpers import REPO, as_postgres_sql, cli, remove_hba_block
 
 pytestmark = [
     pytest.mark.local,
@@ -94,23 +94,6 @@ def _hba_path() -> Path:
     return Path(_psql("SHOW hba_file"))
 
 
-def _drop_block(user: str, database: str) -> None:
-    """Remove our managed pg_hba block for user@database (and only it), then reload."""
-    path = _hba_path()
-    begin = hba.BEGIN.format(user=user, database=database)
-    end = hba.END.format(user=user, database=database)
-    kept, inside = [], False
-    for line in path.read_text().splitlines(keepends=True):
-        if line.strip() == begin:
-            inside = True
-        elif inside and line.strip() == end:
-            inside = False
-        elif not inside:
-            kept.append(line)
-    path.write_text("".join(kept))
-    _reload()
-
-
 def _ensure_migrated(database: str, role: str) -> None:
     """Stand-in for apply's migration step if this tree's apply does not migrate yet: sqlx's
     run() through installer.sqlx.rules.run_script, as the app role (SET ROLE), in the scratch db."""
@@ -132,7 +115,7 @@ def _ensure_migrated(database: str, role: str) -> None:
 def _cleanup_scratch(s: Scratch | None) -> None:
     _psql(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE);")
     _psql(f"DROP ROLE IF EXISTS {SCRATCH};")
-    _drop_block(SCRATCH, SCRATCH)
+    remove_hba_block(SCRATCH, SCRATCH)
     if s is not None:
         for f in (s.env_file.parent, s.backup_dir):
             subprocess.run(["rm", "-rf", str(f)], check=True)

@@ -17,32 +17,18 @@ Needs root and the test bed: CI runs it.
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.integration.conftest import host_of_kind
-from tests.integration.helpers import inventory, run_apply
+from tests.integration.helpers import inventory, run_apply, wait_port
 
 pytestmark = pytest.mark.testbed
 
 PORT = 2222
 SECOND_SSHD = f"systemd-run --unit=chatalot-second-sshd /usr/sbin/sshd -D -p {PORT} -o PidFile=none"
-
-
-def _wait_port(address: str, port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with socket.create_connection((address, port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def snapshot(bed: Any, host: str) -> str:
@@ -71,7 +57,7 @@ def two(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     kh = tmp / "known_hosts"
     kh.write_text(known + f"[{address}]:{PORT} {key}\n")
     bed.ssh(host, SECOND_SSHD, check=True)
-    _wait_port(address, PORT)
+    wait_port(address, PORT)
     out: dict[str, Any] = {"host": host, "address": address, "before": snapshot(bed, host)}
     key_file = bed.key_path
     common = (f"ansible_user=root ansible_ssh_private_key_file={key_file} "

@@ -28,7 +28,6 @@ cluster with `pg_ctl -D DATADIR` as postgres, and say so.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -37,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import cli, run_apply
+from tests.integration.helpers import cli, run_apply, wait_port
 
 pytestmark = pytest.mark.testbed
 
@@ -63,18 +62,6 @@ def kind(host: str) -> str:
     return host.split("-")[0]
 
 
-def _wait_port(address: str, port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with socket.create_connection((address, port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def hosts(bed: Any) -> Iterator[Any]:
     """The emulations, booted beside the session's Debian hosts (which keep running), and
@@ -85,7 +72,7 @@ def hosts(bed: Any) -> Iterator[Any]:
     try:
         for h in PGCTL:
             bed.ssh(h, NOSYSTEMD_SSHD, check=True)
-            _wait_port(bed.hosts[h].address, NOSYSTEMD_PORT)
+            wait_port(bed.hosts[h].address, NOSYSTEMD_PORT)
         yield bed
     finally:
         bed.remove(list(HOSTS))
