@@ -9,6 +9,7 @@ holds data is first dumped with pg_dump (`backup_dir`).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -150,16 +151,24 @@ class ApplyMigrations(Step):
                              stdin=script, timeout=None)
 
         cancelled: list[bool] = []  # set when Ctrl-C cancelled our session's wait
+        # The server ends the waiting statement before the cancelling psql's answer reaches
+        # us: a failed migration waits for a cancel in flight before deciding why it failed.
+        cancelling, cancel_done = threading.Event(), threading.Event()
 
         def cancel_wait() -> str | None:
             """Ctrl-C: our session, if it waits for a lock (never one that executes)."""
-            r = ctx.t.run(psql_command(c.pg_port, "postgres", "-At", psql=ctx.strategy.psql()),
-                          become="postgres", stdin=CANCEL_WAIT_SQL.format(
-                              app=quote_literal(app_name)), timeout=60)
-            if r.ok and r.stdout.strip() not in ("", "0"):
-                cancelled.append(True)
-                return "cancelled the migration's wait for a table lock"
-            return None
+            cancelling.set()
+            try:
+                r = ctx.t.run(psql_command(c.pg_port, "postgres", "-At",
+                                           psql=ctx.strategy.psql()),
+                              become="postgres", stdin=CANCEL_WAIT_SQL.format(
+                                  app=quote_literal(app_name)), timeout=60)
+                if r.ok and r.stdout.strip() not in ("", "0"):
+                    cancelled.append(True)
+                    return "cancelled the migration's wait for a table lock"
+                return None
+            finally:
+                cancel_done.set()
 
         if ctx.check:
             for m in pending:
@@ -193,6 +202,8 @@ class ApplyMigrations(Step):
                     if c.migration_lock_timeout_ms is not None else None),
                 session_name=app_name)
         except migrator.MigrationRunError as e:
+            if cancelling.is_set():
+                cancel_done.wait(timeout=90)
             ctx.invalidate()
             for a in e.applied:
                 self._emit(ctx, a.line())
