@@ -21,7 +21,7 @@ from installer.errors import (
 COMMAND_MODULES = ("installer.commands.apply", "installer.commands.inventory",
                    "installer.commands.tune", "installer.commands.migrate",
                    "installer.commands.verify", "installer.commands.status",
-                   "installer.commands.psql")
+                   "installer.commands.upgrade", "installer.commands.psql")
 
 
 class _Parser(argparse.ArgumentParser):

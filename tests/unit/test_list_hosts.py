@@ -99,7 +99,7 @@ def test_failed_hosts_are_written_to_the_retry_file_with_the_limit_to_use(
         tmp_path: Path) -> None:
     import io
 
-    from installer.commands.apply import _retry_hint
+    from installer.commands.rollout import _retry_hint
     from installer.fleet.display import Display
     from installer.fleet.report import HostReport, StepRecord
 

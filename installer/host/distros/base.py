@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from installer.desired.config import HostConfig
+from installer.errors import UnsupportedDistroError
+from installer.host.clusters import Cluster
 from installer.host.facts import Facts
 from installer.host.sections import SectionScript
 from installer.transport.shell import sh
@@ -28,6 +30,31 @@ class ServiceState:
     data_dir: str = ""
     #: the major in the data directory's PG_VERSION; None when there is none
     data_version: int | None = None
+
+
+@dataclass(frozen=True)
+class UpgradePlan:
+    """How one family moves the app's cluster to a newer major (installer.steps.upgrade).
+
+    Each script runs as root and stops at its first failure. Whatever point `script`
+    fails at, the old cluster serves again on its port as before (the script's own
+    recovery, then `rollback`, which tolerates a new cluster that was never made)."""
+
+    #: for messages: the family's own tool as it is run ("pg_upgradecluster -m upgrade 15 main")
+    description: str
+    #: the new major's packages, installed by the install step before `script` runs
+    packages: list[str]
+    #: the upgrade: the new cluster ends serving on the old one's port; the old one is
+    #: stopped, not started at boot, and kept (`rollback`, `drop_old`)
+    script: str
+    #: the old cluster serving on its port again, the new one stopped and kept
+    rollback: str
+    #: the old cluster (stopped) removed for good
+    drop_old: str
+    #: the old cluster's data directory (copy mode needs its size free)
+    old_data_dir: str
+    #: a directory on the filesystem the new cluster's data lands on
+    new_parent: str
 
 
 @dataclass(frozen=True)
@@ -208,6 +235,18 @@ class Strategy(ABC):
     def upgrade_hint(self) -> str:
         """How to upgrade a data directory of another major, for messages."""
         return "upgrade it with pg_upgrade"
+
+    def client(self, program: str) -> str:
+        """A client program of the managed major (vacuumdb, pg_dump), as psql() is."""
+        return program
+
+    def upgrade_plan(self, old: Cluster, to: int, *, link: bool) -> UpgradePlan:
+        """The plan that moves `old` (the cluster holding the app's database) to major
+        `to`; `link`: pg_upgrade's --link (no copy: the old cluster cannot start again
+        once the new one has run)."""
+        raise UnsupportedDistroError(
+            f"chatalot-db upgrade has no plan for {self.label} hosts yet; "
+            f"{self.upgrade_hint()}")
 
     def pinned_hint(self, found: int) -> str:
         """What to do when pg_version differs from the major the host installs (`found`)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from installer.errors import UnsupportedDistroError
-from installer.host.distros.base import ServiceState, Strategy, parse_major
+from installer.host.clusters import Cluster
+from installer.host.distros.base import ServiceState, Strategy, UpgradePlan, parse_major
 from installer.host.sections import SectionScript
 from installer.transport.shell import sh
 
@@ -126,7 +127,10 @@ class DebianStrategy(Strategy):
 
     def psql(self) -> str:
         # /usr/bin/psql is pg_wrapper (Perl); the server's own psql starts in a fifth of the time
-        return f"/usr/lib/postgresql/{self.major}/bin/psql" if self.major else "psql"
+        return self.client("psql")
+
+    def client(self, program: str) -> str:
+        return f"/usr/lib/postgresql/{self.major}/bin/{program}" if self.major else program
 
     # layout --------------------------------------------------------------
     @property
@@ -256,12 +260,115 @@ class DebianStrategy(Strategy):
     def upgrade_hint(self) -> str:
         return "upgrade it with pg_upgradecluster"
 
+    def upgrade_plan(self, old: Cluster, to: int, *, link: bool) -> UpgradePlan:
+        """pg_upgradecluster (pg_upgrade; --link with `link`): the new cluster takes the old
+        one's port, the old one is moved to a free port, set to `manual` and kept."""
+        if old.name != "main":
+            raise UnsupportedDistroError(
+                f"the app's database is in cluster {old.major}/{old.name}; chatalot-db manages "
+                f"cluster main only: upgrade it by hand (pg_upgradecluster {old.major} "
+                f"{old.name}) and set pg_port")
+        method = "link" if link else "upgrade"
+        return UpgradePlan(
+            description=f"pg_upgradecluster -v {to} -m {method} {old.major} main",
+            packages=[f"postgresql-{to}"],
+            script=debian_upgrade_script(old.major, to, old.port, method),
+            rollback=debian_rollback_script(old.major, to, old.port),
+            drop_old=debian_drop_old_script(old.major),
+            old_data_dir=f"/var/lib/postgresql/{old.major}/main",
+            new_parent="/var/lib/postgresql",
+        )
+
     def control_script(self, action: str) -> str:
         if action not in ("start", "restart", "reload"):
             raise ValueError(action)
         if self.facts.systemd:
             return f"systemctl {action} {self.service()}"
         return f"pg_ctlcluster {self.major} main {action}"
+
+
+#: a cluster's port as pg_conftool reads it (5432 when postgresql.conf sets none)
+_PORT = "$(pg_conftool -s {v} main show port 2>/dev/null || echo 5432)"
+
+
+def debian_rollback_script(old: int, new: int, port: int) -> str:
+    """Root shell: cluster `old`/main serves on `port` again, `new`/main (if it exists)
+    stopped, set to manual start and moved to the port `old` had. Tolerates every point a
+    failed upgrade may stop at; refuses (exit 3, nothing changed) when `old` was upgraded
+    with --link and so cannot start any more."""
+    oconf, nconf = f"/etc/postgresql/{old}/main", f"/etc/postgresql/{new}/main"
+    linked = sh(f"PostgreSQL {old}'s cluster was upgraded with --link: its data directory "
+                f"cannot start again once PostgreSQL {new} has run. Nothing was changed; "
+                "restore the backup taken before the upgrade instead (pg_restore)")
+    gone = sh(f"there is no PostgreSQL {old} cluster main to go back to (removed with "
+              "--drop-old?). Nothing was changed")
+    manual = sh("# chatalot-db upgrade --rollback: kept, not started automatically\nmanual\n")
+    return (
+        "set -eu\ncd /\n"
+        f"[ -f {oconf}/postgresql.conf ] || {{ echo {gone} >&2; exit 3; }}\n"
+        f"od=$(pg_conftool -s {old} main show data_directory 2>/dev/null) "
+        f"|| od=/var/lib/postgresql/{old}/main\n"
+        'if [ -f "$od/global/pg_control.old" ] && [ ! -f "$od/global/pg_control" ]; then '
+        f"echo {linked} >&2; exit 3; fi\n"
+        f"op={_PORT.format(v=old)}\n"
+        f"if [ -f {nconf}/postgresql.conf ]; then\n"
+        f"  if pg_ctlcluster {new} main status >/dev/null 2>&1; then "
+        f"pg_ctlcluster {new} main stop; fi\n"
+        f"  printf %s {manual} > {nconf}/start.conf\n"
+        f'  if [ "$op" != {port} ]; then pg_conftool {new} main set port "$op"; fi\n'
+        "fi\n"
+        f"pg_conftool {old} main set port {port}\n"
+        f"echo auto > {oconf}/start.conf\n"
+        "if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi\n"
+        f"if ! pg_ctlcluster {old} main status >/dev/null 2>&1; then "
+        f"pg_ctlcluster {old} main start; fi\n"
+    )
+
+
+def debian_upgrade_script(old: int, new: int, port: int, method: str) -> str:
+    """Root shell: pg_upgradecluster `old` main to `new`. A `new`/main cluster already there
+    (the package install makes one) is removed first only when it holds no database and no
+    role of its own; one that holds something stops the script (exit 3, nothing changed).
+    On failure the rollback script puts `old` back on `port` (pg_upgradecluster restarts it
+    itself on most failures)."""
+    nconf = f"/etc/postgresql/{new}/main"
+    count = sh("SELECT (SELECT count(*) FROM pg_database WHERE datname NOT IN "
+               "('postgres', 'template0', 'template1')) + (SELECT count(*) FROM pg_roles "
+               "WHERE rolname !~ '^pg_' AND rolname <> 'postgres')")
+    holds = sh(f"cluster {new}/main already exists and holds databases or roles of its own (or "
+               "cannot be asked: not running), so pg_upgradecluster cannot make it. Nothing "
+               f"was changed; move its data away or remove it (pg_dropcluster {new} main), "
+               "then rerun")
+    failed = sh(f"pg_upgradecluster failed: PostgreSQL {old} is put back on port {port}")
+    rollback = sh(debian_rollback_script(old, new, port))
+    return (
+        "set -eu\ncd /\n"
+        f"if [ -f {nconf}/postgresql.conf ]; then\n"
+        f"  np={_PORT.format(v=new)}\n"
+        f"  n=$(runuser -u postgres -- /usr/lib/postgresql/{new}/bin/psql -XAtq -p \"$np\" "
+        f"-d postgres -c {count} 2>/dev/null) || n=unknown\n"
+        f'  if [ "$n" != 0 ]; then echo {holds} >&2; exit 3; fi\n'
+        f"  pg_dropcluster --stop {new} main\n"
+        "fi\n"
+        f"if ! pg_upgradecluster -v {new} -m {method} {old} main; then\n"
+        f"  echo {failed} >&2\n"
+        f"  sh -c {rollback} >&2 || true\n"
+        "  exit 1\n"
+        "fi\n"
+    )
+
+
+def debian_drop_old_script(old: int) -> str:
+    """Root shell: remove cluster `old`/main, which must be stopped (exit 3 otherwise)."""
+    running = sh(f"PostgreSQL {old}'s cluster main is running: it is not the old copy an "
+                 "upgrade left. Nothing was removed")
+    return (
+        "set -eu\ncd /\n"
+        f"[ -f /etc/postgresql/{old}/main/postgresql.conf ] || exit 0\n"
+        f"if pg_ctlcluster {old} main status >/dev/null 2>&1; then echo {running} >&2; "
+        "exit 3; fi\n"
+        f"pg_dropcluster {old} main\n"
+    )
 
 
 __all__ = ["DEFAULT_MAJOR", "DebianStrategy", "apt_install", "parse_major", "pgdg_sources"]
