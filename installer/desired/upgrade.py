@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from installer.host.clusters import Cluster
+
+@dataclass(frozen=True)
+class Cluster:
+    """One PostgreSQL cluster of a host, as installer.host.clusters reads it."""
+
+    major: int
+    #: Debian's cluster name (main), or the data directory (Fedora, Arch)
+    name: str
+    port: int
+    running: bool
+    #: whether it holds the app's database (None: not asked, it is not running)
+    holds_database: bool | None
+
 
 #: the PostgreSQL majors `--to` accepts (pg_upgrade's oldest source is 9.2; every
 #: family here packages 10 and later)
@@ -77,6 +89,14 @@ def decide_upgrade(clusters: tuple[Cluster, ...], to: int, db_name: str,
         return _refuse(f"database {db_name} is on PostgreSQL {h.major}, newer than --to {to}: "
                        "pg_upgrade only goes to a newer major. Nothing was changed; to go "
                        f"back to {to}, dump with pg_dump and restore into a {to} cluster")
+    for c in clusters:
+        if c.major == to and c.name == h.name and (not c.running or c.holds_database):
+            how = ("stopped: kept by a rollback?" if not c.running
+                   else "running, with a database of that name")
+            return _refuse(
+                f"PostgreSQL {to}'s cluster {c.name} already exists (port {c.port}, {how}), "
+                "so the upgrade cannot make it. Nothing was changed; if nothing in it is "
+                f"needed, remove it (Debian: pg_dropcluster {to} {c.name}) and rerun")
     return Decision(True, f"PostgreSQL {h.major} ({h.name}, port {h.port}) to {to}",
                     source=h, serving=h)
 
@@ -144,5 +164,5 @@ def size(n: int) -> str:
     return f"{x:.1f} {unit}"
 
 
-__all__ = ["KNOWN_MAJORS", "Decision", "decide_drop_old", "decide_rollback", "decide_upgrade",
-           "describe", "disk_shortfall", "size"]
+__all__ = ["KNOWN_MAJORS", "Cluster", "Decision", "decide_drop_old", "decide_rollback",
+           "decide_upgrade", "describe", "disk_shortfall", "size"]

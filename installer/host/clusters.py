@@ -13,24 +13,14 @@ way. Nothing is listed, and no process started, on a host with only the wanted m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from installer.desired.upgrade import Cluster
 from installer.sqltext import quote_literal
 from installer.transport.shell import sh
 
 #: where every family's server puts its socket (/var/run is a link to /run)
 SOCKET_DIR = "/run/postgresql"
 
-
-@dataclass(frozen=True)
-class Cluster:
-    major: int
-    #: Debian's cluster name (main), or the data directory (Fedora, Arch)
-    name: str
-    port: int
-    running: bool
-    #: whether it holds the app's database (None: not asked, it is not running)
-    holds_database: bool | None
+__all__ = ["SOCKET_DIR", "Cluster", "in_the_way", "parse", "section"]
 
 
 def section(confs: tuple[str, ...], wanted_major: int | None, db_name: str,
@@ -82,12 +72,15 @@ def in_the_way(clusters: tuple[Cluster, ...], wanted_major: int | None, pg_port:
     want = f"PostgreSQL {wanted_major}"
     for c in clusters:
         if c.major != wanted_major and c.holds_database:
+            forward = (f"or upgrade it to {wanted_major} first (chatalot-db upgrade --to "
+                       f"{wanted_major})" if c.major < wanted_major else
+                       "(a major cannot go back; chatalot-db upgrade --rollback returns to "
+                       "an older cluster an upgrade kept)")
             return (
                 f"database {db_name} lives in PostgreSQL {c.major}'s cluster ({c.name}, port "
                 f"{c.port}, running) and this run wants {want}: going on would install "
                 f"{wanted_major} beside it and leave the app's data on {c.major}. Nothing was "
-                f"changed. Set pg_version={c.major} to keep managing that cluster, or upgrade "
-                f"it to {wanted_major} first (Debian: pg_upgradecluster {c.major} {c.name})")
+                f"changed. Set pg_version={c.major} to keep managing that cluster, {forward}")
     for c in clusters:
         if c.major != wanted_major and c.port == pg_port:
             state = "running" if c.running else "stopped"

@@ -13,7 +13,7 @@ a cluster that does not exist yet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from installer.desired import upgrade
@@ -132,8 +132,10 @@ class PlanUpgrade(Step):
             assert u.to is not None
             u.plan = ctx.strategy.upgrade_plan(d.source, u.to, link=u.link)
             return ok(self._prechecks(ctx, u.plan, d.source))
-        # rollback, drop-old: the plan that made the serving cluster from the old one
-        u.plan = ctx.strategy.upgrade_plan(d.source, d.serving.major, link=False)
+        # rollback, drop-old: the plan that made the serving cluster from the old one,
+        # when the old one had the port the new one serves on
+        u.plan = ctx.strategy.upgrade_plan(replace(d.source, port=d.serving.port),
+                                           d.serving.major, link=False)
         return ok(d.reason)
 
     def _prechecks(self, ctx: HostContext, plan: UpgradePlan, source: clusters.Cluster) -> str:
@@ -234,10 +236,13 @@ class UpgradeCluster(Step):
                 + (f"PostgreSQL {old.major} serves again" if rb.ok
                    else f"bringing PostgreSQL {old.major} back failed too: {_tail(rb)}"))
         u.moved = True
+        kept = (f"PostgreSQL {old.major}'s cluster kept, stopped (`chatalot-db upgrade "
+                "--rollback` brings it back, `--drop-old` removes it)" if not u.link else
+                f"PostgreSQL {old.major}'s cluster kept, stopped, but linked: it cannot start "
+                "again (`chatalot-db upgrade --drop-old` removes it)")
         return changed(
             f"PostgreSQL {old.major} to {u.to} with {plan.description}: {c.db_name} on port "
-            f"{c.pg_port}; PostgreSQL {old.major}'s cluster kept, stopped (`chatalot-db "
-            "upgrade --rollback` brings it back, `--drop-old` removes it)",
+            f"{c.pg_port}; {kept}",
             note=f"PostgreSQL {u.to} now serves {c.db_name}: set pg_version={u.to} for this "
             f"host in the inventory (or leave it unset where {u.to} is the distribution's "
             "own), so that apply manages the new cluster")

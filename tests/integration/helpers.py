@@ -60,9 +60,16 @@ def inventory(bed: Any, path: Path, users: dict[str, str], known_hosts: Path | N
 def run_apply(inv: Path, report: Path, *args: str, stdin: str | None = None
               ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """`chatalot-db apply -i INV --json REPORT ARGS`: the process and the parsed report."""
+    return run_reported("apply", inv, report, *args, stdin=stdin)
+
+
+def run_reported(command: str, inv: Path, report: Path, *args: str, stdin: str | None = None
+                 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`chatalot-db COMMAND -i INV --json REPORT ARGS`: the process and the parsed report
+    (empty when the command wrote none)."""
     if report.exists():
         report.unlink()
-    p = cli("apply", "-i", str(inv), "--json", str(report), *args, stdin=stdin)
+    p = cli(command, "-i", str(inv), "--json", str(report), *args, stdin=stdin)
     doc: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
     return p, doc
 

@@ -31,7 +31,7 @@ ROWS = ("CREATE TABLE app_notes (id int PRIMARY KEY); "
 STOP = ("database chatalot lives in PostgreSQL 15's cluster (main, port 5432, running) and "
         "this run wants PostgreSQL 17: going on would install 17 beside it and leave the "
         "app's data on 15. Nothing was changed. Set pg_version=15 to keep managing that "
-        "cluster, or upgrade it to 17 first (Debian: pg_upgradecluster 15 main)")
+        "cluster, or upgrade it to 17 first (chatalot-db upgrade --to 17)")
 
 
 def snapshot(bed: Any, host: str) -> str:

@@ -27,9 +27,10 @@ def test_every_command_module_is_registered() -> None:
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     names = list(getattr(sub, "choices", {}))
-    assert names == ["apply", "inventory", "tune", "migrate", "verify", "status", "psql"]
+    assert names == ["apply", "inventory", "tune", "migrate", "verify", "status", "upgrade",
+                     "psql"]
     assert {m.rsplit(".", 1)[1] for m in cli.COMMAND_MODULES} == set(
-        p.stem for p in (PACKAGE / "commands").glob("*.py")) - {"__init__", "targets"}
+        p.stem for p in (PACKAGE / "commands").glob("*.py")) - {"__init__", "targets", "rollout"}
 
 
 def test_a_broken_command_import_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:

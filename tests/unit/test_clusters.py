@@ -98,7 +98,7 @@ def test_in_the_way(found: tuple[Cluster, ...], major: int | None, here: bool,
 def test_the_old_major_names_the_way_forward() -> None:
     why = in_the_way((OLD,), 17, 5432, "chat_prod", False)
     assert why is not None
-    assert why.endswith("or upgrade it to 17 first (Debian: pg_upgradecluster 15 main)")
+    assert why.endswith("or upgrade it to 17 first (chatalot-db upgrade --to 17)")
 
 
 def test_preflight_stops_on_a_cluster_of_another_major() -> None:
@@ -124,3 +124,13 @@ def test_preflight_stops_when_another_major_answers_on_pg_port(
             h.run(Preflight())
     else:
         assert said(h.run(Preflight())) == ("ok", "no database chatalot yet")
+
+
+def test_a_newer_major_holding_the_database_is_never_called_an_upgrade() -> None:
+    newer = Cluster(17, "main", 5432, True, True)
+    why = in_the_way((newer,), 15, 5432, "chat_prod", False)
+    assert why is not None
+    assert "Set pg_version=17 to keep managing that cluster" in why
+    assert "upgrade it to 15" not in why
+    assert why.endswith("chatalot-db upgrade --rollback returns to an older cluster an "
+                        "upgrade kept)")

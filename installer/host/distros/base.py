@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from installer.desired.config import HostConfig
+from installer.desired.upgrade import Cluster
 from installer.errors import UnsupportedDistroError
-from installer.host.clusters import Cluster
 from installer.host.facts import Facts
 from installer.host.sections import SectionScript
 from installer.transport.shell import sh

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from installer.desired.upgrade import Cluster
 from installer.errors import UnsupportedDistroError
-from installer.host.clusters import Cluster
 from installer.host.distros.base import ServiceState, Strategy, UpgradePlan, parse_major
 from installer.host.sections import SectionScript
 from installer.transport.shell import sh
