@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from installer.desired import paths, tuning
+from installer.desired import backups, paths, tuning
 from installer.errors import TuningError, UsageError
 from installer.resources import migrations_dir
 from installer.sqltext import validate_identifier
@@ -52,6 +52,12 @@ class HostConfig:
     pg_ssl_key: str | None = None
     #: the role db_user was called before (a planned rename: ALTER ROLE ... RENAME TO db_user)
     db_user_rename_from: str | None = None
+    #: scheduled backups (installer.desired.backups): pg_dump or none
+    backup: str = backups.BACKUP_KINDS[0]
+    #: days the scheduled dumps are kept
+    backup_keep: int = backups.DEFAULT_KEEP_DAYS
+    #: when they run (systemd OnCalendar; a daily time where cron runs them)
+    backup_on_calendar: str = backups.DEFAULT_ON_CALENDAR
 
     @property
     def remote(self) -> bool:
@@ -140,7 +146,38 @@ class HostConfig:
             pg_ssl_key=key,
             migration_lock_timeout_ms=_lock_timeout(hostvars.get("migration_lock_timeout")),
             db_user_rename_from=_rename_from(hostvars.get("db_user_rename_from"), db_user),
+            backup=_backup_kind(hostvars.get("backup")),
+            backup_keep=_opt_int(hostvars, "backup_keep", 1, 3650) or backups.DEFAULT_KEEP_DAYS,
+            backup_on_calendar=_on_calendar(hostvars.get("backup_on_calendar")),
         )
+
+
+def _backup_kind(value: Any) -> str:
+    if value is None or value == "":
+        return backups.BACKUP_KINDS[0]
+    kind = str(value).strip().lower()
+    if kind in ("false", "no", "off"):  # a YAML false, as people write "no backups"
+        kind = "none"
+    if kind == "pgbackrest":
+        raise UsageError("backup=pgbackrest is not available in this version: use "
+                         "backup=pg_dump (nightly dumps, kept backup_keep days) or none")
+    if kind not in backups.BACKUP_KINDS:
+        raise UsageError(f"backup must be one of {', '.join(backups.BACKUP_KINDS)}, got "
+                         f"{value!r}")
+    return kind
+
+
+_CALENDAR_CHARS = re.compile(r"^[0-9A-Za-z*:/,.~ +-]+$")
+
+
+def _on_calendar(value: Any) -> str:
+    if value is None or str(value).strip() == "":
+        return backups.DEFAULT_ON_CALENDAR
+    text = str(value).strip()
+    if not _CALENDAR_CHARS.match(text) or len(text) > 100:
+        raise UsageError(f"backup_on_calendar must be a systemd calendar expression such as "
+                         f"'*-*-* 03:00:00' or 'daily', got {value!r}")
+    return text
 
 
 def _opt_int(hostvars: Mapping[str, Any], key: str, lo: int, hi: int) -> int | None:

@@ -134,6 +134,17 @@ VARIABLES: tuple[Variable, ...] = (
              "on the host: where `pg_dump` backups go before migrating a database that holds "
              "data (a folder of its own: `/`, `/etc`, `/var` and the like, and system folders, "
              "are refused)"),
+    Variable("backup", "`pg_dump`",
+             "scheduled backups: `pg_dump` (a custom-format dump of `db_name` every night "
+             "into `backup_dir`, by a systemd timer, or a cron entry where systemd is not PID "
+             "1) or `none` (the schedule is removed; the dumps stay)"),
+    Variable("backup_keep", "`7`",
+             "days the scheduled dumps are kept (1-3650); older ones are removed by the "
+             "backup script after a dump succeeded, never any other file"),
+    Variable("backup_on_calendar", "`*-*-* 03:00:00`",
+             "when the backup runs: a systemd calendar expression, plus a delay of up to an "
+             "hour fixed per host so that a fleet does not dump at once; where cron runs it, "
+             "a daily time (`03:00`, `daily`), spread over the hour by the machine-id"),
 )
 
 

@@ -8,9 +8,10 @@ this probe's output is never logged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from installer.desired import backups
 from installer.desired.config import HostConfig
 from installer.errors import CommandError
 from installer.host import applogin, clusters, queries
@@ -40,6 +41,12 @@ class HostState:
     login: applogin.LoginOutcome | None = None
     #: the host's clusters of another major than the strategy's (installer.host.clusters)
     other_clusters: tuple[clusters.Cluster, ...] = ()
+    #: the backup schedule's files (installer.desired.backups): path -> text, None missing
+    backup_files: dict[str, str | None] = field(default_factory=dict)
+    #: the backup timer's `UnitFileState ActiveState` ("" when it has no unit file)
+    backup_timer: str = ""
+    #: whether a cron daemon runs (asked only where systemd is not PID 1; None: not asked)
+    cron_running: bool | None = None
 
     @property
     def running(self) -> bool:
@@ -96,6 +103,7 @@ def probe_state(
     if confs:
         s.section("other-clusters", clusters.section(confs, strategy.major, config.db_name,
                                                      own=strategy.own_conf()))
+    _backup_sections(s, strategy, config)
     psql = strategy.psql()
     s.section("sql", sql_section(config.pg_port, state_sql(config, setting_names), psql))
     if login:
@@ -121,5 +129,36 @@ def probe_state(
         login=applogin.parse_probe_section(sections["login"])
         if sections.get("login", "").strip() else None,
         other_clusters=clusters.parse(sections.get("other-clusters", "")),
+        backup_files={path: file_value(sections, f"backup {path}")
+                      for path in _backup_paths(config)},
+        backup_timer=_timer_state(sections.get("backup-timer", "")),
+        cron_running={"yes": True, "no": False}.get(sections.get("cron", "").strip()),
     )
+
+
+def _timer_state(text: str) -> str:
+    """`systemctl show -p UnitFileState -p ActiveState` as "UNITFILESTATE ACTIVESTATE"."""
+    props = dict(line.partition("=")[::2] for line in text.splitlines() if "=" in line)
+    if not props:
+        return ""
+    return f"{props.get('UnitFileState', '?')} {props.get('ActiveState', '?')}"
+
+
+def _backup_paths(config: HostConfig) -> tuple[str, ...]:
+    return (backups.SCRIPT_PATH, *backups.schedule_paths(config.db_name))
+
+
+def _backup_sections(s: SectionScript, strategy: Strategy, config: HostConfig) -> None:
+    """The schedule's files, the timer's state (one systemctl, only when its unit file
+    exists), and, without systemd, whether cron runs."""
+    for path in _backup_paths(config):
+        file_section(s, f"backup {path}", path)
+    _, timer, _ = backups.schedule_paths(config.db_name)
+    if strategy.facts.systemd:
+        s.section("backup-timer",
+                  f"if [ -f {sh(timer)} ]; then systemctl show -p UnitFileState "
+                  f"-p ActiveState {sh(timer.rsplit('/', 1)[1])}; fi; true")
+    else:
+        s.section("cron", "if pgrep -x cron >/dev/null 2>&1 || pgrep -x crond >/dev/null "
+                          "2>&1; then echo yes; else echo no; fi")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from installer.steps.access import AppDatabase, AppRole, EnvFile, LoginCheck, SchemaGrants
+from installer.steps.backups import ScheduleBackups
 from installer.steps.base import HostContext, Status, Step, StepFailed, StepResult
 from installer.steps.host import (
     EnableService,
@@ -35,6 +36,7 @@ def apply_steps(*, backup: bool = True) -> list[Step]:
         SchemaGrants(),
         EnvFile(),
         ApplyMigrations(backup=backup),  # as the app role (SET ROLE), sqlx's ledger
+        ScheduleBackups(),  # nightly pg_dump (systemd timer, or cron), kept backup_keep days
         LoginCheck(),
     ]
 

@@ -21,6 +21,7 @@ from installer.host import clusters
 from installer.host.distros.base import UpgradePlan
 from installer.sqltext import quote_literal
 from installer.steps.access import AppDatabase, AppRole, EnvFile, LoginCheck, SchemaGrants
+from installer.steps.backups import ScheduleBackups
 from installer.steps.base import (
     HostContext,
     Step,
@@ -374,7 +375,7 @@ def upgrade_steps(mode: str, *, to: int | None = None, link: bool = False,
     if mode == "drop-old":
         return [*plan, DropOldCluster(run)]
     after = [EnableService(), StartService(), ConfigureSettings(), ConfigureHba(), AppRole(),
-             AppDatabase(), SchemaGrants(), EnvFile(), LoginCheck()]
+             AppDatabase(), SchemaGrants(), EnvFile(), ScheduleBackups(), LoginCheck()]
     return [*plan, InstallPackages(), BackupBeforeUpgrade(run), UpgradeCluster(run),
             *(AfterUpgrade(run, s) for s in after), RebuildStatistics(run)]
 
