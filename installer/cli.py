@@ -21,7 +21,8 @@ from installer.errors import (
 COMMAND_MODULES = ("installer.commands.apply", "installer.commands.inventory",
                    "installer.commands.tune", "installer.commands.migrate",
                    "installer.commands.verify", "installer.commands.status",
-                   "installer.commands.upgrade", "installer.commands.psql")
+                   "installer.commands.upgrade", "installer.commands.backup",
+                   "installer.commands.psql")
 
 
 class _Parser(argparse.ArgumentParser):

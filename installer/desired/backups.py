@@ -31,7 +31,7 @@ SYSTEMD_DIR = "/etc/systemd/system"
 CRON_DIR = "/etc/cron.d"
 
 #: the dump kinds in a backup file's name: `DB-YYYYmmddTHHMMSSZ-KIND.dump`
-SCHEDULED, MANUAL = "scheduled", "manual"
+SCHEDULED, MANUAL, BEFORE_RESTORE = "scheduled", "manual", "before-restore"
 
 SCRIPT = """\
 #!/bin/sh
@@ -41,7 +41,10 @@ SCRIPT = """\
 # usage: backup DB PORT DIR KEEP_DAYS PGBIN [KIND]
 set -eu
 db=$1 port=$2 dir=$3 keep=$4 bin=$5 kind=${6:-scheduled}
-case $kind in scheduled|manual) ;; *) echo "backup: unknown kind $kind" >&2; exit 2 ;; esac
+case $kind in
+    scheduled|manual|before-restore) ;;
+    *) echo "backup: unknown kind $kind" >&2; exit 2 ;;
+esac
 cd /
 umask 077
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -172,7 +175,7 @@ class BackupFile:
     """One dump in backup_dir, from its name and `stat`."""
 
     path: str
-    kind: str  # scheduled, manual, before-migration, before-upgrade
+    kind: str  # scheduled, manual, before-restore, before-migration, before-upgrade
     mtime: int
     size: int
 
@@ -186,7 +189,7 @@ def kind_of(name: str, db_name: str) -> str | None:
     if m is None or m["db"] != db_name:
         return None
     what = m["what"]
-    if what in (SCHEDULED, MANUAL):
+    if what in (SCHEDULED, MANUAL, BEFORE_RESTORE):
         return what
     if what.startswith("before-upgrade-"):
         return "before-upgrade"
@@ -215,7 +218,31 @@ def parse_listing(text: str, db_name: str) -> list[BackupFile]:
     return sorted(found, key=lambda b: (b.mtime, b.path), reverse=True)
 
 
+def size_text(n: int) -> str:
+    """Bytes for people: 812 bytes, 3.4 MB, 12.0 GB."""
+    if n < 1024:
+        return f"{n} bytes"
+    x, unit = n / 1024, "kB"
+    for bigger in ("MB", "GB", "TB"):
+        if x < 1024:
+            break
+        x, unit = x / 1024, bigger
+    return f"{x:.1f} {unit}"
+
+
+def age_text(seconds: float) -> str:
+    """An age for people: 45 s, 12 min, 5 h, 3 d."""
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    if s < 3 * 86400:
+        return f"{s // 3600} h"
+    return f"{s // 86400} d"
+
+
 __all__ = ["BACKUP_KINDS", "DEFAULT_KEEP_DAYS", "DEFAULT_ON_CALENDAR", "SCRIPT", "SCRIPT_PATH",
-           "BackupFile", "Schedule", "command", "cron_schedule", "cron_time", "kind_of",
-           "listing_script", "parse_listing", "schedule_paths", "systemd_schedule",
-           "unit_base"]
+           "BackupFile", "Schedule", "age_text", "command", "cron_schedule", "cron_time", "kind_of",
+           "listing_script", "parse_listing", "schedule_paths", "size_text",
+           "systemd_schedule", "unit_base"]

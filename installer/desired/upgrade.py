@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from installer.desired.backups import size_text
+
 
 @dataclass(frozen=True)
 class Cluster:
@@ -148,21 +150,9 @@ def disk_shortfall(needed: int | None, available: int | None) -> str | None:
     want = needed + needed // 10
     if available >= want:
         return None
-    return (f"copying the data needs {size(want)} free and {size(available)} is: free "
+    return (f"copying the data needs {size_text(want)} free and {size_text(available)} is: free "
             "space, or upgrade with --link (no copy; the old cluster then cannot come back)")
 
 
-def size(n: int) -> str:
-    """Bytes for people: 812 bytes, 3.4 MB, 12.0 GB."""
-    if n < 1024:
-        return f"{n} bytes"
-    x, unit = n / 1024, "kB"
-    for bigger in ("MB", "GB"):
-        if x < 1024:
-            break
-        x, unit = x / 1024, bigger
-    return f"{x:.1f} {unit}"
-
-
 __all__ = ["KNOWN_MAJORS", "Cluster", "Decision", "decide_drop_old", "decide_rollback",
-           "decide_upgrade", "describe", "disk_shortfall", "size"]
+           "decide_upgrade", "describe", "disk_shortfall"]

@@ -103,7 +103,7 @@ def probe_state(
     if confs:
         s.section("other-clusters", clusters.section(confs, strategy.major, config.db_name,
                                                      own=strategy.own_conf()))
-    _backup_sections(s, strategy, config)
+    backup_sections(s, config, systemd=strategy.facts.systemd)
     psql = strategy.psql()
     s.section("sql", sql_section(config.pg_port, state_sql(config, setting_names), psql))
     if login:
@@ -129,14 +129,13 @@ def probe_state(
         login=applogin.parse_probe_section(sections["login"])
         if sections.get("login", "").strip() else None,
         other_clusters=clusters.parse(sections.get("other-clusters", "")),
-        backup_files={path: file_value(sections, f"backup {path}")
-                      for path in _backup_paths(config)},
-        backup_timer=_timer_state(sections.get("backup-timer", "")),
-        cron_running={"yes": True, "no": False}.get(sections.get("cron", "").strip()),
+        backup_files=backup_file_texts(sections, config),
+        backup_timer=timer_state(sections.get("backup-timer", "")),
+        cron_running=parse_cron(sections.get("cron", "")),
     )
 
 
-def _timer_state(text: str) -> str:
+def timer_state(text: str) -> str:
     """`systemctl show -p UnitFileState -p ActiveState` as "UNITFILESTATE ACTIVESTATE"."""
     props = dict(line.partition("=")[::2] for line in text.splitlines() if "=" in line)
     if not props:
@@ -144,21 +143,32 @@ def _timer_state(text: str) -> str:
     return f"{props.get('UnitFileState', '?')} {props.get('ActiveState', '?')}"
 
 
-def _backup_paths(config: HostConfig) -> tuple[str, ...]:
+def parse_cron(text: str) -> bool | None:
+    """The `cron` section: whether a cron daemon runs (None: not asked)."""
+    return {"yes": True, "no": False}.get(text.strip())
+
+
+def backup_paths(config: HostConfig) -> tuple[str, ...]:
+    """The backup script, then the schedule's files (service, timer, cron entry)."""
     return (backups.SCRIPT_PATH, *backups.schedule_paths(config.db_name))
 
 
-def _backup_sections(s: SectionScript, strategy: Strategy, config: HostConfig) -> None:
-    """The schedule's files, the timer's state (one systemctl, only when its unit file
-    exists), and, without systemd, whether cron runs."""
-    for path in _backup_paths(config):
+def backup_file_texts(sections: dict[str, str], config: HostConfig) -> dict[str, str | None]:
+    """backup_sections' files: path -> text, None when missing."""
+    return {path: file_value(sections, f"backup {path}") for path in backup_paths(config)}
+
+
+def backup_sections(s: SectionScript, config: HostConfig, *, systemd: bool | None) -> None:
+    """The schedule's files (sections `backup PATH`), the timer's state (`backup-timer`: one
+    systemctl, only when its unit file exists) where systemd is PID 1, and whether cron
+    runs (`cron`) where it is not. `systemd` None (not known to the caller): both."""
+    for path in backup_paths(config):
         file_section(s, f"backup {path}", path)
     _, timer, _ = backups.schedule_paths(config.db_name)
-    if strategy.facts.systemd:
+    if systemd is not False:
         s.section("backup-timer",
                   f"if [ -f {sh(timer)} ]; then systemctl show -p UnitFileState "
                   f"-p ActiveState {sh(timer.rsplit('/', 1)[1])}; fi; true")
-    else:
+    if not systemd:
         s.section("cron", "if pgrep -x cron >/dev/null 2>&1 || pgrep -x crond >/dev/null "
                           "2>&1; then echo yes; else echo no; fi")
-

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from installer.desired import upgrade
+from installer.desired.backups import size_text
 from installer.host import clusters
 from installer.host.distros.base import UpgradePlan
 from installer.sqltext import quote_literal
@@ -149,7 +150,7 @@ class PlanUpgrade(Step):
             if short is not None:
                 raise StepFailed(f"{said[0]}: {short}. Nothing was changed")
             if size is not None and avail is not None:
-                said.append(f"copies {upgrade.size(size)}, {upgrade.size(avail)} free")
+                said.append(f"copies {size_text(size)}, {size_text(avail)} free")
         else:
             said.append("--link: no copy, the old cluster cannot come back once the new "
                         "one has run")

@@ -9,12 +9,12 @@ import subprocess
 import pytest
 
 from installer.cli import main
+from installer.desired.backups import size_text as size
 from installer.desired.upgrade import (
     decide_drop_old,
     decide_rollback,
     decide_upgrade,
     disk_shortfall,
-    size,
 )
 from installer.host.clusters import Cluster
 from installer.host.distros.debian import (
@@ -111,7 +111,7 @@ def test_disk_shortfall(needed: int | None, available: int | None, short: bool) 
 
 @pytest.mark.parametrize(("n", "said"), [(812, "812 bytes"), (2048, "2.0 kB"),
                                          (3 * 2**20 + 2**19, "3.5 MB"), (12 * 2**30, "12.0 GB"),
-                                         (5000 * 2**30, "5000.0 GB")])
+                                         (5000 * 2**30, "4.9 TB")])
 def test_size(n: int, said: str) -> None:
     assert size(n) == said
 

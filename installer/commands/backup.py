@@ -1,0 +1,159 @@
+"""`chatalot-db backup`, `backups` and `restore`: a dump now, the dumps listed, a dump
+restored (into a new database, checked; or in place of the live one, which is dumped first
+and kept under another name). The nightly schedule itself is apply's ("schedule backups",
+the `backup` variable)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+
+from installer.commands.rollout import add_rollout_options, run_rollout
+from installer.commands.targets import (
+    add_target_options,
+    become_password,
+    inventory_inputs,
+    list_hosts,
+)
+from installer.desired import backups
+from installer.errors import UsageError
+from installer.fleet.display import Display
+from installer.fleet.hosts import load_hosts, one_host
+from installer.fleet.report import exit_code, write_json
+from installer.fleet.runner import RunOptions, run_fleet
+from installer.sqltext import validate_identifier
+from installer.steps.access import AppDatabase, LoginCheck, SchemaGrants
+from installer.steps.backups import ListBackups, RestoreBackup, TakeBackup
+from installer.steps.base import Step
+from installer.steps.host import GatherFacts
+
+_BACKUP = """\
+Take one pg_dump of the app database now on each host, next to the nightly ones in
+backup_dir: DB-TIME-manual.dump, custom format, mode 0600, written whole or not at all
+(pg_restore must read it to its end before it takes its name). The nightly dumps (the
+`backup` variable, scheduled by apply) are the ones backup_keep rotates; this one is kept
+until you remove it.
+
+Backups on the host's disk die with it: copy backup_dir off the host (rsync, restic,
+borg) on a schedule of your own.
+"""
+
+_RESTORE = """\
+Restore one of HOST's backups (`chatalot-db backups` lists them). By default into a new
+database (DB_restored_TIME, or --to-db NAME) owned by the app role, and checked: the
+migration ledger and the exact row counts of the five biggest tables are printed; the
+live database is not touched. With --in-place, that restored copy then replaces the live
+database: after a dump of the live one (DB-TIME-before-restore.dump), the app's sessions
+are ended, the live database is renamed to DB_replaced_TIME (kept) and the copy takes its
+name. A backup that cannot be read to its end fails before anything is created.
+"""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    b = sub.add_parser("backup", help="take a pg_dump of the app database now",
+                       description=_BACKUP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_target_options(b, forks="backed up", json="write a machine-readable report to FILE")
+    add_rollout_options(b)
+    b.set_defaults(func=cmd_backup)
+
+    ls = sub.add_parser("backups", help="list the app database's backups on each host",
+                        description="List the dumps of the app database in each host's "
+                        "backup_dir, newest first: time, age, size, kind (scheduled, "
+                        "manual, before-migration, before-upgrade, before-restore), path.")
+    add_target_options(ls, forks="read", json="write a machine-readable report to FILE")
+    ls.set_defaults(func=cmd_backups)
+
+    r = sub.add_parser("restore", help="restore a backup (into a new database by default)",
+                       description=_RESTORE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("host", metavar="HOST", help="an inventory host (localhost without -i)")
+    add_target_options(r, limit=False, json="write a machine-readable report to FILE")
+    r.add_argument("--from", dest="source", required=True, metavar="BACKUP",
+                   help="`latest`, or a backup's file name (or path) in backup_dir")
+    where = r.add_mutually_exclusive_group()
+    where.add_argument("--to-db", metavar="NAME",
+                       help="the new database to restore into (default: DB_restored_TIME)")
+    where.add_argument("--in-place", action="store_true",
+                       help="replace the live database with the restored copy (asks first)")
+    r.add_argument("--yes", action="store_true",
+                   help="with --in-place: do not ask (needed when stdin is not a terminal)")
+    r.set_defaults(func=cmd_restore)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    return run_rollout(args, "backup", lambda: [GatherFacts(), TakeBackup()], check=False)
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    if args.forks < 1:
+        raise UsageError("--forks must be at least 1")
+    if args.list_hosts:
+        return list_hosts(args, "backups")
+    become = become_password(args)
+    hosts = load_hosts(args.inventory, args.limit, *inventory_inputs(args))
+    found: dict[str, list[backups.BackupFile]] = {}
+    display = Display(multi_host=len(hosts) > 1)
+    reports = run_fleet(hosts, _options(args, become), display,
+                        steps=lambda: [GatherFacts(), ListBackups(found)])
+    for report in reports:
+        report.notes.clear()
+    now = time.time()
+    for name in hosts:
+        if found.get(name):
+            display.message(listing(name, found[name], now))
+    display.recap(reports)
+    if args.json:
+        write_json(args.json, reports, check=False)
+    return exit_code(reports)
+
+
+def listing(host: str, files: list[backups.BackupFile], now: float) -> str:
+    """One host's backups as a table, newest first."""
+    rows = [(datetime.fromtimestamp(f.mtime, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+             backups.age_text(now - f.mtime), backups.size_text(f.size), f.kind, f.path)
+            for f in files]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [f"{host}: {len(files)} backup(s)"]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True))
+              + "  " + r[4] for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    if args.to_db is not None:
+        validate_identifier(args.to_db, "--to-db")
+    if args.in_place and not args.yes and not sys.stdin.isatty():
+        raise UsageError("--in-place replaces the live database: confirm with --yes "
+                         "(stdin is not a terminal to ask on)")
+    name, hostvars = one_host(args.inventory, args.host, *inventory_inputs(args))
+    if args.in_place and not args.yes:
+        answer = input(f"Replace the live database on {name} with backup {args.source}? "
+                       "It is dumped first and kept under another name. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("chatalot-db: nothing done", file=sys.stderr)
+            return 1
+    become = become_password(args)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ").lower()
+
+    def steps() -> list[Step]:
+        restore: list[Step] = [GatherFacts(), RestoreBackup(args.source, to_db=args.to_db,
+                                                            in_place=args.in_place,
+                                                            stamp=stamp)]
+        if args.in_place:  # the new live database as apply wants it, and the app's login
+            restore += [AppDatabase(), SchemaGrants(), LoginCheck()]
+        return restore
+
+    display = Display(multi_host=False)
+    reports = run_fleet({name: hostvars}, _options(args, become), display, steps=steps)
+    for report in reports:
+        report.notes.clear()
+    display.recap(reports)
+    if args.json:
+        write_json(args.json, reports, check=False)
+    return exit_code(reports)
+
+
+def _options(args: argparse.Namespace, become: str | None) -> RunOptions:
+    return RunOptions(forks=getattr(args, "forks", 1),
+                      accept_new_host_keys=args.accept_new_host_keys, become_password=become)
