@@ -28,7 +28,7 @@ def test_every_command_module_is_registered() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     names = list(getattr(sub, "choices", {}))
     assert names == ["apply", "inventory", "tune", "migrate", "verify", "status", "upgrade",
-                     "psql"]
+                     "backup", "backups", "restore", "psql"]
     assert {m.rsplit(".", 1)[1] for m in cli.COMMAND_MODULES} == set(
         p.stem for p in (PACKAGE / "commands").glob("*.py")) - {"__init__", "targets", "rollout"}
 
