@@ -192,25 +192,20 @@ class ListBackups(Step):
                   f"{backups.size_text(newest.size)})")
 
 
-#: the restored database's checks: the ledger, then the five biggest tables' exact rows
+#: the restored database's checks: statistics made (a restore has none), the ledger, then
+#: the exact rows of the five tables with the most rows
 CHECK_SQL = """\
+ANALYZE;
 SELECT 'ledger ' || CASE WHEN to_regclass('public._sqlx_migrations') IS NULL THEN 'none'
   ELSE (SELECT count(*) || ' ' || coalesce(max(version)::text, '-')
         FROM public._sqlx_migrations) END;
-SELECT 'table ' || format('%I.%I', n.nspname, c.relname)
+SELECT format('SELECT %L || '' '' || count(*) FROM %I.%I',
+              'rows ' || n.nspname || '.' || c.relname, n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-ORDER BY pg_total_relation_size(c.oid) DESC, 1 LIMIT 5
+ORDER BY c.reltuples DESC, pg_total_relation_size(c.oid) DESC, 1 LIMIT 5
 \\gexec
 """
-
-
-def check_sql() -> str:
-    """CHECK_SQL, whose \\gexec turns each `table X` line into its count."""
-    return CHECK_SQL.replace(
-        "SELECT 'table ' || format('%I.%I', n.nspname, c.relname)",
-        "SELECT format('SELECT %L || '' '' || count(*) FROM %I.%I', "
-        "'rows ' || n.nspname || '.' || c.relname, n.nspname, c.relname)")
 
 
 def parse_checks(text: str) -> tuple[str, list[tuple[str, int]]]:
@@ -289,7 +284,7 @@ class RestoreBackup(Step):
                              f"database {c.db_name} untouched")
         out = ctx.t.check(f"cd / && {sh(psql)} -X -At -v ON_ERROR_STOP=1 -p {c.pg_port} "
                           f"-d {sh(target)}", what=f"checking {target}", become="postgres",
-                          stdin=check_sql(), timeout=600)
+                          stdin=CHECK_SQL, timeout=600)
         ledger, rows = parse_checks(out.stdout)
         checked = f"{ledger}; rows: " + (", ".join(f"{t} {n}" for t, n in rows) or "no tables")
         what = f"{name} ({chosen.kind})"
@@ -335,5 +330,15 @@ def swap_sql(live: str, restored: str, kept: str) -> str:
     )
 
 
-__all__ = ["ListBackups", "RestoreBackup", "ScheduleBackups", "TakeBackup", "install_script",
-           "parse_checks", "pick_backup", "swap_sql", "wanted_schedule"]
+__all__ = [
+    "CHECK_SQL",
+    "ListBackups",
+    "RestoreBackup",
+    "ScheduleBackups",
+    "TakeBackup",
+    "install_script",
+    "parse_checks",
+    "pick_backup",
+    "swap_sql",
+    "wanted_schedule",
+]
