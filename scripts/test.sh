@@ -9,13 +9,17 @@ step() { echo "== $1 ($(($(date +%s) - t0))s)"; }
 
 step "system packages for the test bed"
 missing=""
-for tool in debootstrap:debootstrap systemd-nspawn:systemd-container iptables:iptables ssh:openssh-client; do
+for tool in debootstrap:debootstrap systemd-nspawn:systemd-container iptables:iptables ssh:openssh-client cron:cron; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing="$missing ${tool#*:}"
 done
 if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null \
         || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null; }
 fi
+
+# this machine has no systemd as PID 1: its nightly backups (the local apply tests) run
+# from cron, which must be running
+if ! pgrep -x cron >/dev/null 2>&1 && [ ! -d /run/systemd/system ]; then cron; fi
 
 step "python environment"
 ./scripts/bootstrap.sh
