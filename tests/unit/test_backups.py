@@ -1,0 +1,278 @@
+"""Scheduled backups and the backup commands' pure parts: the variables, the schedule's
+files (systemd and cron, by tables), the step's decisions against a recorded host (the
+stepkit fakes), the listing, the restore's choice and checks. The drill on a real host
+is tests/integration/test_testbed_backups.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+
+import pytest
+
+from installer.desired import backups
+from installer.desired.config import HostConfig
+from installer.errors import UsageError
+from installer.host.state import HostState
+from installer.steps.backups import (
+    ScheduleBackups,
+    install_script,
+    parse_checks,
+    pick_backup,
+    swap_sql,
+)
+from installer.steps.base import StepFailed
+from tests.unit.stepkit import OK, FakeHost, harness, state
+
+SERVICE, TIMER, CRON = backups.schedule_paths("chatalot")
+
+
+@pytest.mark.parametrize(("hostvars", "message"), [
+    ({"backup": "pgbackrest"}, "backup=pgbackrest is not available in this version"),
+    ({"backup": "tape"}, "backup must be one of pg_dump, none, got 'tape'"),
+    ({"backup_keep": "0"}, "backup_keep must be between 1 and 3650, got 0"),
+    ({"backup_on_calendar": "03:00; rm -rf /"}, "backup_on_calendar must be a systemd"),
+    ({"backup_on_calendar": "$(reboot)"}, "backup_on_calendar must be a systemd"),
+])
+def test_bad_backup_variables_are_refused(hostvars: dict[str, str], message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        HostConfig.from_vars(hostvars)
+
+
+@pytest.mark.parametrize(("value", "kind"), [(None, "pg_dump"), ("", "pg_dump"),
+                                             ("pg_dump", "pg_dump"), ("none", "none"),
+                                             ("NONE", "none"), (False, "none"), ("no", "none")])
+def test_backup_kinds(value: object, kind: str) -> None:
+    assert HostConfig.from_vars({"backup": value}).backup == kind
+
+
+@pytest.mark.parametrize(("calendar", "base"), [
+    ("*-*-* 03:00:00", 180), ("03:00", 180), ("3:05", 185), ("daily", 0), ("23:50", 1430),
+    ("Mon *-*-* 03:00:00", None), ("weekly", None), ("*-*-* 25:00:00", None),
+])
+@pytest.mark.parametrize("key", ["", "machine-a", "machine-b"])
+def test_cron_time_is_a_daily_time_spread_by_the_key(calendar: str, base: int | None,
+                                                     key: str) -> None:
+    at = backups.cron_time(calendar, key)
+    if base is None:
+        assert at is None
+        return
+    assert at is not None
+    minute, hour = at
+    spread = backups.cron_time("00:00", key)
+    assert spread is not None and spread[1] == 0  # 0-59 minutes
+    assert hour * 60 + minute == (base + spread[0]) % 1440
+
+
+def test_the_spread_differs_between_machines_and_is_stable() -> None:
+    seen = {backups.cron_time("03:00", f"machine-{i}") for i in range(40)}
+    assert len(seen) > 10
+    assert backups.cron_time("03:00", "m1") == backups.cron_time("03:00", "m1")
+
+
+def test_systemd_schedule_files() -> None:
+    s = backups.systemd_schedule("chatalot", 5433, "/srv/dumps", 9,
+                                 "/usr/lib/postgresql/15/bin", "*-*-* 04:30:00",
+                                 "postgresql@15-main.service")
+    assert set(s.files) == {backups.SCRIPT_PATH, SERVICE, TIMER}
+    unit = s.files[SERVICE]
+    assert "User=postgres\n" in unit and "Type=oneshot\n" in unit
+    assert ("ExecStart=/usr/local/lib/chatalot-db/backup chatalot 5433 /srv/dumps 9 "
+            "/usr/lib/postgresql/15/bin scheduled\n") in unit
+    assert "After=postgresql@15-main.service\n" in unit
+    timer = s.files[TIMER]
+    for line in ("OnCalendar=*-*-* 04:30:00", "RandomizedDelaySec=1h", "FixedRandomDelay=true",
+                 "Persistent=true", "WantedBy=timers.target"):
+        assert line + "\n" in timer
+    assert s.timer == "chatalot-db-backup-chatalot.timer"
+
+
+def test_an_empty_pgbin_is_an_empty_argument() -> None:
+    s = backups.systemd_schedule("chat", 5432, "/d", 7, "", "daily", "postgresql.service")
+    assert 'ExecStart=/usr/local/lib/chatalot-db/backup chat 5432 /d 7 "" scheduled' in \
+        s.files[backups.schedule_paths("chat")[0]]
+
+
+def test_cron_schedule() -> None:
+    s = backups.cron_schedule("chatalot", 5432, "/var/backups/chatalot", 7, "", "03:00", "k")
+    entry = s.files[CRON]
+    at = backups.cron_time("03:00", "k")
+    assert at is not None
+    assert (f"{at[0]} {at[1]} * * * postgres /usr/local/lib/chatalot-db/backup chatalot 5432 "
+            '/var/backups/chatalot 7 "" scheduled\n') in entry
+    assert s.timer is None
+    with pytest.raises(ValueError, match="is no daily time"):
+        backups.cron_schedule("c", 5432, "/d", 7, "", "Mon 03:00", "k")
+
+
+def test_the_backup_script_parses_and_guards_its_output() -> None:
+    r = subprocess.run(["sh", "-n", "-c", backups.SCRIPT], capture_output=True, text=True,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    s = backups.SCRIPT
+    assert s.index("pg_dump") < s.index("pg_restore\" --list") < s.index('mv "$part"')
+    assert '-name "$db-*-scheduled.dump"' in s  # retention touches the scheduled dumps only
+    assert s.index('mv "$part" "$final"') < s.index("find ")
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("chatalot-20261202T030000Z-scheduled.dump", "scheduled"),
+    ("chatalot-20261202T030000Z-manual.dump", "manual"),
+    ("chatalot-20261202T030000Z-before-restore.dump", "before-restore"),
+    ("chatalot-20261202T030000Z-before-12.dump", "before-migration"),
+    ("chatalot-20261202T030000Z-before-upgrade-15-to-17.dump", "before-upgrade"),
+    ("chatalot_prod-20261202T030000Z-manual.dump", None),
+    ("chatalot-20261202T030000Z-manual.dump.partial", None),
+    ("chatalot-latest.dump", None),
+])
+def test_kind_of(name: str, kind: str | None) -> None:
+    assert backups.kind_of(name, "chatalot") == kind
+
+
+def test_parse_listing_newest_first() -> None:
+    text = ("100 2048 /d/chatalot-20261201T030000Z-scheduled.dump\n"
+            "300 4096 /d/chatalot-20261202T030000Z-manual.dump\n"
+            "200 10 /d/chatalot-junk.dump\n"
+            "garbage\n")
+    files = backups.parse_listing(text, "chatalot")
+    assert [(f.kind, f.mtime, f.size) for f in files] == [("manual", 300, 4096),
+                                                           ("scheduled", 100, 2048)]
+
+
+@pytest.mark.parametrize(("seconds", "said"), [(5, "5 s"), (600, "10 min"), (7300, "2 h"),
+                                               (4 * 86400, "4 d")])
+def test_age_text(seconds: int, said: str) -> None:
+    assert backups.age_text(seconds) == said
+
+
+FILES = backups.parse_listing("300 1 /d/c-20261202T030000Z-manual.dump\n"
+                              "100 1 /d/c-20261201T030000Z-scheduled.dump\n", "c")
+
+
+@pytest.mark.parametrize(("source", "picked"), [
+    ("latest", "/d/c-20261202T030000Z-manual.dump"),
+    ("c-20261201T030000Z-scheduled.dump", "/d/c-20261201T030000Z-scheduled.dump"),
+    ("/d/c-20261201T030000Z-scheduled.dump", "/d/c-20261201T030000Z-scheduled.dump"),
+])
+def test_pick_backup(source: str, picked: str) -> None:
+    assert pick_backup(FILES, source, "/d", "c").path == picked
+
+
+@pytest.mark.parametrize(("files", "source", "message"), [
+    ([], "latest", "no backups of c in /d: nothing to restore"),
+    (FILES, "/etc/shadow", "/etc/shadow is not one of the 2 backups of c in /d"),
+    (FILES, "../c-20261201T030000Z-scheduled.dump", "is not one of the 2 backups"),
+])
+def test_pick_backup_refuses(files: list[backups.BackupFile], source: str,
+                             message: str) -> None:
+    with pytest.raises(StepFailed, match=message.replace("(", r"\(")):
+        pick_backup(files, source, "/d", "c")
+
+
+def test_parse_checks() -> None:
+    text = "ANALYZE\nledger 52 52\nrows public.app_notes 40\nrows public.users 0\n"
+    assert parse_checks(text) == ("ledger 52 rows, last 52",
+                                  [("public.app_notes", 40), ("public.users", 0)])
+    assert parse_checks("ledger none\n") == ("no ledger", [])
+
+
+def test_swap_keeps_the_live_database_and_reopens_it() -> None:
+    sql = swap_sql("chat", "chat_restoring_x", "chat_replaced_x")
+    assert sql.index('ALTER DATABASE "chat" ALLOW_CONNECTIONS false') < \
+        sql.index("pg_terminate_backend") < sql.index('RENAME TO "chat_replaced_x"') < \
+        sql.index('ALTER DATABASE "chat_replaced_x" ALLOW_CONNECTIONS true') < \
+        sql.index('"chat_restoring_x" RENAME TO "chat"')
+    assert "DROP" not in sql
+
+
+def test_install_script_parses() -> None:
+    script = install_script({"/a b/c": "x\n"}, ["/old"], "t.timer", "/var/backups/c",
+                            systemd=True, stale_timer="old.timer")
+    r = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "systemctl enable --now --quiet t.timer" in script
+    assert script.index("systemctl disable --now old.timer") < script.index("rm -f /old")
+
+
+# -- the step against a recorded host --------------------------------------------------------
+
+def _files(schedule: backups.Schedule | None) -> dict[str, str | None]:
+    paths = (backups.SCRIPT_PATH, SERVICE, TIMER, CRON)
+    return {p: (schedule.files.get(p) if schedule else None) for p in paths}
+
+
+def _wanted_systemd() -> backups.Schedule:
+    return backups.systemd_schedule("chatalot", 5432, "/var/backups/chatalot", 7,
+                                    "/usr/lib/postgresql/15/bin", "*-*-* 03:00:00",
+                                    "postgresql@15-main.service")
+
+
+def _state(files: dict[str, str | None], timer: str = "", cron: bool | None = None
+           ) -> HostState:
+    return dataclasses.replace(state(), backup_files=files, backup_timer=timer,
+                               cron_running=cron)
+
+
+def test_a_fresh_host_gets_the_timer_in_one_command() -> None:
+    host = FakeHost()
+    host.on("systemctl enable --now --quiet chatalot-db-backup-chatalot.timer", OK)
+    h = harness(before=_state(_files(None)), after=[_state(_files(_wanted_systemd()),
+                                                           "enabled active")], host=host)
+    r = h.run(ScheduleBackups())
+    assert str(r.status) == "changed"
+    assert r.reason.startswith("scheduled pg_dump of chatalot *-*-* 03:00:00")
+    assert len(host.ran()) == 1
+    assert h.invalidated
+
+
+def test_the_same_schedule_is_ok_without_a_command() -> None:
+    h = harness(before=_state(_files(_wanted_systemd()), "enabled active"))
+    r = h.run(ScheduleBackups())
+    assert str(r.status) == "ok" and h.host.ran() == []
+
+
+def test_a_disabled_timer_is_enabled_again() -> None:
+    host = FakeHost()
+    host.on("systemctl enable --now", OK)
+    h = harness(before=_state(_files(_wanted_systemd()), "disabled inactive"), host=host)
+    r = h.run(ScheduleBackups())
+    assert str(r.status) == "changed" and r.reason.startswith("updated the schedule:")
+
+
+def test_check_mode_changes_nothing_and_diffs_the_units() -> None:
+    h = harness(before=_state(_files(None)), check=True, diff=True)
+    r = h.run(ScheduleBackups())
+    assert str(r.status) == "changed" and r.reason.startswith("would have pg_dump")
+    assert r.diff is not None and "+OnCalendar=*-*-* 03:00:00" in r.diff
+    assert h.host.ran() == []
+
+
+def test_without_systemd_cron_or_nothing() -> None:
+    cfg = HostConfig(migrations_source=None)
+    h = harness(before=_state(_files(None), cron=False), systemd=False, config=cfg)
+    r = h.run(ScheduleBackups())
+    assert str(r.status) == "skipped" and "no cron daemon running" in r.reason
+    host = FakeHost()
+    host.on("CHATALOT_EOF", OK)
+    h = harness(before=_state(_files(None), cron=True), systemd=False, config=cfg, host=host,
+                after=[_state(_files(None), cron=True)])
+    r = h.run(ScheduleBackups())
+    assert str(r.status) == "changed" and "(cron, spread by machine-id)" in r.reason
+    (command,) = [c for _, c in host.ran()]
+    assert CRON in command and "systemctl" not in command
+
+
+def test_backup_none_removes_the_schedule_and_keeps_the_script() -> None:
+    cfg = HostConfig(migrations_source=None, backup="none")
+    host = FakeHost()
+    host.on("rm -f", OK)
+    h = harness(before=_state(_files(_wanted_systemd()), "enabled active"), config=cfg,
+                host=host, after=[_state(_files(None))])
+    r = h.run(ScheduleBackups())
+    assert str(r.status) == "changed" and r.reason.endswith("the dumps in "
+                                                            "/var/backups/chatalot stay")
+    (command,) = [c for _, c in host.ran()]
+    assert "systemctl disable --now chatalot-db-backup-chatalot.timer" in command
+    assert backups.SCRIPT_PATH not in command.split("rm -f", 1)[1]
+    h = harness(before=_state(_files(None)), config=cfg)
+    assert str(h.run(ScheduleBackups()).status) == "ok"
