@@ -2,8 +2,10 @@
 
 Per host: PostgreSQL version and uptime, the app database's size
 (pg_size_pretty), connections in use / max_connections, migrations applied /
-pending (against the migrations apply uses), and the newest file in backup_dir.
-Read-only, over apply's transports.
+pending (against the migrations apply uses), the newest backup of the app database
+in backup_dir and how many there are, and the backup schedule (the systemd timer,
+or the cron entry, read as apply's state probe reads them). Read-only, over apply's
+transports.
 
 Exit codes: 0 every host answered, 2 PostgreSQL did not answer on a host (or the
 migration ledger could not be read there), 4 a host was unreachable (and none
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +28,8 @@ from installer.commands.targets import (
     inventory_inputs,
     list_hosts,
 )
+from installer.desired import backups
+from installer.desired.backups import BackupFile
 from installer.desired.config import HostConfig
 from installer.errors import (
     EXIT_FAILED,
@@ -36,22 +41,30 @@ from installer.errors import (
 )
 from installer.fleet.hosts import Connection, close_all, connect_all, load_hosts
 from installer.host import queries
+from installer.host.facts import FACTS_SCRIPT_SECTIONS
 from installer.host.sections import SectionScript
-from installer.host.state import sql_section
+from installer.host.state import (
+    backup_file_texts,
+    backup_sections,
+    parse_cron,
+    sql_section,
+    timer_state,
+)
 from installer.sqlx.rules import LedgerState, Migration, load_migrations, parse_ledger_probe
 from installer.transport.base import Transport
 from installer.transport.shell import sh
-from installer.verify.checks import MigrationCounts, migration_counts
+from installer.verify.checks import MigrationCounts, format_duration, migration_counts
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "status",
         help="show each host's PostgreSQL version, uptime, database size, connections, "
-        "migrations and last backup",
+        "migrations, last backup and backup schedule",
         description="One line of facts per item and host: PostgreSQL version and uptime, "
         "database size, connections in use / max_connections, migrations applied / pending, "
-        "the newest file in backup_dir. Changes nothing.",
+        "the newest backup of the database in backup_dir and how many there are, the backup "
+        "schedule (systemd timer, cron entry or none). Changes nothing.",
     )
     add_target_options(p, forks="read")
     p.set_defaults(func=run)
@@ -65,11 +78,11 @@ def status_sql(config: HostConfig) -> str:
         q.setting_fragment("max_connections", "int"), q.database_size_fragment(config)])
 
 
-def backup_script(backup_dir: str) -> str:
-    """Shell printing `MTIME SIZE NAME` of the newest file in backup_dir, or MISSING."""
-    d = sh(backup_dir)
-    return (f"if [ -d {d} ]; then find {d} -maxdepth 1 -type f -printf '%T@ %s %f\\n' "
-            "2>/dev/null | sort -n | tail -n 1; else echo MISSING; fi")
+def backup_script(backup_dir: str, db_name: str) -> str:
+    """Shell printing `MTIME SIZE PATH` per dump of `db_name` in backup_dir
+    (backups.listing_script), or MISSING when there is no backup_dir."""
+    return (f"if [ -d {sh(backup_dir)} ]; then {backups.listing_script(backup_dir, db_name)}; "
+            "else echo MISSING; fi")
 
 
 @dataclass
@@ -84,23 +97,44 @@ class HostStatus:
     max_connections: int | None = None
     migrations: MigrationCounts | None = None
     migrations_note: str = ""
-    #: (mtime, size in bytes, file name) of the newest backup; None: no backup
-    backup: tuple[float, int, str] | None = None
+    #: the app database's dumps in backup_dir, newest first
+    backups: list[BackupFile] = field(default_factory=list)
     backup_dir: str = ""
     backup_dir_missing: bool = False
+    db_name: str = ""
+    #: the backup variable: pg_dump or none
+    backup_setting: str = ""
+    #: PID 1 (/proc/1/comm): systemd runs the timer, else cron the cron entry
+    pid1: str = ""
+    #: which of the backup script and the schedule's files exist
+    backup_files: frozenset[str] = frozenset()
+    #: the timer's "UNITFILESTATE ACTIVESTATE" ("": no unit file)
+    backup_timer: str = ""
+    #: the timer's OnCalendar, or the cron entry's time ("": unknown)
+    backup_when: str = ""
+    #: whether a cron daemon runs (None: unknown)
+    cron_running: bool | None = None
     error: str = ""
     unreachable: bool = False
     notes: list[str] = field(default_factory=list)
     #: whether the status script's output was read (False: only `error` is known)
     read: bool = False
 
+    @property
+    def backup(self) -> BackupFile | None:
+        """The newest backup (None: there is none)."""
+        return self.backups[0] if self.backups else None
+
 
 def read_status(name: str, t: Transport, config: HostConfig,
                 local: Sequence[Migration] | None) -> HostStatus:
-    """One round trip (as root): the SQL as postgres, and the backup folder."""
+    """One round trip (as root): the SQL as postgres, the backup schedule, and the backup
+    folder (its section last: without it, the script failed)."""
     s = SectionScript()
     s.section("sql", sql_section(config.pg_port, status_sql(config)))
-    s.section("backup", backup_script(config.backup_dir))
+    s.section("pid1", FACTS_SCRIPT_SECTIONS["pid1"])
+    backup_sections(s, config, systemd=None)  # whether systemd is PID 1 is read alongside
+    s.section("backup", backup_script(config.backup_dir, config.db_name))
     r = t.run(s.script, become="root", timeout=120)
     sections = s.parse(r.stdout)
     if "backup" not in sections:
@@ -112,7 +146,8 @@ def read_status(name: str, t: Transport, config: HostConfig,
 def parse_status(name: str, sections: dict[str, str], config: HostConfig,
                  local: Sequence[Migration] | None) -> HostStatus:
     """Pure: the sections of the status script as a HostStatus."""
-    st = HostStatus(name, backup_dir=config.backup_dir, read=True)
+    st = HostStatus(name, backup_dir=config.backup_dir, db_name=config.db_name,
+                    backup_setting=config.backup, read=True)
     info, ledger_lines, errors = queries.parse_output(sections.get("sql", ""))
     if not info:
         text = "; ".join(errors) or "no output"
@@ -137,16 +172,44 @@ def parse_status(name: str, sections: dict[str, str], config: HostConfig,
                 st.error = st.migrations_note
             if ledger is not None:
                 st.migrations = migration_counts(local, ledger)
-    backup = sections.get("backup", "").strip()
-    if backup == "MISSING":
+    backup = sections.get("backup", "")
+    if backup.strip() == "MISSING":
         st.backup_dir_missing = True
-    elif backup:
-        parts = backup.split(" ", 2)
-        try:
-            st.backup = (float(parts[0]), int(parts[1]), parts[2])
-        except (IndexError, ValueError):
-            st.notes.append(f"unreadable backup listing: {backup!r}")
+    else:
+        st.backups = backups.parse_listing(backup, config.db_name)
+    _parse_schedule(st, sections, config)
     return st
+
+
+def _parse_schedule(st: HostStatus, sections: dict[str, str], config: HostConfig) -> None:
+    texts = backup_file_texts(sections, config)
+    st.backup_files = frozenset(p for p, text in texts.items() if text is not None)
+    st.pid1 = sections.get("pid1", "").strip()
+    st.cron_running = parse_cron(sections.get("cron", ""))
+    _, timer, cron = backups.schedule_paths(config.db_name)
+    if st.pid1 == "systemd":
+        st.backup_timer = timer_state(sections.get("backup-timer", ""))
+        st.backup_when = _on_calendar(texts.get(timer) or "")
+    else:
+        st.backup_when = _cron_when(texts.get(cron) or "")
+
+
+def _on_calendar(unit: str) -> str:
+    """`OnCalendar *-*-* 03:00:00` from the timer unit (empty when it has none)."""
+    for line in unit.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "OnCalendar":
+            return f"OnCalendar {value.strip()}"
+    return ""
+
+
+def _cron_when(entry: str) -> str:
+    """`daily at HH:MM` from a cron.d entry's `M H * * * USER COMMAND` line."""
+    for line in entry.splitlines():
+        f = line.split()
+        if len(f) >= 6 and f[0].isdigit() and f[1].isdigit() and f[2:5] == ["*", "*", "*"]:
+            return f"daily at {int(f[1]):02d}:{int(f[0]):02d}"
+    return ""
 
 
 def _int(value: Any) -> int | None:
@@ -154,17 +217,6 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def format_duration(seconds: int) -> str:
-    """3 days 2:11:05 / 2:11:05 / 0:00:42."""
-    days, rest = divmod(max(0, seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    clock = f"{hours}:{minutes:02d}:{secs:02d}"
-    if days:
-        return f"{days} day{'s' if days != 1 else ''} {clock}"
-    return clock
 
 
 def format_bytes(n: int) -> str:
@@ -203,18 +255,57 @@ def format_status(st: HostStatus, now: float) -> str:
             row("migrations", text)
         else:
             row("migrations", st.migrations_note or "unknown")
-    if st.backup is not None:
-        mtime, size, fname = st.backup
-        age = format_duration(int(now - mtime))
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(mtime))
-        row("last backup", f"{st.backup_dir.rstrip('/')}/{fname} ({format_bytes(size)}, "
+    newest = st.backup
+    if newest is not None:
+        age = format_duration(int(now - newest.mtime))
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(newest.mtime))
+        row("last backup", f"{newest.path} ({newest.kind}, {format_bytes(newest.size)}, "
             f"{stamp}, {age} ago)")
+        row("backups", backup_counts(st.backups))
     elif st.backup_dir_missing:
         row("last backup", f"none ({st.backup_dir} does not exist)")
     else:
-        row("last backup", f"none (nothing in {st.backup_dir})")
+        row("last backup", f"none (no dump of {st.db_name} in {st.backup_dir})")
+    row("schedule", schedule_text(st))
     lines.extend(f"  note: {n}" for n in st.notes)
     return "\n".join(lines)
+
+
+#: the dump kinds, in the order `status` counts them
+KIND_ORDER = (backups.SCHEDULED, backups.MANUAL, "before-migration", "before-upgrade")
+
+
+def backup_counts(found: Sequence[BackupFile]) -> str:
+    """`9 (7 scheduled, 2 before-migration)` (kinds in KIND_ORDER)."""
+    counts = Counter(b.kind for b in found)
+    kinds = sorted(counts, key=lambda k: (KIND_ORDER.index(k) if k in KIND_ORDER
+                                          else len(KIND_ORDER), k))
+    return f"{len(found)} (" + ", ".join(f"{counts[k]} {k}" for k in kinds) + ")"
+
+
+def schedule_text(st: HostStatus) -> str:
+    """The schedule row: what runs the nightly dump (or why nothing does)."""
+    _, timer, cron = backups.schedule_paths(st.db_name)
+    unit = timer.rsplit("/", 1)[1]
+    when = f", {st.backup_when}" if st.backup_when else ""
+    in_place = ""
+    if st.pid1 == "systemd" and timer in st.backup_files:
+        words = st.backup_timer.split()
+        state = ", ".join(words) if len(words) == 2 else "state unknown"
+        in_place = f"systemd timer {unit} ({state}{when})"
+    elif st.pid1 != "systemd" and cron in st.backup_files:
+        runs = ("cron running" if st.cron_running else
+                "no cron daemon running: it never runs" if st.cron_running is False else
+                "cron unknown")
+        in_place = f"cron entry {cron} ({runs}{when})"
+    if st.backup_setting == "none":
+        return f"{in_place}; backup=none: apply removes it" if in_place else "none (backup=none)"
+    if in_place:
+        return in_place
+    if st.pid1 != "systemd" and st.cron_running is False:
+        return ("none: no systemd and no cron daemon (backup=pg_dump: run cron, or set "
+                "backup=none)")
+    return "none (backup=pg_dump: apply schedules it)"
 
 
 def _status_of(c: Connection, config: HostConfig | str,

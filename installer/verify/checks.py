@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from installer.desired import pgconf
+from installer.desired import backups, pgconf
+from installer.desired.backups import BackupFile
 from installer.host.applogin import EXIT_BAD_ENV, LoginOutcome
 from installer.sqlx.rules import LEDGER_TABLE, LedgerState, Migration
 
@@ -391,6 +392,161 @@ def login_problems(outcome: LoginOutcome, path: str, user: str, db_name: str) ->
     if not outcome.tcp:
         problems.append(f"DATABASE_URL in {path} ({target}) connects over a Unix socket, "
                         "not TCP")
+    return problems
+
+
+# -- backups ---------------------------------------------------------------------------------------
+
+#: the newest backup may be this old: a nightly schedule plus slack
+MAX_BACKUP_AGE = 26 * 3600
+
+
+def format_duration(seconds: int) -> str:
+    """3 days 2:11:05 / 2:11:05 / 0:00:42."""
+    days, rest = divmod(max(0, seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours}:{minutes:02d}:{secs:02d}"
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {clock}"
+    return clock
+
+
+@dataclass(frozen=True)
+class FileMeta:
+    """A file's `stat -c '%a %U %G %Y %n'`: mode (4 octal digits), owner, group, mtime."""
+
+    mode: str
+    owner: str
+    group: str
+    mtime: int
+
+
+#: the stat format parse_stat reads
+STAT_FORMAT = "%a %U %G %Y %n"
+
+
+def parse_stat(text: str) -> dict[str, FileMeta]:
+    """path -> FileMeta from `stat -c STAT_FORMAT` lines (others skipped)."""
+    out: dict[str, FileMeta] = {}
+    for line in text.splitlines():
+        parts = line.split(" ", 4)
+        if len(parts) != 5 or not parts[3].isdigit():
+            continue
+        mode, owner, group, mtime, path = parts
+        try:
+            int(mode, 8)
+        except ValueError:
+            continue
+        out[path] = FileMeta(mode.zfill(4), owner, group, int(mtime))
+    return out
+
+
+def _timer_words(state: str) -> str:
+    words = state.split()
+    if len(words) != 2:
+        return "systemctl shows no state"
+    return f"UnitFileState {words[0]}, ActiveState {words[1]}"
+
+
+def _list(paths: Sequence[str]) -> str:
+    return ", ".join(paths) + (" does" if len(paths) == 1 else " do")
+
+
+def backup_schedule_problems(backup: str, db_name: str, pid1: str, present: Iterable[str],
+                             timer_state: str, cron_running: bool | None) -> list[str]:
+    """backup=pg_dump: the schedule apply writes is in place and something runs it (the
+    timer enabled and active where systemd is PID 1, else the cron.d entry and a cron
+    daemon); backup=none: no schedule of ours. `present`: which of the script and the
+    schedule's files exist; `timer_state`: "UNITFILESTATE ACTIVESTATE"."""
+    have = set(present)
+    service, timer, cron = backups.schedule_paths(db_name)
+    unit = timer.rsplit("/", 1)[1]
+    if backup == "none":
+        ours = [p for p in (service, timer, cron) if p in have]
+        if ours:
+            return [f"backup=none, but a backup schedule of ours is in place: {', '.join(ours)}"
+                    " (apply removes it)"]
+        return []
+    if pid1 == "systemd":
+        missing = [p for p in (service, timer) if p not in have]
+        if missing:
+            return [f"no backups are scheduled: {_list(missing)} not exist (backup=pg_dump; "
+                    "apply writes the timer)"]
+        problems = []
+        if timer_state != "enabled active":
+            problems.append(f"the backup timer {unit} is not enabled and active "
+                            f"({_timer_words(timer_state)}): no backups are taken "
+                            f"(systemctl enable --now {unit})")
+        if cron in have:
+            problems.append(f"{cron} exists too: where systemd is PID 1 the timer schedules "
+                            "the backups (apply removes the cron entry)")
+        return problems + _script_problems(have)
+    if not cron_running:
+        text = ("no backups are scheduled: no systemd and no cron daemon; run cron, or set "
+                "backup=none")
+        if cron in have:
+            text += f" ({cron} is in place, but nothing runs it)"
+        return [text]
+    if cron not in have:
+        return [f"no backups are scheduled: {cron} does not exist (backup=pg_dump; apply "
+                "writes it where a cron daemon runs)"]
+    return _script_problems(have)
+
+
+def _script_problems(have: set[str]) -> list[str]:
+    if backups.SCRIPT_PATH in have:
+        return []
+    return [f"the backup script {backups.SCRIPT_PATH} does not exist: every scheduled run "
+            "fails (apply writes it)"]
+
+
+def backup_age_problems(newest: BackupFile | None, now: int, schedule_mtime: int | None,
+                        db_name: str, backup_dir: str, *, systemd: bool,
+                        max_age: int = MAX_BACKUP_AGE) -> list[str]:
+    """The newest backup (any kind) is at most `max_age` old, unless the schedule's own file
+    (the timer unit, or the cron entry) is younger than that: no night has passed yet.
+    `now` is the host's clock; `schedule_mtime` None: there is no schedule."""
+    if newest is not None and now - newest.mtime <= max_age:
+        return []
+    if schedule_mtime is not None and now - schedule_mtime < max_age:
+        return []
+    limit = f"{max_age // 3600} hours (a nightly schedule plus slack)"
+    see = ""
+    if schedule_mtime is not None:
+        see = (f"; see journalctl -u {backups.unit_base(db_name)}.service" if systemd else
+               "; see the cron daemon's log")
+    if newest is None:
+        since = ""
+        if schedule_mtime is not None:
+            since = f", and the schedule is {format_duration(now - schedule_mtime)} old"
+        return [f"there is no backup of database {db_name} in {backup_dir}{since}{see}"]
+    return [f"the newest backup of database {db_name} is {newest.path} ({newest.kind}), "
+            f"{format_duration(now - newest.mtime)} old: more than {limit}{see}"]
+
+
+def backup_permission_problems(dir_meta: FileMeta | None, dumps: Mapping[str, FileMeta],
+                               backup_dir: str) -> list[str]:
+    """backup_dir is 0700 and owned by postgres; no dump in it grants group or others any
+    access (apply and the backup script write them 0600). `dir_meta` None: there is no
+    backup_dir, so nothing to read."""
+    problems = []
+    if dir_meta is not None:
+        if dir_meta.mode != "0700":
+            problems.append(f"backup_dir {backup_dir} has mode {dir_meta.mode}, not 0700")
+        if dir_meta.owner != "postgres":
+            problems.append(f"backup_dir {backup_dir} is owned by {dir_meta.owner}, not "
+                            "postgres")
+    loose = sorted((path, m.mode) for path, m in dumps.items() if int(m.mode, 8) & 0o077)
+    if len(loose) == 1:
+        path, mode = loose[0]
+        problems.append(f"backup {path} has mode {mode}, not 0600: others can read the "
+                        "database's data")
+    elif loose:
+        shown = ", ".join(f"{p} ({m})" for p, m in loose[:10])
+        more = f" and {len(loose) - 10} more" if len(loose) > 10 else ""
+        problems.append(f"{len(loose)} backups in {backup_dir} are not 0600, so others can "
+                        f"read the database's data: {shown}{more}")
     return problems
 
 

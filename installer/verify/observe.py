@@ -4,15 +4,20 @@ The expected settings come from the very functions apply uses (detect, as apply'
 gather facts step, and plan_settings with the server's capabilities); the service and package state
 from the distribution strategy apply uses. The env file is never read into
 this process: its mode is `stat`ed, and the login check reads it on the host
-(installer.host.applogin), so no output can ever hold the password.
+(installer.host.applogin), so no output can ever hold the password. The backup
+schedule is read as apply's state probe reads it (installer.host.state), the dumps
+as installer.desired.backups lists them.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from installer.desired import backups
+from installer.desired.backups import BackupFile
 from installer.desired.config import HostConfig
 from installer.desired.settings import describe, plan_settings, tuning_inputs
 from installer.errors import CommandError, MigrationError
@@ -21,11 +26,24 @@ from installer.host.distros import detect
 from installer.host.distros.base import ServiceState, Strategy
 from installer.host.facts import Facts
 from installer.host.sections import SectionScript
-from installer.host.state import sql_section
+from installer.host.state import (
+    backup_file_texts,
+    backup_sections,
+    parse_cron,
+    sql_section,
+    timer_state,
+)
 from installer.sqlx.rules import LedgerState, parse_ledger_probe
 from installer.transport.base import Transport
 from installer.transport.shell import sh
-from installer.verify.checks import Socket, parse_proc_net_tcp, parse_ss
+from installer.verify.checks import (
+    STAT_FORMAT,
+    FileMeta,
+    Socket,
+    parse_proc_net_tcp,
+    parse_ss,
+    parse_stat,
+)
 
 #: checked by the listening check, not the settings check (one problem, one failing check)
 LISTEN_SETTING = "listen_addresses"
@@ -59,6 +77,52 @@ def verify_sql(config: HostConfig, setting_names: list[str]) -> str:
         [q.schema_privileges_fragment(config), q.unreadable_tables_fragment(config)])
 
 
+@dataclass(frozen=True)
+class BackupStat:
+    """`stat` of backup_dir, the schedule's files and the dumps, with the host's clock."""
+
+    #: the host's `date +%s` (None: unreadable)
+    now: int | None = None
+    #: backup_dir (None: it does not exist)
+    dir: FileMeta | None = None
+    #: the schedule's files that exist (service, timer, cron entry): path -> meta
+    schedule: dict[str, FileMeta] = field(default_factory=dict)
+    #: the app database's dumps in backup_dir: path -> meta
+    dumps: dict[str, FileMeta] = field(default_factory=dict)
+
+    def schedule_mtime(self, db_name: str, systemd: bool) -> int | None:
+        """When the schedule's own file was written: the timer unit where systemd is PID 1,
+        else the cron entry (None: it does not exist)."""
+        _, timer, cron = backups.schedule_paths(db_name)
+        meta = self.schedule.get(timer if systemd else cron)
+        return None if meta is None else meta.mtime
+
+
+def _dir(backup_dir: str) -> str:
+    return backup_dir.rstrip("/") or "/"
+
+
+def backup_stat_section(config: HostConfig) -> str:
+    """Shell: the host's `date +%s`, then `stat -c STAT_FORMAT` of backup_dir, the
+    schedule's files and the app database's dumps (what does not exist is left out)."""
+    d = sh(_dir(config.backup_dir))
+    return (f"date +%s; stat -c {sh(STAT_FORMAT)} -- {d} "
+            f"{sh(*backups.schedule_paths(config.db_name))} {d}/{sh(config.db_name)}-*.dump "
+            "2>/dev/null; true")
+
+
+def parse_backup_stat(text: str, config: HostConfig) -> BackupStat:
+    """backup_stat_section's output as a BackupStat."""
+    first, _, rest = text.partition("\n")
+    metas = parse_stat(rest)
+    d = _dir(config.backup_dir)
+    schedule = {p: metas[p] for p in backups.schedule_paths(config.db_name) if p in metas}
+    dumps = {p: m for p, m in metas.items() if p != d and p.rsplit("/", 1)[0] == d
+             and backups.kind_of(p.rsplit("/", 1)[1], config.db_name) is not None}
+    return BackupStat(int(first) if first.strip().isdigit() else None, metas.get(d),
+                      schedule, dumps)
+
+
 @dataclass
 class Observed:
     """Everything the checks look at, for one host."""
@@ -82,6 +146,20 @@ class Observed:
     ledger_error: str = ""
     wanted: dict[str, str] = field(default_factory=dict)
     inputs: str = ""
+    #: the backup script and the schedule's files (installer.host.state): path -> text
+    backup_files: dict[str, str | None] = field(default_factory=dict)
+    #: the backup timer's "UNITFILESTATE ACTIVESTATE" ("": no unit file, or no systemd)
+    backup_timer: str = ""
+    #: whether a cron daemon runs (asked only where systemd is not PID 1)
+    cron_running: bool | None = None
+    #: the app database's dumps in backup_dir, newest first
+    backups: list[BackupFile] = field(default_factory=list)
+    backup_stat: BackupStat = field(default_factory=BackupStat)
+
+    @property
+    def now(self) -> int:
+        """The host's clock (this machine's when it could not be read)."""
+        return self.backup_stat.now if self.backup_stat.now is not None else int(time.time())
 
 
 def observe(t: Transport, name: str, config: HostConfig) -> Observed:
@@ -94,6 +172,9 @@ def observe(t: Transport, name: str, config: HostConfig) -> Observed:
     s.section("env-meta", f"stat -c '%a %U %G' {sh(config.env_file)} 2>/dev/null; true")
     s.section("sockets", "if command -v ss >/dev/null 2>&1; then echo ss; ss -ltnp; "
               "else echo proc; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; fi")
+    backup_sections(s, config, systemd=facts.systemd)
+    s.section("backup-list", backups.listing_script(config.backup_dir, config.db_name))
+    s.section("backup-stat", backup_stat_section(config))
     s.section("sql", sql_section(config.pg_port, verify_sql(config, names), strategy.psql()))
     s.section("login", applogin.probe_section(config.env_file, strategy.psql()))
     r = t.run(s.script, become="root", timeout=180)
@@ -112,6 +193,11 @@ def observe(t: Transport, name: str, config: HostConfig) -> Observed:
         sql=sql, sql_error=sql_error, ledger=ledger, ledger_error=ledger_error,
         login=applogin.parse_probe_section(sections.get("login", "")),
         wanted=wanted, inputs=inputs,
+        backup_files=backup_file_texts(sections, config),
+        backup_timer=timer_state(sections.get("backup-timer", "")),
+        cron_running=parse_cron(sections.get("cron", "")),
+        backups=backups.parse_listing(sections.get("backup-list", ""), config.db_name),
+        backup_stat=parse_backup_stat(sections.get("backup-stat", ""), config),
     )
 
 

@@ -130,6 +130,29 @@ def test_env_file_is_0600_root(chatalot: Observed) -> None:
     expect(checks.env_file_problems(chatalot.env_meta, chatalot.config.env_file))
 
 
+def test_backups_are_scheduled_as_configured(chatalot: Observed) -> None:
+    c = chatalot.config
+    present = [path for path, text in chatalot.backup_files.items() if text is not None]
+    expect(checks.backup_schedule_problems(c.backup, c.db_name, chatalot.facts.pid1, present,
+                                           chatalot.backup_timer, chatalot.cron_running))
+
+
+def test_newest_backup_is_recent(chatalot: Observed) -> None:
+    c = chatalot.config
+    if c.backup == "none":
+        pytest.skip("backup=none: nothing schedules backups, so none is due")
+    systemd = chatalot.facts.systemd
+    expect(checks.backup_age_problems(
+        chatalot.backups[0] if chatalot.backups else None, chatalot.now,
+        chatalot.backup_stat.schedule_mtime(c.db_name, systemd), c.db_name, c.backup_dir,
+        systemd=systemd))
+
+
+def test_backups_are_not_readable_by_others(chatalot: Observed) -> None:
+    b = chatalot.backup_stat
+    expect(checks.backup_permission_problems(b.dir, b.dumps, chatalot.config.backup_dir))
+
+
 def _needs_server(chatalot: Observed) -> None:
     if chatalot.sql is None:
         pytest.fail("PostgreSQL does not answer, so this cannot be checked: "

@@ -93,7 +93,8 @@ def test_first_apply_applies_52_as_the_app_role(runs: dict[str, Any]) -> None:
     assert runs["ledger_first"] == [(v, APP) for v in range(1, 53)]
     names = [x["name"] for x in doc["hosts"]["localhost"]["steps"]]
     assert names.index("apply migrations") == names.index(f"write {runs['tmp'] / 'app.env'}") + 1
-    assert names[names.index("apply migrations") + 1] == "check DATABASE_URL login"
+    assert names[names.index("apply migrations") + 1:] == ["schedule backups",
+                                                        "check DATABASE_URL login"]
     foreign = as_postgres_sql(
         "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         f"WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) <> '{APP}'", database=APP)

@@ -144,7 +144,7 @@ def test_the_running_migration_ended_whole_and_nothing_else_started(
     assert first["state"] == "stopped" and first["failed"] == 0
     steps = {s["name"]: s for s in first["steps"]}
     assert steps["apply migrations"]["status"] == "changed", steps["apply migrations"]
-    assert first["stopped_before"] == "check DATABASE_URL login"
+    assert first["stopped_before"] == "schedule backups"
     for h in HOSTS[1:]:
         assert doc["hosts"][h]["state"] == "not started" and doc["hosts"][h]["steps"] == []
     assert runs["probe"] == "1,2"  # committed whole, after the Ctrl-C

@@ -44,7 +44,7 @@ pytestmark = [
 ]
 
 SCRATCH = "chatalot_vfy"
-ALL_CHECKS = 14
+ALL_CHECKS = 17
 
 
 @dataclass
@@ -199,7 +199,7 @@ def test_plain_pytest_runs_the_same_suite(scratch: Scratch) -> None:
          f"--chatalot-inventory={scratch.inventory}"],
         capture_output=True, text=True, cwd="/", check=False, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "13 passed, 1 skipped" in p.stdout
+    assert "16 passed, 1 skipped" in p.stdout
     # the same checks, told another database: the variables really reach the checks
     p = subprocess.run(
         [str(REPO / ".venv/bin/pytest"), str(suite_path()), "-p", "no:cacheprovider", "-q",

@@ -10,9 +10,9 @@ untouched), `restore --in-place --yes` puts it in place of the live one (the liv
 dumped first and kept renamed), and the app reads its rows as at backup time.
 
 Faults: a truncated dump is refused before anything is created; a backup folder that is
-full (a tmpfs with room for one and a half dumps) makes `backup` fail loudly, the earlier dumps intact, the database
-untouched. `backup=none` removes the schedule (the dumps stay), `--check --diff` then
-shows the unit files it would write.
+full (a tmpfs with room for one and a half dumps) makes `backup` fail loudly, the earlier
+dumps intact, the database untouched. `backup=none` removes the schedule (the dumps
+stay), `--check --diff` then shows the unit files it would write.
 
 Needs root and the test bed: CI runs it.
 """

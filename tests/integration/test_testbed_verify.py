@@ -22,7 +22,7 @@ from tests.integration.helpers import REPO, cli, inventory, run_apply
 
 pytestmark = pytest.mark.testbed
 
-ALL_CHECKS = 14
+ALL_CHECKS = 17
 
 
 def _hosts(bed: Any) -> list[str]:

@@ -132,7 +132,8 @@ def test_status_of_a_silent_server_still_shows_the_backup_it_read() -> None:
     assert status_cmd.format_status(st, now=0.0).splitlines() == [
         "db01",
         "  PostgreSQL   PostgreSQL does not answer: psql: error: boom",
-        "  last backup  none (/var/backups/chatalot does not exist)"]
+        "  last backup  none (/var/backups/chatalot does not exist)",
+        "  schedule     none (backup=pg_dump: apply schedules it)"]
 
 
 # -- psql without -K: no terminal, sudo needs a password -> the same message ---------------------

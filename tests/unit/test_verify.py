@@ -593,29 +593,47 @@ STATUS_SQL_OUT = (
     + "chatalot-ledger: end\n")
 
 
+DUMP = "/var/backups/chatalot/chatalot-20231114T221320Z-scheduled.dump"
+TIMER = "/etc/systemd/system/chatalot-db-backup-chatalot.timer"
+SYSTEMD_SCHEDULE = {"pid1": "systemd\n",
+                    f"backup {TIMER}": "[Timer]\nOnCalendar=*-*-* 03:00:00\n",
+                    "backup-timer": "UnitFileState=enabled\nActiveState=active\n"}
+
+
 @pytest.mark.parametrize(
     ("sections", "expected"),
     [
-        ({"sql": STATUS_SQL_OUT, "backup": "1700000000.5 104857600 chatalot-x.dump\n"},
+        ({"sql": STATUS_SQL_OUT, **SYSTEMD_SCHEDULE,
+          "backup": f"1700000000 104857600 {DUMP}\n"
+                    "1690000000 1024 /var/backups/chatalot/chatalot-20230722T043000Z-before-9"
+                    ".dump\n"
+                    "1699990000 1024 /var/backups/chatalot/other-20231114T221320Z-manual.dump\n"},
          ["db01",
           "  PostgreSQL   15.8 (up 3 days 3:51:05)",
           "  database     9861 kB",
           "  connections  6 / 100",
           "  migrations   10 applied, 2 pending",
-          "  last backup  /var/backups/chatalot/chatalot-x.dump (100 MB, STAMP, 0:16:39 ago)"]),
+          f"  last backup  {DUMP} (scheduled, 100 MB, STAMP, 0:16:40 ago)",
+          "  backups      2 (1 scheduled, 1 before-migration)",
+          "  schedule     systemd timer chatalot-db-backup-chatalot.timer (enabled, active, "
+          "OnCalendar *-*-* 03:00:00)"]),
         ({"sql": STATUS_SQL_OUT.replace("chatalot-ledger: owner chatalot\n", "")
-          .split("\n")[0] + "\nchatalot-ledger: absent\n", "backup": "MISSING\n"},
+          .split("\n")[0] + "\nchatalot-ledger: absent\n", "backup": "MISSING\n",
+          "pid1": "sh\n", "cron": "no\n"},
          ["db01",
           "  PostgreSQL   15.8 (up 3 days 3:51:05)",
           "  database     9861 kB",
           "  connections  6 / 100",
           "  migrations   0 applied, 12 pending",
-          "  last backup  none (/var/backups/chatalot does not exist)"]),
+          "  last backup  none (/var/backups/chatalot does not exist)",
+          "  schedule     none: no systemd and no cron daemon (backup=pg_dump: run cron, or "
+          "set backup=none)"]),
         ({"sql": "psql: error: connection to server on socket failed\n", "backup": ""},
          ["db01",
           "  PostgreSQL   PostgreSQL does not answer: psql: error: connection to server on "
           "socket failed",
-          "  last backup  none (nothing in /var/backups/chatalot)"]),
+          "  last backup  none (no dump of chatalot in /var/backups/chatalot)",
+          "  schedule     none (backup=pg_dump: apply schedules it)"]),
     ],
 )
 def test_status_parse_and_format(sections: dict[str, str], expected: list[str]) -> None:
@@ -623,7 +641,7 @@ def test_status_parse_and_format(sections: dict[str, str], expected: list[str]) 
     text = status_cmd.format_status(st, now=1700001000.0)
     lines = text.splitlines()
     if st.backup is not None:
-        stamp = lines[-1].split(", ")[1]
+        stamp = lines[5].split(", ")[2]
         expected = [ln.replace("STAMP", stamp) for ln in expected]
     assert lines == expected
 
@@ -634,7 +652,7 @@ def test_status_parse_and_format(sections: dict[str, str], expected: list[str]) 
      (3 * 86400 + 5, "3 days 0:00:05"), (-5, "0:00:00")],
 )
 def test_format_duration(seconds: int, text: str) -> None:
-    assert status_cmd.format_duration(seconds) == text
+    assert checks.format_duration(seconds) == text
 
 
 @pytest.mark.parametrize(
