@@ -51,8 +51,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Check that each host is a working Chatalot database host: PostgreSQL "
         "installed, enabled and running, listening only where configured, the app role and "
         "database as apply makes them, no trust in pg_hba, the tuned settings in force, "
-        "every migration applied, the env file 0600. Changes nothing. The same suite runs "
-        "under plain pytest: pytest --hosts=ssh://root@HOST \"$(chatalot-db verify "
+        "every migration applied, the env file 0600, nightly backups scheduled and the "
+        "newest one recent, the dumps readable by postgres only. Changes nothing. The same "
+        "suite runs under plain pytest: pytest --hosts=ssh://root@HOST \"$(chatalot-db verify "
         "--print-suite-path)\"",
     )
     add_target_options(p, forks="connected to")

@@ -293,9 +293,11 @@ def test_env_file_mode_0644(scratch: Scratch) -> None:
 def test_status_shows_size_and_migration_counts(scratch: Scratch) -> None:
     total = len(load_migrations(migrations_dir()))
     scratch.backup_dir.mkdir(parents=True, exist_ok=True)
-    (scratch.backup_dir / f"{SCRATCH}-old.dump").write_bytes(b"x" * 10)
-    os.utime(scratch.backup_dir / f"{SCRATCH}-old.dump", (1, 1))
-    (scratch.backup_dir / f"{SCRATCH}-new.dump").write_bytes(b"x" * 20480)
+    old, new = f"{SCRATCH}-20200101T000000Z-manual.dump", f"{SCRATCH}-20991231T000000Z-manual.dump"
+    (scratch.backup_dir / old).write_bytes(b"x" * 10)
+    os.utime(scratch.backup_dir / old, (1, 1))
+    (scratch.backup_dir / new).write_bytes(b"x" * 20480)
+    (scratch.backup_dir / f"{SCRATCH}-unrelated.dump").write_bytes(b"x" * 5)
     start = time.monotonic()
     p = cli("status", "-i", str(scratch.inventory))
     took = time.monotonic() - start
@@ -305,7 +307,8 @@ def test_status_shows_size_and_migration_counts(scratch: Scratch) -> None:
     size = _psql(f"SELECT pg_size_pretty(pg_database_size('{SCRATCH}'))")
     assert lines["database"].split(None, 1)[1] == size
     assert lines["migrations"].split(None, 1)[1] == f"{total} applied, 0 pending"
-    assert f"{SCRATCH}-new.dump (20 kB, " in lines["last"]
+    assert f"{new} (manual, 20 kB, " in lines["last"], lines["last"]
+    assert lines["backups"].split(None, 1)[1] == "2 (2 manual)", lines["backups"]
     assert "/ " + _psql("SHOW max_connections") in lines["connections"]
     print(f"status took {took:.2f}s")
     p = cli("status")
