@@ -33,7 +33,7 @@ from installer.desired import pgconf
 from installer.desired.upgrade import Cluster
 from installer.errors import UnsupportedDistroError
 from installer.host.distros.base import UpgradePlan
-from installer.host.distros.fedora import (
+from installer.host.distros.datadir_upgrade import (
     DataDirUpgrade,
     drop_old_script,
     rollback_script,

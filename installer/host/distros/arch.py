@@ -14,7 +14,7 @@ from installer.desired.upgrade import Cluster
 from installer.errors import UnsupportedDistroError
 from installer.host.distros.base import INITDB_AUTH, INITDB_LOCALE, UpgradePlan
 from installer.host.distros.datadir import DataDirStrategy
-from installer.host.distros.fedora import (
+from installer.host.distros.datadir_upgrade import (
     DataDirUpgrade,
     drop_old_script,
     newer_major,
