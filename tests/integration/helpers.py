@@ -148,3 +148,10 @@ def wait_port(address: str, port: int, seconds: float = 30) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+#: a Debian 13 host given bookworm's apt source beside trixie's, as a host upgraded from
+#: Debian 12 keeps it (bookworm's postgresql-15 installs beside trixie's packages)
+BOOKWORM_SOURCE = ("sed -n 's/^deb \\([^ ]*\\) trixie main$/deb \\1 bookworm main/p' "
+                   "/etc/apt/sources.list > /etc/apt/sources.list.d/bookworm.list && "
+                   "test -s /etc/apt/sources.list.d/bookworm.list && apt-get update -q >/dev/null")

@@ -19,13 +19,10 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import host_of_kind
-from tests.integration.helpers import inventory, run_apply
+from tests.integration.helpers import BOOKWORM_SOURCE, inventory, run_apply
 
 pytestmark = pytest.mark.testbed
 
-BOOKWORM = ("sed -n 's/^deb \\([^ ]*\\) trixie main$/deb \\1 bookworm main/p' "
-            "/etc/apt/sources.list > /etc/apt/sources.list.d/bookworm.list && "
-            "test -s /etc/apt/sources.list.d/bookworm.list && apt-get update -q >/dev/null")
 ROWS = ("CREATE TABLE app_notes (id int PRIMARY KEY); "
         "INSERT INTO app_notes SELECT generate_series(1, 40);")
 STOP = ("database chatalot lives in PostgreSQL 15's cluster (main, port 5432, running) and "
@@ -54,7 +51,7 @@ def majors(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
     bed.reset(host)
     out: dict[str, Any] = {"host": host, "runs": {}}
     try:
-        bed.ssh(host, BOOKWORM, check=True)
+        bed.ssh(host, BOOKWORM_SOURCE, check=True)
         pinned = inventory(bed, tmp / "pinned.ini", {host: "root"}, pg_version="15")
         out["runs"]["pinned"] = run_apply(pinned, tmp / "pinned.json")
         app: subprocess.CompletedProcess[str] = bed.ssh(

@@ -28,13 +28,10 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import host_of_kind
-from tests.integration.helpers import cli, inventory, run_apply, run_reported
+from tests.integration.helpers import BOOKWORM_SOURCE, cli, inventory, run_apply, run_reported
 
 pytestmark = pytest.mark.testbed
 
-BOOKWORM = ("sed -n 's/^deb \\([^ ]*\\) trixie main$/deb \\1 bookworm main/p' "
-            "/etc/apt/sources.list > /etc/apt/sources.list.d/bookworm.list && "
-            "test -s /etc/apt/sources.list.d/bookworm.list && apt-get update -q >/dev/null")
 APP = 'set -a; . /etc/chatalot/database.env; psql "$DATABASE_URL" -X -At -v ON_ERROR_STOP=1 '
 ROWS = ("CREATE TABLE app_notes (id int PRIMARY KEY); "
         "INSERT INTO app_notes SELECT generate_series(1, 40);")
@@ -77,7 +74,7 @@ def upgrades(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
         runs[name] = run_reported("upgrade", inv, tmp / f"{name}.json", *args)
 
     try:
-        bed.ssh(host, BOOKWORM, check=True)
+        bed.ssh(host, BOOKWORM_SOURCE, check=True)
         pinned = inventory(bed, tmp / "pinned.ini", {host: "root"}, pg_version="15")
         inv = inventory(bed, tmp / "plain.ini", {host: "root"})
         runs["provision"] = run_apply(pinned, tmp / "provision.json")
