@@ -116,6 +116,13 @@ class PlanUpgrade(Step):
 
     def run(self, ctx: HostContext) -> StepResult:
         u, c = self.run_, ctx.config
+        if u.mode != "upgrade" and ctx.strategy.family != "debian":
+            # their old data directories (data-old, olddata-N, /var/lib/pgsql/N/data) are not
+            # paired with the serving one yet: refused rather than "nothing kept"
+            raise StepFailed(
+                f"upgrade --{u.mode} is available on Debian/Ubuntu hosts only; on "
+                f"{ctx.strategy.label} hosts the old data directory an upgrade kept is named "
+                "in its step's output: bring it back or remove it by hand. Nothing was changed")
         found = read_clusters(ctx)
         if u.mode == "upgrade":
             assert u.to is not None

@@ -123,3 +123,30 @@ def test_password_never_in_output_or_report(two_runs: dict[str, object], tmp_pat
     assert p.returncode == 0
     assert pw not in p.stdout + p.stderr and pw not in (tmp_path / "check.json").read_text()
     assert doc["hosts"]["localhost"]["changed"] == 0
+
+
+def test_without_systemd_cron_runs_the_nightly_dump(two_runs: dict[str, object]) -> None:
+    """This machine has no systemd as PID 1; CI runs cron here (scripts/test.sh)."""
+    doc1, doc2 = two_runs["doc1"], two_runs["doc2"]
+    assert isinstance(doc1, dict) and isinstance(doc2, dict)
+    steps = {s["name"]: s for s in doc2["hosts"]["localhost"]["steps"]}
+    assert steps["schedule backups"]["status"] == "ok"
+    assert steps["schedule backups"]["reason"].startswith("pg_dump of chatalot daily at ")
+    assert "(cron, spread by machine-id), kept 7 days in /var/backups/chatalot" in \
+        steps["schedule backups"]["reason"]
+    entry = Path("/etc/cron.d/chatalot-db-backup-chatalot")
+    line = [ln for ln in entry.read_text().splitlines() if not ln.startswith(("#", "SHELL",
+                                                                               "PATH"))]
+    assert len(line) == 1 and line[0].endswith(
+        " * * * postgres /usr/local/lib/chatalot-db/backup chatalot 5432 "
+        "/var/backups/chatalot 7 /usr/lib/postgresql/15/bin scheduled"), line
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o644 and entry.stat().st_uid == 0
+    # what cron would run, run now as cron runs it: a dump appears, 0600, postgres's
+    cmd = line[0].split(" postgres ", 1)[1]
+    r = subprocess.run(["runuser", "-u", "postgres", "--", "sh", "-c", cmd], cwd="/",
+                       capture_output=True, text=True, check=False, timeout=300)
+    assert r.returncode == 0, r.stderr
+    path = Path(r.stdout.split()[0])
+    assert path.name.startswith("chatalot-") and path.name.endswith("-scheduled.dump")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.unlink()

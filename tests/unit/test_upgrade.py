@@ -192,3 +192,18 @@ def test_one_of_to_rollback_drop_old_is_required(capsys: pytest.CaptureFixture[s
     assert e.value.code == 5
     assert "one of the arguments --to --rollback --drop-old is required" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["rollback", "drop-old"])
+@pytest.mark.parametrize("distro", ["fedora40", "arch"])
+def test_rollback_and_drop_old_are_refused_where_kept_clusters_are_not_paired(
+        mode: str, distro: str) -> None:
+    from installer.steps.base import StepFailed
+    from tests.unit.stepkit import harness
+
+    h = harness(distro)
+    plan = upgrade_steps(mode)[1]
+    with pytest.raises(StepFailed, match=rf"^upgrade --{mode} is available on Debian/Ubuntu "
+                                         "hosts only; .* Nothing was changed$"):
+        h.run(plan)
+    assert h.host.ran() == []
