@@ -132,11 +132,12 @@ RECIPES: dict[str, Recipe] = {
         Recipe("debian13", "trixie", 17, "Debian 13 (trixie)"),
         # Layout emulations on a Debian 12 base (testbed/emulations.py says what is and
         # is not emulated). pg_major is what the host really gets: Debian 12's 15.
+        # (cron: the no-systemd variants' nightly backups run from it)
         Recipe("fedora", "bookworm", 15,
                "Fedora 40 layout emulation on Debian 12 (dnf, postgresql-setup)",
-               steps=emulation_steps("fedora")),
+               packages=(*BASE_PACKAGES, "cron"), steps=emulation_steps("fedora")),
         Recipe("arch", "bookworm", 15, "Arch Linux layout emulation on Debian 12 (pacman)",
-               steps=emulation_steps("arch")),
+               packages=(*BASE_PACKAGES, "cron"), steps=emulation_steps("arch")),
         Recipe("ubuntu", "bookworm", 15,
                "Ubuntu 24.04 os-release on Debian 12 (apt is Debian 12's)",
                steps=emulation_steps("ubuntu")),

@@ -51,10 +51,12 @@ DATA_DIR = {"fedora": "/var/lib/pgsql/data", "arch": "/var/lib/postgres/data",
             "ubuntu": "/var/lib/postgresql/15/main"}
 PKG_LOG = "/var/log/chatalot-emulated-pkg.log"
 NOSYSTEMD_PORT = 2222
-#: a second sshd whose sessions see a PID namespace where PID 1 is sshd, not systemd
+#: a second sshd whose sessions see a PID namespace where PID 1 is sshd, not systemd; a
+#: cron daemon runs in it (systemd's own cron service is stopped: one cron per host)
 NOSYSTEMD_SSHD = (
+    "systemctl disable --now --quiet cron && "
     "systemd-run --unit=chatalot-nosystemd-sshd unshare --pid --fork --mount-proc "
-    f"/usr/sbin/sshd -D -p {NOSYSTEMD_PORT} -o PidFile=none"
+    f"sh -c 'cron && exec /usr/sbin/sshd -D -p {NOSYSTEMD_PORT} -o PidFile=none'"
 )
 
 
@@ -254,6 +256,14 @@ def test_service_enabled_and_active_under_systemd(hosts: Any, runs: dict[str, An
     assert r.stdout.split() == ["enabled", "active"], r.stdout + r.stderr
 
 
+@pytest.mark.parametrize("host", EMULATED)
+def test_with_systemd_a_timer_schedules_the_nightly_dump(runs: dict[str, Any],
+                                                         host: str) -> None:
+    reason = _steps(runs["first"][1], host)["schedule backups"]["reason"]
+    assert reason.startswith("scheduled pg_dump of chatalot *-*-* 03:00:00 (+ up to 1h, fixed "
+                             "per host), systemd timer chatalot-db-backup-chatalot.timer")
+
+
 @pytest.mark.parametrize("host", PGCTL)
 def test_without_systemd_pg_ctl_runs_the_cluster_and_the_steps_say_so(
         hosts: Any, runs: dict[str, Any], host: str) -> None:
@@ -268,6 +278,12 @@ def test_without_systemd_pg_ctl_runs_the_cluster_and_the_steps_say_so(
     assert enable["reason"] == ("no systemd as PID 1 (PID 1 is sshd): nothing to enable; the "
                                 f"cluster is managed with {tool}")
     assert steps["start postgresql"]["reason"] == f"started with {tool}"
+    # the nightly dump: cron runs it, at a minute of the hour the machine-id gives
+    backups = steps["schedule backups"]
+    assert backups["status"] == "changed", backups
+    assert backups["reason"].startswith("scheduled pg_dump of chatalot daily at 03:")
+    assert "(cron, spread by machine-id), kept 7 days in /var/backups/chatalot" in \
+        backups["reason"]
     # the tuning needs a restart: pg_ctl restart did it
     assert "PostgreSQL restarted" in steps["configure postgresql.conf"]["reason"]
     _, second = runs["second"]
