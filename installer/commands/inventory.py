@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     """Carry out `chatalot-db inventory`; returns the exit code."""
     try:
         action = _action(args)
-        path: str | None = getattr(args, "inventory", None)
+        path: list[str] | None = getattr(args, "inventory", None)
         inventory = (load_inventory(path, *inventory_inputs(args)) if path
                      else localhost_inventory())
         return _emit(_render(inventory, action, args))

@@ -16,7 +16,9 @@ from installer.fleet.inventory.vault import VaultSecret
 from installer.fleet.rollout import SerialItem
 
 INVENTORY_HELP = ("Ansible inventory (INI, or YAML: .yml/.yaml/.json), with its group_vars/ and "
-                  "host_vars/; default: this machine only (local mode)")
+                  "host_vars/; a directory: every inventory file in it; may be given several "
+                  "times, read in order as ansible-playbook reads them; default: this machine "
+                  "only (local mode)")
 
 
 def add_target_options(p: argparse.ArgumentParser, *, inventory: str = INVENTORY_HELP,
@@ -29,7 +31,7 @@ def add_target_options(p: argparse.ArgumentParser, *, inventory: str = INVENTORY
     when `json` is its help, --accept-new-host-keys, and -K/--ask-become-pass (`become`).
     `scope` starts every help but -i's (migrate's "with -i: ").
     """
-    p.add_argument("-i", "--inventory", metavar="FILE", help=inventory)
+    p.add_argument("-i", "--inventory", metavar="FILE|DIR", action="append", help=inventory)
     add_vault_options(p, scope)
     add_extra_vars_option(p, scope)
     if limit:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +17,16 @@ from installer.transport.base import Transport
 LOCALHOST_VARS: dict[str, Any] = {"ansible_connection": "local"}
 
 
-def load_hosts(inventory: str | None, limit: str | None,
+#: what -i gives: one source or several (None: local mode)
+Sources = str | Sequence[str] | None
+
+
+def sources_text(inventory: Sources) -> str:
+    """The -i sources for messages: `hosts.ini` or `a.ini, b/`."""
+    return inventory if isinstance(inventory, str) else ", ".join(inventory or ())
+
+
+def load_hosts(inventory: Sources, limit: str | None,
                vault: list[VaultSecret] | None = None,
                extra_vars: dict[str, Any] | None = None, *,
                allow_empty: bool = False) -> dict[str, dict[str, Any]]:
@@ -42,8 +51,8 @@ def load_hosts(inventory: str | None, limit: str | None,
     except UsageError as e:  # a pattern Ansible cannot use either: its exit code is 1
         raise ChatalotError(f"--limit {limit!r}: {e}") from None
     if not names and not allow_empty:  # (--list-hosts lists none, as ansible-playbook)
-        raise ChatalotError(f"--limit {limit!r} leaves no host of {inventory} to target"
-                            if limit else f"{inventory} has no hosts")
+        raise ChatalotError(f"--limit {limit!r} leaves no host of {sources_text(inventory)} to "
+                            "target" if limit else f"{sources_text(inventory)} has no hosts")
     return {n: inv.host_vars(n) for n in names}
 
 
@@ -70,7 +79,7 @@ def expand_limit_files(limit: str | None) -> str | None:
     return ",".join(out)
 
 
-def one_host(inventory: str | None, name: str, vault: list[VaultSecret] | None = None,
+def one_host(inventory: Sources, name: str, vault: list[VaultSecret] | None = None,
              extra_vars: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """The single host `name` (a name or a pattern matching exactly one host)."""
     if not inventory:
@@ -83,7 +92,8 @@ def one_host(inventory: str | None, name: str, vault: list[VaultSecret] | None =
     names = inv.select(name)
     if len(names) != 1:
         found = "no host" if not names else f"{len(names)} hosts ({', '.join(names[:5])})"
-        raise UsageError(f"{name} matches {found} in {inventory}: name exactly one host")
+        raise UsageError(f"{name} matches {found} in {sources_text(inventory)}: name exactly "
+                         "one host")
     return names[0], inv.host_vars(names[0])
 
 

@@ -21,6 +21,7 @@ import copy
 import os
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from installer.fleet.inventory.ranges import HostPatternError, expand_host_patte
 from installer.fleet.inventory.values import InvalidValueError, parse_value
 from installer.fleet.inventory.vault import VaultSecret
 
-__all__ = ["load_inventory", "parse_inventory"]
+__all__ = ["IGNORED", "inventory_files", "load_inventory", "parse_inventory"]
 
 _COMMENT_MARKERS = ("#", ";")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes kept by the surrogateescape decoding
@@ -40,33 +41,81 @@ _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:\#.*)?$")
 _GROUP_NAME = re.compile(r"^([^:\]\s]+)\s*(?:\#.*)?$")
 
 
-def load_inventory(path: str, vault: list[VaultSecret] | None = None,
+def load_inventory(path: str | Sequence[str], vault: list[VaultSecret] | None = None,
                    extra_vars: dict[str, Any] | None = None) -> Inventory:
-    """Read and parse an inventory file (INI; YAML when it ends in .yml, .yaml or .json:
-    installer.fleet.inventory.yamlinv), with the group_vars/ and host_vars/ beside it
-    (varsfiles; vaulted ones decrypted with `vault`), and the extra vars given (extravars).
-    Raises InventoryError on any problem."""
-    if os.path.splitext(path)[1] == ".toml":
-        raise InventoryError(path, None, "TOML inventories are not supported; use the INI format")
-    if os.path.isdir(path):
-        raise InventoryError(path, None, "is a directory; give the path of an INI inventory file")
+    """Read and parse inventory sources as ansible-core does with `-i` given once per
+    source: files (INI; YAML when the name ends in .yml, .yaml or .json:
+    installer.fleet.inventory.yamlinv) and directories (every inventory file in them,
+    `inventory_files`), read in order into one inventory; then each source's group_vars/
+    and host_vars/ (varsfiles; a later source's win; vaulted ones decrypted with `vault`),
+    and the extra vars given (extravars). Raises InventoryError on any problem."""
+    sources = [path] if isinstance(path, str) else list(path)
+    if not sources:
+        raise InventoryError("-i", None, "no inventory source given")
+    data = InventoryData(sources[0])
+    for source in sources:
+        for file in inventory_files(source):
+            _read_source(data, file, vault)
+    inventory = data.reconcile()
+    inventory.path = ", ".join(sources)
+    group_vars: dict[str, dict[str, Any]] = {g: {} for g in inventory.groups}
+    host_vars: dict[str, dict[str, Any]] = {h: {} for h in inventory.hosts}
+    for source in sources:  # Ansible's get_vars_from_inventory_sources: later sources win
+        base = varsfiles.inventory_basedir(source)
+        for g in group_vars:
+            group_vars[g].update(varsfiles.load_entity_vars(
+                os.path.join(base, "group_vars"), g, vault))
+        for h in host_vars:
+            host_vars[h].update(varsfiles.load_entity_vars(
+                os.path.join(base, "host_vars"), h, vault))
+    inventory.set_file_vars(group_vars, host_vars)
+    inventory.extra_vars = dict(extra_vars or {})
+    return inventory
+
+
+#: what Ansible never reads as an inventory in a directory source: hidden entries, the
+#: vars folders, and INVENTORY_IGNORE_EXTS (ansible-core 2.19's defaults)
+IGNORED = re.compile("|".join(
+    ["^\\.", "^host_vars$", "^group_vars$", "^vars_plugins$"]
+    + [re.escape(ext) + "$" for ext in (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md",
+                                         ".txt", ".rst", ".orig", ".cfg", ".retry")]))
+
+
+def inventory_files(source: str) -> list[str]:
+    """The files a source stands for, in Ansible's order: the file itself, or a
+    directory's entries sorted by name, IGNORED ones left out, sub-directories read the
+    same way. A source that does not exist is an InventoryError."""
+    if os.path.splitext(source)[1] == ".toml":
+        raise InventoryError(source, None,
+                             "TOML inventories are not supported; use the INI format")
+    if not os.path.isdir(source):
+        if not os.path.exists(source):
+            raise InventoryError(source, None, "cannot read the inventory: No such file or "
+                                 "directory")
+        return [source]
+    try:
+        names = sorted(os.listdir(source))
+    except OSError as exc:
+        raise InventoryError(source, None,
+                             f"cannot read the inventory folder: {exc.strerror}") from exc
+    files: list[str] = []
+    for name in names:
+        if not IGNORED.search(name):
+            files += inventory_files(os.path.join(source, name))
+    return files
+
+
+def _read_source(data: InventoryData, path: str, vault: list[VaultSecret] | None) -> None:
+    """One inventory file into `data`."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            raw = fh.read()
     except OSError as exc:
         raise InventoryError(path, None, f"cannot read the inventory: {exc.strerror}") from exc
     if os.path.splitext(path)[1] in yamlinv.EXTENSIONS:
-        inventory = yamlinv.parse_yaml_inventory(data.decode("utf-8", "replace"), path, vault)
+        yamlinv.read_yaml_inventory(data, raw.decode("utf-8", "replace"), path, vault)
     else:
-        inventory = _IniParser(path).parse(_decode_lines(data))
-    base = varsfiles.inventory_basedir(path)
-    inventory.set_file_vars(
-        {g: varsfiles.load_entity_vars(os.path.join(base, "group_vars"), g, vault)
-         for g in inventory.groups},
-        {h: varsfiles.load_entity_vars(os.path.join(base, "host_vars"), h, vault)
-         for h in inventory.hosts})
-    inventory.extra_vars = dict(extra_vars or {})
-    return inventory
+        _IniParser(path, data).read(_decode_lines(raw))
 
 
 def parse_inventory(text: str, path: str = "<string>") -> Inventory:
@@ -95,14 +144,20 @@ class _Pending:
 class _IniParser:
     """One pass over the lines, as ansible's ini plugin makes it."""
 
-    def __init__(self, path: str) -> None:
-        self.data = InventoryData(path)
+    def __init__(self, path: str, data: InventoryData | None = None) -> None:
+        self.data = data if data is not None else InventoryData(path)
+        self.data.path, self.data.line = path, 0
         self.pending: dict[str, _Pending] = {}
 
     def error(self, message: str, line: int | None = None) -> InventoryError:
         return self.data.error(message, line)
 
     def parse(self, lines: list[str]) -> Inventory:
+        self.read(lines)
+        return self.data.reconcile()
+
+    def read(self, lines: list[str]) -> None:
+        """The file's lines into the inventory data (reconciled by the caller)."""
         group, state = "ungrouped", "hosts"
         for self.data.line, raw in enumerate(lines, start=1):
             line = raw.strip()
@@ -125,7 +180,6 @@ class _IniParser:
             else:
                 self._child_line(line, group)
         self._check_pending()
-        return self.data.reconcile()
 
     def _section(self, group: str, kind: str | None) -> tuple[str, str]:
         """Enter the section `[group]` or `[group:kind]`; returns (group, state)."""

@@ -28,7 +28,7 @@ from installer.fleet.inventory.model import Inventory
 from installer.fleet.inventory.ranges import HostPatternError, expand_host_pattern
 from installer.fleet.inventory.vault import VaultSecret
 
-__all__ = ["EXTENSIONS", "parse_yaml_inventory"]
+__all__ = ["EXTENSIONS", "parse_yaml_inventory", "read_yaml_inventory"]
 
 EXTENSIONS = (".yml", ".yaml", ".json")
 
@@ -40,18 +40,26 @@ def _warn(message: str) -> None:
 def parse_yaml_inventory(text: str, path: str,
                          secrets: list[VaultSecret] | None = None) -> Inventory:
     """A YAML inventory's text as an Inventory; InventoryError naming the file."""
+    inv = InventoryData(path)
+    read_yaml_inventory(inv, text, path, secrets)
+    return inv.reconcile()
+
+
+def read_yaml_inventory(inv: InventoryData, text: str, path: str,
+                        secrets: list[VaultSecret] | None = None) -> None:
+    """Add a YAML inventory's hosts, groups and variables to `inv` (one of several
+    sources, as Ansible's InventoryData takes them); InventoryError naming the file."""
+    inv.path, inv.line = path, 0
     data = varsfiles.parse_vars_text(text, path, secrets)
     if not data:  # Ansible's ini plugin then reads it: an inventory without hosts
-        return InventoryData(path).reconcile()
+        return
     if not isinstance(data, dict):
         raise InventoryError(path, None, "YAML inventory has invalid structure, it should be "
                              f"a dictionary, got: {type(data).__name__}")
     if data.get("plugin"):
         raise InventoryError(path, None, "Plugin configuration YAML file, not YAML inventory")
-    inv = InventoryData(path)
     for group, group_data in data.items():
         _group(inv, str(group), group_data)
-    return inv.reconcile()
 
 
 def _group(inv: InventoryData, group: str, data: Any) -> str:
