@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from installer.errors import UsageError
-from installer.fleet.inventory.vault import VaultSecret
+from installer.fleet.inventory.vault import VaultSecret, read_vault_secrets
 from installer.fleet.rollout import SerialItem
 
 INVENTORY_HELP = ("Ansible inventory (INI, or YAML: .yml/.yaml/.json), with its group_vars/ and "
@@ -66,7 +63,6 @@ def become_password(args: argparse.Namespace) -> str | None:
 
 # -- ansible-vault passwords ---------------------------------------------------------------
 
-VAULT_ENV = "ANSIBLE_VAULT_PASSWORD_FILE"
 
 
 def add_vault_options(p: argparse.ArgumentParser, scope: str = "") -> None:
@@ -81,32 +77,6 @@ def add_vault_options(p: argparse.ArgumentParser, scope: str = "") -> None:
                    help=f"{scope}ask for the vault password (the terminal, or stdin's next line)")
 
 
-def _read_password_source(source: str, label: str) -> bytes:
-    """A vault password from a file (trailing whitespace stripped), or the output of an
-    executable file (as Ansible: stripped of line ends), or the terminal for `prompt`."""
-    if source == "prompt":
-        return _ask(f"Vault password ({label}): ").encode()
-    path = os.path.expanduser(source)
-    if not os.path.isfile(path):
-        raise UsageError(f"vault password file {source} does not exist (vault id {label!r})")
-    if os.access(path, os.X_OK):
-        r = subprocess.run([path], capture_output=True, check=False, timeout=60)
-        if r.returncode != 0:
-            raise UsageError(f"vault password script {source} failed (exit {r.returncode}; "
-                             f"vault id {label!r})")
-        secret = r.stdout.strip(b"\r\n")
-    else:
-        try:
-            with open(path, "rb") as f:
-                secret = f.read().strip()
-        except OSError as e:
-            raise UsageError(f"cannot read vault password file {source}: {e.strerror}"
-                             ) from None
-    if not secret:
-        raise UsageError(f"vault password file {source} is empty (vault id {label!r})")
-    return secret
-
-
 def _ask(prompt: str) -> str:
     """From the terminal; or the next line of stdin when it is not a terminal (scripts, CI)."""
     if sys.stdin.isatty():
@@ -117,20 +87,10 @@ def _ask(prompt: str) -> str:
 def vault_secrets(args: argparse.Namespace) -> list[VaultSecret]:
     """Every vault password the options (and ANSIBLE_VAULT_PASSWORD_FILE) name, read now,
     before any host is contacted; labels as Ansible gives them (`default` unless LABEL@)."""
-    found: list[VaultSecret] = []
-    for spec in getattr(args, "vault_id", []) or []:
-        label, sep, source = spec.partition("@")
-        if not sep:
-            label, source = "default", spec
-        found.append(VaultSecret(label, _read_password_source(source, label)))
-    files = list(getattr(args, "vault_password_file", []) or [])
-    if not files and not found and os.environ.get(VAULT_ENV):
-        files = [os.environ[VAULT_ENV]]
-    for source in files:
-        found.append(VaultSecret("default", _read_password_source(source, "default")))
-    if getattr(args, "ask_vault_pass", False):
-        found.append(VaultSecret("default", _ask("Vault password: ").encode()))
-    return found
+    return read_vault_secrets(list(getattr(args, "vault_id", []) or []),
+                              list(getattr(args, "vault_password_file", []) or []),
+                              ask=_ask, ask_vault_pass=bool(getattr(args, "ask_vault_pass",
+                                                                    False)))
 
 
 def add_extra_vars_option(p: argparse.ArgumentParser, scope: str = "") -> None:

@@ -7,12 +7,16 @@ plain pytest-testinfra:
 
 Then each host's variables (db_name, db_user, pg_listen, pg_settings,
 pg_memory, ...) come from `--chatalot-inventory FILE` (a host is matched by
-its inventory name or its ansible_host) and `--chatalot-var NAME=VALUE`
-(every host, after the inventory), else the defaults apply uses.
+its inventory name or its ansible_host; with `--chatalot-vault-id`,
+`--chatalot-vault-password-file` and `--chatalot-extra-vars` as ansible-playbook's
+vault and -e options) and
+`--chatalot-var NAME=VALUE` (every host, after the inventory), else the defaults apply
+uses.
 """
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +26,8 @@ import pytest
 from installer.desired.config import HostConfig
 from installer.errors import ChatalotError
 from installer.fleet.inventory import Inventory, load_inventory, parse_inventory
+from installer.fleet.inventory.extravars import load_extra_vars
+from installer.fleet.inventory.vault import read_vault_secrets
 from installer.verify.hosts import TransportBackend, host_name, transport_for
 from installer.verify.observe import Observed, observe
 
@@ -29,9 +35,25 @@ from installer.verify.observe import Observed, observe
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chatalot-db", "Chatalot database host checks")
     group.addoption(
-        "--chatalot-inventory", metavar="FILE", default=None,
+        "--chatalot-inventory", metavar="FILE|DIR", action="append", default=[],
         help="take each host's variables (db_name, pg_listen, pg_settings, ...) from this "
-        "Ansible inventory (INI or YAML); a host is matched by inventory name or ansible_host",
+        "Ansible inventory (INI or YAML, a file or a directory, with its group_vars/ and "
+        "host_vars/; repeatable, as -i); a host is matched by inventory name or ansible_host",
+    )
+    group.addoption(
+        "--chatalot-vault-id", metavar="[LABEL@]SOURCE", action="append", default=[],
+        help="a vault password for the inventory's vaulted values, as ansible-playbook's "
+        "--vault-id (SOURCE a file, an executable or `prompt`; repeatable)",
+    )
+    group.addoption(
+        "--chatalot-vault-password-file", metavar="FILE", action="append", default=[],
+        help="a vault password file, as ansible-playbook's --vault-password-file (also "
+        "ANSIBLE_VAULT_PASSWORD_FILE)",
+    )
+    group.addoption(
+        "--chatalot-extra-vars", metavar="VARS", action="append", default=[],
+        help="extra variables above the inventory's, as ansible-playbook's -e: key=value "
+        "..., a YAML/JSON mapping, or @FILE (repeatable)",
     )
     group.addoption(
         "--chatalot-var", metavar="NAME=VALUE", action="append", default=[],
@@ -72,16 +94,27 @@ def inventory_vars(inv: Inventory, name: str, local: bool) -> dict[str, Any]:
     return dict(inv.groups["all"].vars)
 
 
+def _ask(prompt: str) -> str:
+    """A vault password from the terminal (`prompt` sources)."""
+    return getpass.getpass(prompt)
+
+
 def host_variables(host: Any, config: pytest.Config) -> dict[str, Any]:
     """This host's variables: the inventory's under `chatalot-db verify`, else from options."""
     backend = host.backend
     if isinstance(backend, TransportBackend):
         return dict(backend.hostvars)
     hostvars: dict[str, Any] = {}
-    path = config.getoption("chatalot_inventory")
-    if path:
+    paths = list(config.getoption("chatalot_inventory") or [])
+    if paths:
         try:
-            inv = load_inventory(str(path))
+            secrets = read_vault_secrets(
+                list(config.getoption("chatalot_vault_id") or []),
+                list(config.getoption("chatalot_vault_password_file") or []),
+                ask=_ask)
+            extra = load_extra_vars(list(config.getoption("chatalot_extra_vars") or []),
+                                    secrets)
+            inv = load_inventory(paths, secrets, extra)
         except ChatalotError as e:
             raise pytest.UsageError(str(e)) from None
         hostvars = inventory_vars(inv, host_name(host), backend.get_connection_type() == "local")

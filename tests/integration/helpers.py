@@ -75,9 +75,11 @@ def run_reported(command: str, inv: Path, report: Path, *args: str, stdin: str |
 
 
 def drop_app(name: str) -> None:
-    """Drop a test's own database and role of that name (if any)."""
+    """Drop a test's own database and role of that name (if any), and the nightly backup
+    entry apply scheduled for it on this machine (cron: no systemd here)."""
     as_postgres_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
     as_postgres_sql(f"DROP ROLE IF EXISTS {name};")
+    Path(f"/etc/cron.d/chatalot-db-backup-{name}").unlink(missing_ok=True)
 
 
 def fresh_app(name: str, password: str) -> None:

@@ -525,6 +525,51 @@ def test_inventory_vars_match_name_address_or_local() -> None:
     assert inventory_vars(inv, "elsewhere", False) == {}
 
 
+class _Backend:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_hostname(self) -> str:
+        return self.name
+
+    def get_connection_type(self) -> str:
+        return "ssh"
+
+
+class _Host:
+    def __init__(self, name: str) -> None:
+        self.backend = _Backend(name)
+
+
+class _Config:
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def getoption(self, name: str) -> Any:
+        return self.options.get(name)
+
+
+def test_plain_pytest_reads_vaulted_directories_and_extra_vars() -> None:
+    """`pytest --chatalot-inventory DIR --chatalot-vault-id ... --chatalot-extra-vars ...`:
+    the worked example project's vaulted password, and -e above the inventory."""
+    from installer.verify.conftest import host_variables
+
+    project = Path(__file__).resolve().parents[2] / "docs" / "example-project"
+    config = _Config(
+        chatalot_inventory=[str(project)],
+        chatalot_vault_id=[f"prod@{project / 'vault-password.example'}"],
+        chatalot_vault_password_file=[], chatalot_extra_vars=["pg_memory=4GB"],
+        chatalot_var=["db_user=from_var"])
+    hv = host_variables(_Host("db02.eu.example.net"), config)  # type: ignore[arg-type]
+    assert hv["db_password"] == "eu-app-password-change-me"
+    assert hv["pg_memory"] == "4GB"  # -e beats host_vars' 32GB
+    assert hv["db_user"] == "from_var" and hv["pg_max_connections"] == 200
+    missing = _Config(chatalot_inventory=[str(project)], chatalot_vault_id=[],
+                      chatalot_vault_password_file=[], chatalot_extra_vars=[], chatalot_var=[])
+    with pytest.raises(pytest.UsageError, match=r"vault\.yml.*prod"):
+        host_variables(_Host("db01.eu.example.net"), missing)  # type: ignore[arg-type]
+
+
 # -- verify: command line, recap, exit codes -------------------------------------------------------
 
 
