@@ -194,3 +194,41 @@ def test_the_cli_takes_i_several_times_and_a_directory(
                  "--list-hosts"]) == 0
     out = capsys.readouterr().out
     assert "hosts (6):" in out and "redis1" in out
+
+
+LIMITS = [None, "web", "all:!db1"]
+
+
+@pytest.fixture(scope="module")
+def play(projects: dict[str, tuple[list[str], Ansible]],
+         tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The play `ansible-playbook --list-hosts` lists for; every case fetched at once."""
+    from tests.unit.test_list_hosts import PLAY
+
+    path = tmp_path_factory.mktemp("sources-play") / "play.yml"
+    path.write_text(PLAY)
+    calls = []
+    for paths, _ in projects.values():
+        args = tuple(a for p in paths for a in ("-i", p))
+        calls += [("ansible-playbook", *args, str(path), "--list-hosts",
+                   *(("--limit", limit) if limit else ())) for limit in LIMITS]
+    next(iter(projects.values()))[1].prefetch(calls)
+    return path
+
+
+@pytest.mark.parametrize("limit", LIMITS)
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_list_hosts_as_ansible_playbook_lists_them(
+        projects: dict[str, tuple[list[str], Ansible]], play: Path, name: str,
+        limit: str | None, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.unit.test_list_hosts import _hosts
+
+    paths, ansible = projects[name]
+    args = [a for p in paths for a in ("-i", p)]
+    extra = ["--limit", limit] if limit else []
+    r = ansible.run("ansible-playbook", *args, str(play), "--list-hosts", *extra)
+    assert r.returncode == 0, r.stderr.decode()
+    assert main(["apply", *args, "--list-hosts", *extra]) == 0
+    ours = _hosts(capsys.readouterr().out)
+    theirs = _hosts(r.stdout.decode())
+    assert sorted(ours) == sorted(theirs) and len(ours) == len(theirs)
