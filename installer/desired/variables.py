@@ -84,7 +84,8 @@ VARIABLES: tuple[Variable, ...] = (
              "`postgresql-NN`); Arch has only its current major"),
     Variable("pg_port", "`5432`",
              "the port the cluster listens on, used by psql, the login check, `verify` and "
-             "DATABASE_URL; apply leaves the server's own `port` setting as it is"),
+             "DATABASE_URL; apply leaves the server's own `port` setting as it is, and stops "
+             "before any change when the cluster's configuration names another port"),
     Variable("db_password", "generated once, then the env file's",
              "the app role's password (any characters but a line break or NUL; never "
              "printed). Changing it resets the role and rewrites the env file"),

@@ -20,7 +20,23 @@ from installer.transport.shell import sh
 #: where every family's server puts its socket (/var/run is a link to /run)
 SOCKET_DIR = "/run/postgresql"
 
-__all__ = ["SOCKET_DIR", "Cluster", "in_the_way", "parse", "section"]
+__all__ = ["SOCKET_DIR", "Cluster", "in_the_way", "own_port_section", "parse", "section"]
+
+
+#: shell: the port of the configuration "$c" (the last `port =` of it and of its conf.d/,
+#: 5432 when none) into $p
+_PORT_OF = ("d=${c%/postgresql.conf}; "
+            "p=$(cat \"$c\" \"$d\"/conf.d/*.conf 2>/dev/null | sed -n "
+            "\"s/^[[:space:]]*port[[:space:]]*=[[:space:]]*'\\{0,1\\}\\([0-9][0-9]*\\).*/\\1/p\" "
+            "| tail -n 1); p=${p:-5432}; ")
+
+
+def own_port_section(conf: str, pg_port: int, socket_dir: str = SOCKET_DIR) -> str:
+    """Shell printing the managed cluster's configured port, only when nothing listens on
+    pg_port's socket (a healthy host starts no process for it) and its configuration
+    exists."""
+    return (f"if [ ! -S {sh(socket_dir)}/.s.PGSQL.{pg_port} ] && [ -f {sh(conf)} ]; then "
+            f"c={sh(conf)}; {_PORT_OF}echo \"$p\"; fi; true")
 
 
 def section(confs: tuple[str, ...], wanted_major: int | None, db_name: str,
@@ -37,10 +53,7 @@ def section(confs: tuple[str, ...], wanted_major: int | None, db_name: str,
         f"{mine}"
         'if [ -f "$d/PG_VERSION" ]; then read -r v < "$d/PG_VERSION"; n=$d; '
         'else v=${d%/*}; v=${v##*/}; n=${d##*/}; fi; '
-        f"{skip}"
-        "p=$(cat \"$c\" \"$d\"/conf.d/*.conf 2>/dev/null | sed -n "
-        "\"s/^[[:space:]]*port[[:space:]]*=[[:space:]]*'\\{0,1\\}\\([0-9][0-9]*\\).*/\\1/p\" "
-        "| tail -n 1); p=${p:-5432}; "
+        f"{skip}{_PORT_OF}"
         f'if [ -S {sh(socket_dir)}/.s.PGSQL.$p ]; then u=up; '
         f"h=$(cd / && runuser -u postgres -- psql -X -At -p \"$p\" -d postgres -c {query} "
         "2>/dev/null) || h='?'; else u=down; h='?'; fi; "

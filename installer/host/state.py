@@ -41,6 +41,9 @@ class HostState:
     login: applogin.LoginOutcome | None = None
     #: the host's clusters of another major than the strategy's (installer.host.clusters)
     other_clusters: tuple[clusters.Cluster, ...] = ()
+    #: the managed cluster's configured port, read only when nothing listens on pg_port
+    #: (None: not read, or no configuration yet)
+    own_port: int | None = None
     #: the backup schedule's files (installer.desired.backups): path -> text, None missing
     backup_files: dict[str, str | None] = field(default_factory=dict)
     #: the backup timer's `UnitFileState ActiveState` ("" when it has no unit file)
@@ -103,6 +106,7 @@ def probe_state(
     if confs:
         s.section("other-clusters", clusters.section(confs, strategy.major, config.db_name,
                                                      own=strategy.own_conf()))
+    s.section("own-port", clusters.own_port_section(strategy.own_conf(), config.pg_port))
     backup_sections(s, config, systemd=strategy.facts.systemd)
     psql = strategy.psql()
     s.section("sql", sql_section(config.pg_port, state_sql(config, setting_names), psql))
@@ -129,6 +133,7 @@ def probe_state(
         login=applogin.parse_probe_section(sections["login"])
         if sections.get("login", "").strip() else None,
         other_clusters=clusters.parse(sections.get("other-clusters", "")),
+        own_port=int(sections.get("own-port", "").strip() or 0) or None,
         backup_files=backup_file_texts(sections, config),
         backup_timer=timer_state(sections.get("backup-timer", "")),
         cron_running=parse_cron(sections.get("cron", "")),

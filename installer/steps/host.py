@@ -12,6 +12,7 @@ from installer.steps.base import (
     ok,
     skipped,
 )
+from installer.steps.preflight import wrong_port
 
 
 class GatherFacts(Step):
@@ -172,7 +173,7 @@ class StartService(Step):
         ctx.root(s.control_script("start"), f"starting PostgreSQL with {s.control_tool()}")
         ctx.invalidate()
         if not ctx.state.running:
-            raise StepFailed(
-                f"PostgreSQL did not accept connections after start: {ctx.state.sql_error}"
-            )
+            port = wrong_port(ctx.config.pg_port, ctx.state.own_port, s.own_conf())
+            raise StepFailed(port or "PostgreSQL did not accept connections after start: "
+                             f"{ctx.state.sql_error}")
         return changed(f"started with {s.control_tool()}")

@@ -134,3 +134,45 @@ def test_a_newer_major_holding_the_database_is_never_called_an_upgrade() -> None
     assert "upgrade it to 15" not in why
     assert why.endswith("chatalot-db upgrade --rollback returns to an older cluster an "
                         "upgrade kept)")
+
+
+@pytest.mark.parametrize(("conf", "dropin", "socket", "expected"), [
+    ("port = 5433\n", None, False, "5433"),
+    ("#port = 5433\nport=5440 # moved\n", "port = '5441'\n", False, "5441"),
+    ("listen_addresses = '*'\n", None, False, "5432"),
+    ("port = 5433\n", None, True, ""),  # something listens on pg_port: not read
+    (None, None, False, ""),  # no configuration yet
+])
+def test_own_port_section(tmp_path: Path, conf: str | None, dropin: str | None, socket: bool,
+                          expected: str) -> None:
+    import socket as so
+    import subprocess
+
+    from installer.host.clusters import own_port_section
+
+    cdir = tmp_path / "etc" / "17" / "main"
+    (cdir / "conf.d").mkdir(parents=True)
+    if conf is not None:
+        (cdir / "postgresql.conf").write_text(conf)
+    if dropin is not None:
+        (cdir / "conf.d" / "50-x.conf").write_text(dropin)
+    sockets = tmp_path / "run"
+    sockets.mkdir()
+    if socket:
+        s = so.socket(so.AF_UNIX)
+        s.bind(str(sockets / ".s.PGSQL.5432"))
+    script = own_port_section(str(cdir / "postgresql.conf"), 5432, str(sockets))
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
+
+
+@pytest.mark.parametrize(("configured", "why"), [
+    (None, None), (5432, None),
+    (5433, "the cluster this run manages listens on port 5433 (/etc/postgresql/15/main/"
+           "postgresql.conf and its conf.d), not on pg_port 5432: set pg_port=5433 for this "
+           "host (DATABASE_URL then carries it), or change the port in that file"),
+])
+def test_wrong_port(configured: int | None, why: str | None) -> None:
+    from installer.steps.preflight import wrong_port
+
+    assert wrong_port(5432, configured, "/etc/postgresql/15/main/postgresql.conf") == why
