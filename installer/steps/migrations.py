@@ -13,9 +13,11 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from installer.errors import MigrationError
 from installer.host.state import psql_command
+from installer.resources import migrations_dir
 from installer.sqltext import quote_literal
 from installer.sqlx import migrator, rules
 from installer.steps.base import HostContext, Step, StepFailed, StepResult, changed, ok, skipped
@@ -26,6 +28,16 @@ from installer.transport.shell import sh
 LineSink = Callable[[str, str], None]
 
 SKIP_REASON = "migrations_source=none: the Chatalot server applies its own"
+
+#: said whenever the bundled set is applied (never on a no-op): it is this project's
+#: reference schema, not a release's files, whose checksums a Chatalot server compares
+BUNDLED_NOTE = ("bundled reference migrations (not a Chatalot release): a Chatalot server "
+                "will refuse this ledger; set migrations_source to your release")
+
+
+def bundled(source: Path | None) -> bool:
+    """Whether `source` is the bundled reference set (the default migrations_source)."""
+    return source is not None and source.resolve() == migrations_dir().resolve()
 
 #: Ctrl-C during a migration: our session (by its application_name) is cancelled only
 #: while it waits for a lock; a statement that executes ends on its own terms
@@ -110,9 +122,11 @@ class ApplyMigrations(Step):
         if local is None:
             return skipped(SKIP_REASON)
         ledger = _ledger(ctx)
+        said = [BUNDLED_NOTE] if bundled(c.migrations_source) else []
         if ledger is None:  # check mode, nothing there yet
-            return changed(f"would apply {_count(local)}: "
-                           f"{migrator.version_ranges(m.version for m in local)}")
+            return changed("; ".join([f"would apply {_count(local)}: "
+                                      f"{migrator.version_ranges(m.version for m in local)}",
+                                      *said]))
         pending = rules.plan(local, ledger.applied, ignore_missing=self.ignore_missing)
         if not pending:
             return ok(f"{len(ledger.applied)} applied, none pending")
@@ -183,7 +197,7 @@ class ApplyMigrations(Step):
                 notes.append(f"could not look for invalid indexes: {e}")
             return changed("; ".join([f"would {first}apply {_count(pending)}: "
                                       f"{migrator.version_ranges(m.version for m in pending)}",
-                                      *notes]))
+                                      *notes, *said]))
 
         def reread() -> rules.LedgerState:
             ctx.invalidate()
@@ -218,7 +232,7 @@ class ApplyMigrations(Step):
             self._emit(ctx, a.line())
         if not applied:  # another migrator applied them while we waited for the lock
             return ok(f"{len(local)} applied (by another migrator meanwhile), none pending")
-        return changed("; ".join([migrator.applied_summary(applied), *notes]))
+        return changed("; ".join([migrator.applied_summary(applied), *notes, *said]))
 
     def _emit(self, ctx: HostContext, line: str) -> None:
         if self.on_line is not None:

@@ -150,3 +150,18 @@ def test_without_systemd_cron_runs_the_nightly_dump(two_runs: dict[str, object])
     assert path.name.startswith("chatalot-") and path.name.endswith("-scheduled.dump")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     path.unlink()
+
+
+def test_the_bundled_set_is_said_when_applied_and_never_on_the_rerun(
+        two_runs: dict[str, object]) -> None:
+    from installer.steps.migrations import BUNDLED_NOTE
+
+    doc1, doc2 = two_runs["doc1"], two_runs["doc2"]
+    assert isinstance(doc1, dict) and isinstance(doc2, dict)
+    first = {s["name"]: s for s in doc1["hosts"]["localhost"]["steps"]}["apply migrations"]
+    second = {s["name"]: s for s in doc2["hosts"]["localhost"]["steps"]}["apply migrations"]
+    if first["status"] == "changed":  # (a machine provisioned before: nothing was applied)
+        assert first["reason"].endswith("; " + BUNDLED_NOTE), first
+    else:
+        assert first["status"] == "ok" and "bundled" not in first["reason"]
+    assert second["status"] == "ok" and "bundled" not in second["reason"]

@@ -276,3 +276,31 @@ def test_check_mode_looks_for_invalid_indexes_read_only(
     assert 'SET ROLE "chatalot";' in script and "indisvalid" in script
     for write in ("CREATE", "DROP", "INSERT", "pg_advisory", "_sqlx_migrations"):
         assert write not in script
+
+
+# --- the bundled reference set ------------------------------------------------------------------
+
+def test_the_bundled_set_is_named_as_such_when_applied_never_on_a_no_op() -> None:
+    from installer.resources import migrations_dir
+    from installer.sqlx.rules import load_migrations
+    from installer.steps.migrations import BUNDLED_NOTE, bundled
+
+    bundled_dir = migrations_dir()
+    assert bundled(bundled_dir) and not bundled(None)
+    config = HostConfig(migrations_source=bundled_dir)
+    h = harness("debian12", state(service(), sql={"database": None}), check=True, config=config)
+    status, reason = said(h.run(ApplyMigrations()))
+    assert status == "changed" and reason.endswith("; " + BUNDLED_NOTE), reason
+    rows = "".join(f"{rules.PROBE_MARKER} row {m.version} {m.checksum.hex()} t\n"
+                   for m in load_migrations(bundled_dir))
+    full = f"{rules.PROBE_MARKER} owner chatalot\n{rows}{rules.PROBE_MARKER} end\n"
+    sql = {"database": {"datname": "chatalot", "owner": "chatalot", "encoding": "UTF8"}}
+    h = harness("debian12", state(service(), sql=sql, ledger=full), config=config)
+    status, reason = said(h.run(ApplyMigrations()))
+    assert status == "ok" and "bundled" not in reason
+
+
+def test_a_copy_elsewhere_is_not_the_bundled_set(tmp_path: Path) -> None:
+    from installer.steps.migrations import bundled
+
+    assert not bundled(folder(tmp_path, FILES))
