@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from installer.steps.migrations import BUNDLED_NOTE
 from tests.integration.helpers import REPO, as_postgres_sql, cli, run_apply
 
 pytestmark = [
@@ -81,14 +82,16 @@ def test_check_mode_says_what_it_would_apply(runs: dict[str, Any]) -> None:
     p, doc = runs["check"]
     assert p.returncode == 0, p.stdout + p.stderr
     s = step(doc)
-    assert (s["status"], s["reason"]) == ("changed", "would apply 52 migrations: 1-52")
+    assert (s["status"], s["reason"]) == ("changed", "would apply 52 migrations: 1-52; "
+                                          + BUNDLED_NOTE)  # (the default source)
 
 
 def test_first_apply_applies_52_as_the_app_role(runs: dict[str, Any]) -> None:
     p, doc = runs["first"]
     assert p.returncode == 0, p.stdout + p.stderr
     s = step(doc)
-    assert (s["status"], s["reason"]) == ("changed", "applied 1-52 (52 migrations)")
+    assert (s["status"], s["reason"]) == ("changed",
+                                          "applied 1-52 (52 migrations); " + BUNDLED_NOTE)
     print(f"\n52 migrations by the apply step (incl. its state probe): {s['seconds']}s")
     assert runs["ledger_first"] == [(v, APP) for v in range(1, 53)]
     names = [x["name"] for x in doc["hosts"]["localhost"]["steps"]]
