@@ -37,9 +37,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "-i",
         "--inventory",
-        metavar="FILE",
+        metavar="FILE|DIR",
+        action="append",
         default=argparse.SUPPRESS,
-        help="Ansible inventory, INI or YAML (default: the implicit localhost)",
+        help="Ansible inventory, INI or YAML, a file or a directory; may be given several "
+        "times, read in order (default: the implicit localhost)",
     )
     add_vault_options(parser)
     add_extra_vars_option(parser)

@@ -189,7 +189,8 @@ def test_the_cli_takes_i_several_times_and_a_directory(
     _write(tmp_path, {"a/hosts.ini": FIRST, "b/hosts.ini": SECOND})
     assert main(["inventory", "-i", str(tmp_path / "a/hosts.ini"), "-i",
                  str(tmp_path / "b/hosts.ini"), "--host", "web1"]) == 0
-    assert json.loads(capsys.readouterr().out)["colour"] == "second"
+    web1 = json.loads(capsys.readouterr().out)
+    assert (web1["colour"], web1["ansible_host"]) == ("second", "10.0.0.1")  # both read
     assert main(["apply", "-i", str(tmp_path / "a"), "-i", str(tmp_path / "b"),
                  "--list-hosts"]) == 0
     out = capsys.readouterr().out
