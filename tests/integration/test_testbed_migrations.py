@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from installer.steps.migrations import BUNDLED_NOTE
 from tests.integration.helpers import REPO, cli, inventory, run_apply
 
 pytestmark = pytest.mark.testbed
@@ -68,7 +69,8 @@ def test_first_apply_applies_the_52_migrations(runs: dict[str, Any]) -> None:
     assert p.returncode == 0, p.stdout + p.stderr
     for h in runs["hosts"]:
         step = _steps(doc, h)["apply migrations"]
-        assert (step["status"], step["reason"]) == ("changed", "applied 1-52 (52 migrations)")
+        assert (step["status"], step["reason"]) == (
+            "changed", "applied 1-52 (52 migrations); " + BUNDLED_NOTE)  # the default source
         print(f"\n{h}: 52 migrations by the apply step over SSH: {step['seconds']}s")
 
 
