@@ -158,11 +158,14 @@ def test_own_port_section(tmp_path: Path, conf: str | None, dropin: str | None, 
         (cdir / "conf.d" / "50-x.conf").write_text(dropin)
     sockets = tmp_path / "run"
     sockets.mkdir()
-    if socket:
-        s = so.socket(so.AF_UNIX)
-        s.bind(str(sockets / ".s.PGSQL.5432"))
-    script = own_port_section(str(cdir / "postgresql.conf"), 5432, str(sockets))
-    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+    listening = so.socket(so.AF_UNIX)
+    try:
+        if socket:
+            listening.bind(str(sockets / ".s.PGSQL.5432"))
+        script = own_port_section(str(cdir / "postgresql.conf"), 5432, str(sockets))
+        out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+    finally:
+        listening.close()
     assert out.stdout.strip() == expected
 
 
