@@ -9,8 +9,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from installer.fleet.inventory.vault import VaultSecret, read_vault_secrets
+from installer.fleet.inventory.vault import VaultSecret
 from installer.fleet.rollout import SerialItem
+from installer.fleet.vaultpass import read_vault_secrets
 
 INVENTORY_HELP = ("Ansible inventory (INI, or YAML: .yml/.yaml/.json), with its group_vars/ and "
                   "host_vars/; a directory: every inventory file in it; may be given several "

@@ -20,7 +20,8 @@ from installer.transport.shell import sh
 #: where every family's server puts its socket (/var/run is a link to /run)
 SOCKET_DIR = "/run/postgresql"
 
-__all__ = ["SOCKET_DIR", "Cluster", "in_the_way", "own_port_section", "parse", "section"]
+__all__ = ["SOCKET_DIR", "Cluster", "in_the_way", "own_port_section", "parse", "section",
+           "wrong_port"]
 
 
 #: shell: the port of the configuration "$c" (the last `port =` of it and of its conf.d/,
@@ -104,3 +105,13 @@ def in_the_way(clusters: tuple[Cluster, ...], wanted_major: int | None, pg_port:
                 f"pg_version={c.major} to manage that cluster, or remove it, or give "
                 f"{want} a port of its own (pg_port)")
     return None
+
+
+def wrong_port(pg_port: int, configured: int | None, conf: str) -> str | None:
+    """Why the managed cluster cannot be reached on pg_port: its configuration names
+    another port (None: no such problem). Pure."""
+    if configured is None or configured == pg_port:
+        return None
+    return (f"the cluster this run manages listens on port {configured} ({conf} and its "
+            f"conf.d), not on pg_port {pg_port}: set pg_port={configured} for this host "
+            "(DATABASE_URL then carries it), or change the port in that file")

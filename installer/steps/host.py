@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from installer.host import distros
+from installer.host import clusters, distros
 from installer.steps.base import (
     HostContext,
     Step,
@@ -12,7 +12,6 @@ from installer.steps.base import (
     ok,
     skipped,
 )
-from installer.steps.preflight import wrong_port
 
 
 class GatherFacts(Step):
@@ -173,7 +172,7 @@ class StartService(Step):
         ctx.root(s.control_script("start"), f"starting PostgreSQL with {s.control_tool()}")
         ctx.invalidate()
         if not ctx.state.running:
-            port = wrong_port(ctx.config.pg_port, ctx.state.own_port, s.own_conf())
+            port = clusters.wrong_port(ctx.config.pg_port, ctx.state.own_port, s.own_conf())
             raise StepFailed(port or "PostgreSQL did not accept connections after start: "
                              f"{ctx.state.sql_error}")
         return changed(f"started with {s.control_tool()}")

@@ -52,16 +52,6 @@ def role_change(config: HostConfig, sql: dict[str, Any] | None) -> str | None:
         f"db_user={old}")
 
 
-def wrong_port(pg_port: int, configured: int | None, conf: str) -> str | None:
-    """Why the managed cluster cannot be reached on pg_port: its configuration names
-    another port (None: no such problem). Pure."""
-    if configured is None or configured == pg_port:
-        return None
-    return (f"the cluster this run manages listens on port {configured} ({conf} and its "
-            f"conf.d), not on pg_port {pg_port}: set pg_port={configured} for this host "
-            "(DATABASE_URL then carries it), or change the port in that file")
-
-
 class Preflight(Step):
     """Nothing the run would change belongs to something else (see role_change)."""
 
@@ -88,7 +78,7 @@ class Preflight(Step):
                 f"cluster. Nothing was changed. Set pg_version={answering} to manage it, or "
                 "give the wanted major's cluster its own pg_port")
         if sql is None:
-            port_problem = wrong_port(c.pg_port, st.own_port, ctx.strategy.own_conf())
+            port_problem = clusters.wrong_port(c.pg_port, st.own_port, ctx.strategy.own_conf())
             if port_problem is not None:
                 raise StepFailed(port_problem + ". Nothing was changed")
             return ok("no server answering yet: nothing to take over")

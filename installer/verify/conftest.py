@@ -27,7 +27,7 @@ from installer.desired.config import HostConfig
 from installer.errors import ChatalotError
 from installer.fleet.inventory import Inventory, load_inventory, parse_inventory
 from installer.fleet.inventory.extravars import load_extra_vars
-from installer.fleet.inventory.vault import read_vault_secrets
+from installer.fleet.vaultpass import read_vault_secrets
 from installer.verify.hosts import TransportBackend, host_name, transport_for
 from installer.verify.observe import Observed, observe
 

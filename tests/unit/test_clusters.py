@@ -176,6 +176,6 @@ def test_own_port_section(tmp_path: Path, conf: str | None, dropin: str | None, 
            "host (DATABASE_URL then carries it), or change the port in that file"),
 ])
 def test_wrong_port(configured: int | None, why: str | None) -> None:
-    from installer.steps.preflight import wrong_port
+    from installer.host.clusters import wrong_port
 
     assert wrong_port(5432, configured, "/etc/postgresql/15/main/postgresql.conf") == why
