@@ -25,8 +25,10 @@ from installer.commands.targets import (
     inventory_inputs,
     list_hosts,
 )
+from installer.desired.sources import FOLDER, NONE, parse_source
 from installer.errors import MigrationError, UsageError
-from installer.fleet.hosts import load_hosts
+from installer.fleet.hosts import load_hosts, with_migrations
+from installer.fleet.sources import SourceFetcher
 from installer.resources import migrations_dir
 from installer.sqlx import migrator, rules
 from installer.steps.base import Step
@@ -88,6 +90,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="print what would be applied (`Can apply ...`), change nothing")
     run.add_argument("--ignore-missing", action="store_true",
                      help="ignore applied migrations missing from the source (as sqlx's)")
+    run.add_argument("--target-version", type=int, metavar="VERSION",
+                     help="apply migrations up to VERSION only (as sqlx's); the later ones "
+                     "are printed as Skipped")
     run.set_defaults(func=cmd_run)
 
     info = sub.add_parser(
@@ -99,8 +104,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _target_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", metavar="DIR",
-                   help="the migrations folder (default: the bundled Chatalot migrations)")
+    p.add_argument("--source", metavar="SOURCE",
+                   help="the migrations: a folder, a Chatalot checkout, git+URL@REF (a tag, "
+                   "branch or commit) or a release archive URL (#sha256=... pins it); with "
+                   "-i it replaces migrations_source (default: migrations_source; without "
+                   "-i, the bundled reference migrations)")
     p.add_argument("-D", "--database-url", metavar="URL",
                    help="postgres://user:password@host:port/db (default: $DATABASE_URL)")
     add_target_options(p, inventory="run on these inventory hosts over SSH instead of a URL",
@@ -114,17 +122,24 @@ def _target_options(p: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.inventory:
         return _on_hosts(args, lambda sink: ApplyMigrations(
-            backup=not args.no_backup, ignore_missing=args.ignore_missing, on_line=sink),
+            backup=not args.no_backup, ignore_missing=args.ignore_missing,
+            target_version=args.target_version, on_line=sink),
             check=args.dry_run)
     local = rules.load_migrations(_source(args))
+    odd = rules.encoding_note(local)
+    if odd:
+        print(f"chatalot-db: {odd}", file=sys.stderr)
     url = _url(args)
     t = LocalTransport()
     run_psql = _psql(url, t)
     ledger, session = migrator.read_ledger(run_psql)
     if args.dry_run:
-        pending = rules.plan(local, ledger.applied, ignore_missing=args.ignore_missing)
+        pending = rules.plan(local, ledger.applied, ignore_missing=args.ignore_missing,
+                             target_version=args.target_version)
         for m in pending:
             print(f"Can apply {m.version}/migrate {m.description} (0ns)")
+        for m in rules.beyond_target(local, ledger.applied, args.target_version):
+            print(rules.skipped_line(m))
         if migrator.builds_indexes(pending):  # read-only: INVALID indexes to drop, or not
             for text in migrator.invalid_index_notes(
                     migrator.find_invalid_indexes(run_psql), pending):
@@ -142,14 +157,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         applied = migrator.apply_pending(
             run_psql, local, ledger, reread=lambda: migrator.read_ledger(run_psql)[0],
             database=session.database, role=session.user, set_role=False,
-            ignore_missing=args.ignore_missing, before=before,
-            on_note=lambda text: print(f"chatalot-db: {text}", file=sys.stderr))
+            ignore_missing=args.ignore_missing, target_version=args.target_version,
+            before=before, on_note=lambda text: print(f"chatalot-db: {text}", file=sys.stderr))
     except migrator.MigrationRunError as e:
         for a in e.applied:
             print(a.line())
         raise
     for a in applied:
         print(a.line())
+    for m in rules.beyond_target(local, ledger.applied, args.target_version):
+        print(rules.skipped_line(m))
     return 0
 
 
@@ -166,8 +183,27 @@ def cmd_info(args: argparse.Namespace) -> int:
 # -- one database, by URL -----------------------------------------------------------------
 
 
+def _source_value(text: str) -> str:
+    """--source as given; a folder made absolute (the hosts' runs do not share our cwd)."""
+    parsed = parse_source(text)
+    return str(Path(text).expanduser().resolve()) if parsed.kind == FOLDER else text
+
+
 def _source(args: argparse.Namespace) -> Path:
-    return Path(args.source) if args.source else migrations_dir()
+    """The migrations folder for --database-url: --source fetched (a folder, a checkout,
+    git+URL@REF, an archive), else the bundled set."""
+    if not args.source:
+        return migrations_dir()
+    parsed = parse_source(args.source)
+    if parsed.kind == NONE:
+        raise UsageError("--source none: nothing to apply; give the migrations of your "
+                         "Chatalot release")
+    fetched = SourceFetcher(say=lambda line: print(f"chatalot-db: {line}", file=sys.stderr,
+                                                   flush=True)).fetch(parsed)
+    assert fetched.folder is not None
+    if fetched.remote:
+        print(f"chatalot-db: migrations from {fetched.describe()}", file=sys.stderr)
+    return fetched.folder
 
 
 def _url(args: argparse.Namespace) -> migrator.DatabaseUrl:
@@ -227,15 +263,15 @@ def _on_hosts(args: argparse.Namespace, make_step: Callable[[LineSink], Step],
         raise UsageError("--forks must be at least 1")
     overrides: dict[str, Any] = {}
     if args.source:
-        overrides["migrations_source"] = str(Path(args.source).resolve())
+        overrides["migrations_source"] = _source_value(args.source)
     if getattr(args, "backup_dir", None):
         overrides["backup_dir"] = args.backup_dir
     if args.list_hosts:
         return list_hosts(args, f"migrate {args.migrate_command}")
     become = become_password(args)  # asked first, then the vault's: Ansible's order
-    hosts = {n: {**hv, **overrides}
-             for n, hv in load_hosts(args.inventory, args.limit,
-                                     *inventory_inputs(args)).items()}
+    hosts = with_migrations({n: {**hv, **overrides}
+                             for n, hv in load_hosts(args.inventory, args.limit,
+                                                     *inventory_inputs(args)).items()})
     opts = RunOptions(check=check, forks=args.forks,
                       accept_new_host_keys=args.accept_new_host_keys,
                       become_password=become)

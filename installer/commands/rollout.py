@@ -14,7 +14,7 @@ from typing import Any
 from installer.commands.targets import become_password, inventory_inputs, list_hosts
 from installer.errors import ChatalotError, UsageError
 from installer.fleet.display import Display, HostLogs
-from installer.fleet.hosts import load_hosts
+from installer.fleet.hosts import load_hosts, with_migrations
 from installer.fleet.report import HostReport, exit_code, write_json
 from installer.fleet.rollout import StopPolicy, parse_percentage, parse_serial
 from installer.fleet.runner import RunControl, RunOptions, run_fleet
@@ -113,7 +113,7 @@ def run_rollout(args: argparse.Namespace, command: str, steps: Callable[[], list
     if args.list_hosts:
         return list_hosts(args, command, control.serial)
     become = become_password(args)  # asked first, then the vault's: Ansible's order
-    hosts = load_hosts(args.inventory, args.limit, *inventory_inputs(args))
+    hosts = with_migrations(load_hosts(args.inventory, args.limit, *inventory_inputs(args)))
     if host_vars is not None:
         hosts = {n: host_vars(v) for n, v in hosts.items()}
     opts = RunOptions(check=check, diff=diff, forks=args.forks,

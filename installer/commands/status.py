@@ -39,7 +39,13 @@ from installer.errors import (
     UnreachableError,
     UsageError,
 )
-from installer.fleet.hosts import Connection, close_all, connect_all, load_hosts
+from installer.fleet.hosts import (
+    Connection,
+    close_all,
+    connect_all,
+    load_hosts,
+    with_migrations,
+)
 from installer.host import queries
 from installer.host.facts import FACTS_SCRIPT_SECTIONS
 from installer.host.sections import SectionScript
@@ -332,7 +338,7 @@ def run(args: argparse.Namespace) -> int:
     if args.list_hosts:
         return list_hosts(args, "status")
     become = become_password(args)  # asked first, then the vault's: Ansible's order
-    hosts = load_hosts(args.inventory, args.limit, *inventory_inputs(args))
+    hosts = with_migrations(load_hosts(args.inventory, args.limit, *inventory_inputs(args)))
     configs: dict[str, HostConfig | str] = {}
     sources: dict[str, Sequence[Migration] | str | None] = {}
     for name, hostvars in hosts.items():

@@ -33,7 +33,13 @@ from installer.errors import (
     EXIT_UNREACHABLE,
     UsageError,
 )
-from installer.fleet.hosts import Connection, close_all, connect_all, load_hosts
+from installer.fleet.hosts import (
+    Connection,
+    close_all,
+    connect_all,
+    load_hosts,
+    with_migrations,
+)
 from installer.verify import SUITE_FILE, suite_path
 
 if TYPE_CHECKING:  # pytest and testinfra load only when verify runs
@@ -94,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.list_hosts:
         return list_hosts(args, "verify")
     become = become_password(args)  # asked first, then the vault's: Ansible's order
-    hosts = load_hosts(args.inventory, args.limit, *inventory_inputs(args))
+    hosts = with_migrations(load_hosts(args.inventory, args.limit, *inventory_inputs(args)))
     conns = connect_all(hosts, accept_new_host_keys=args.accept_new_host_keys,
                         forks=args.forks, become_password=become)
     for c in conns:

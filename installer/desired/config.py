@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from installer.desired import backups, paths, tuning
+from installer.desired import backups, paths, sources, tuning
 from installer.errors import TuningError, UsageError
 from installer.resources import migrations_dir
 from installer.sqltext import validate_identifier
@@ -38,6 +38,9 @@ class HostConfig:
     pg_max_connections: int | None = None
     #: the migrations folder on the control machine; None: the step is skipped
     migrations_source: Path | None = field(default_factory=migrations_dir)
+    #: the parsed migrations_source it came from (fetched: a git commit, an archive's
+    #: digest); None when built in code from a folder alone
+    migrations: sources.MigrationSource | None = None
     #: where pg_dump backups go on the host before migrations touch existing data
     backup_dir: str = DEFAULT_BACKUP_DIR
     #: how long a migration statement may wait for a table lock the app holds (ms; None:
@@ -77,6 +80,30 @@ class HostConfig:
             listen, where = "pg_listen is empty", "Unix sockets only"
         return (f"pg_allowed_cidrs set but {listen}: the server listens on {where}, remote "
                 "clients cannot reach it; set pg_listen (e.g. '*' or an address)")
+
+    @property
+    def bundled_migrations(self) -> bool:
+        """Whether the migrations are the bundled reference set (not a Chatalot release)."""
+        if self.migrations is not None:
+            return self.migrations.kind == sources.BUNDLED
+        return (self.migrations_source is not None
+                and self.migrations_source.resolve() == migrations_dir().resolve())
+
+    @property
+    def migrations_label(self) -> str:
+        """How reasons and reports name the migrations: the source and what it resolved
+        to (`git+https://h/c.git@v0.19.0 (commit 1a2b3c4d5e6f)`), or the folder."""
+        if self.migrations is not None and self.migrations.kind != sources.FOLDER:
+            return self.migrations.describe()
+        if self.bundled_migrations:
+            return "the bundled reference migrations"
+        return str(self.migrations_source) if self.migrations_source else sources.NONE
+
+    @property
+    def migrations_unfetched(self) -> str | None:
+        """A git or archive source nobody fetched (a bug, said as such); None otherwise."""
+        m = self.migrations
+        return m.text if m is not None and m.remote and m.folder is None else None
 
     @classmethod
     def from_vars(cls, hostvars: Mapping[str, Any]) -> HostConfig:
@@ -130,6 +157,7 @@ class HostConfig:
                 tuning.check_max_connections(max_connections, "pg_max_connections")
             except TuningError as e:
                 raise UsageError(str(e)) from None
+        migrations = _migrations_source(hostvars)
         return cls(
             db_name, db_user, pg_version, pg_port, listen, env_file, user_settings,
             pg_memory_kb=memory_kb,
@@ -137,7 +165,10 @@ class HostConfig:
             pg_disk=str(disk) if disk is not None else None,
             pg_profile=profile,
             pg_max_connections=max_connections,
-            migrations_source=_migrations_source(hostvars),
+            migrations_source=(migrations.folder
+                               if migrations.folder is not None or migrations.kind != sources.FOLDER
+                               else _migrations_folder(migrations.text)),
+            migrations=migrations,
             backup_dir=paths.dir_path("backup_dir",
                                       str(hostvars.get("backup_dir", DEFAULT_BACKUP_DIR))),
             db_password=password,
@@ -289,21 +320,28 @@ def _opt_file_path(hostvars: Mapping[str, Any], key: str) -> str | None:
     return paths.file_path(key, str(hostvars[key]))
 
 
-def _migrations_source(hostvars: Mapping[str, Any]) -> Path | None:
-    """The folder on the control machine; the bundled one when unset; None for `none`/empty."""
-    if "migrations_source" not in hostvars:
+def _migrations_source(hostvars: Mapping[str, Any]) -> sources.MigrationSource:
+    """The parsed source: the bundled set when unset. A value already fetched on the
+    control machine (installer.fleet.sources) is taken as it is."""
+    value = hostvars.get("migrations_source", sources.BUNDLED)
+    if isinstance(value, sources.MigrationSource):
+        return value
+    parsed = sources.parse_source(value)
+    if parsed.kind == sources.BUNDLED:
         try:
-            return migrations_dir()
+            return parsed.fetched(migrations_dir())
         except FileNotFoundError as e:
             raise UsageError(f"migrations_source: {e}") from None
-    value = hostvars["migrations_source"]
-    if value is None or str(value).strip().lower() in ("", "none"):
-        return None
-    path = Path(str(value)).expanduser()
+    return parsed
+
+
+def _migrations_folder(value: str) -> Path:
+    """A folder source, as given: it must be a folder on this (the control) machine."""
+    path = Path(value).expanduser()
     if not path.is_dir():
         raise UsageError(
-            f"migrations_source {str(value)!r} is not a folder on this (the control) machine; "
-            "give the migrations folder of your Chatalot release, or none to leave migrations "
-            "to the Chatalot server"
+            f"migrations_source {value!r} is not a folder on this (the control) machine; "
+            "give the migrations folder of your Chatalot release, git+URL@REF, a release "
+            "archive URL, or none to leave migrations to the Chatalot server"
         )
     return path.resolve()

@@ -56,6 +56,15 @@ def load_hosts(inventory: Sources, limit: str | None,
     return {n: inv.host_vars(n) for n in names}
 
 
+def with_migrations(hosts: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The hosts with their migrations_source fetched on this machine (git, archives),
+    progress on stderr; ChatalotError naming the source before any host is contacted."""
+    from installer.fleet.sources import fetch_migration_sources
+
+    return fetch_migration_sources(
+        hosts, say=lambda line: print(f"chatalot-db: {line}", file=sys.stderr, flush=True))
+
+
 def expand_limit_files(limit: str | None) -> str | None:
     """`--limit @FILE` (anywhere in a pattern list): the host names in FILE, one per line,
     as Ansible reads a retry file. ChatalotError when it is missing or a directory."""

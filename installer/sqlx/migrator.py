@@ -99,6 +99,7 @@ def apply_pending(
     role: str,
     set_role: bool,
     ignore_missing: bool = False,
+    target_version: int | None = None,
     before: Callable[[list[rules.Migration], rules.LedgerState], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_note: Callable[[str], None] | None = None,
@@ -110,7 +111,8 @@ def apply_pending(
     Raises MigrationError with sqlx's message (nothing applied) when the ledger is
     dirty, misses a file or holds a modified one, and MigrationRunError when a
     migration fails (the earlier ones stay committed, the failing one leaves no
-    row). `before(pending, ledger)` runs once, just before the first script; an
+    row). `target_version`: sqlx-cli's, as rules.plan takes it. `before(pending, ledger)`
+    runs once, just before the first script; an
     exception from it stops the run before anything is applied. While another
     session holds sqlx's lock this polls (as sqlx waits: without a time limit).
 
@@ -136,7 +138,8 @@ def apply_pending(
             on_note(text)
 
     while stale < ATTEMPTS:
-        pending = rules.plan(local, state.applied, ignore_missing=ignore_missing)
+        pending = rules.plan(local, state.applied, ignore_missing=ignore_missing,
+                             target_version=target_version)
         if not pending:
             return done
         if before is not None and not prepared:

@@ -96,6 +96,14 @@ def modified_message(version: int) -> str:
     return f"migration {version} was previously applied but has been modified"
 
 
+def not_present_message(version: int) -> str:
+    return f"migration {version} is not present in the migration source"
+
+
+def too_old_message(target: int, latest: int) -> str:
+    return f"migration {target} is older than the latest applied migration {latest}"
+
+
 def bad_filename_message(file_name: str) -> str:
     return (
         f"error parsing migration filename {_rust_debug_str(file_name)}; "
@@ -246,6 +254,7 @@ def plan(
     local: Sequence[Migration],
     applied: Sequence[AppliedMigration],
     ignore_missing: bool = False,
+    target_version: int | None = None,
 ) -> list[Migration]:
     """The migrations sqlx's run() would apply, in order; or sqlx's error.
 
@@ -256,8 +265,16 @@ def plan(
     even below the newest applied version. One difference, on purpose: sqlx
     applies the pending migrations below a modified one before it stops; this
     refuses before applying anything.
+
+    `target_version` (sqlx-cli's `migrate run --target-version`): a version of the
+    source ("not present" otherwise), not below the newest applied one ("older than
+    the latest applied"); the pending migrations above it are left (`beyond_target`).
+    A modified migration whose only difference is its line endings or a byte order
+    mark is said to be so after sqlx's message (`explain_modified`).
     """
     _check_unique(local)
+    if target_version is not None and all(m.version != target_version for m in local):
+        raise MigrationError(not_present_message(target_version))
     dirty = [a.version for a in applied if not a.success]
     if dirty:
         raise MigrationError(dirty_message(min(dirty)))
@@ -266,15 +283,100 @@ def plan(
         for a in sorted(applied, key=lambda a: a.version):
             if a.version not in known:
                 raise MigrationError(missing_message(a.version))
+    if target_version is not None:
+        latest = max((a.version for a in applied), default=0)
+        if target_version < latest:
+            raise MigrationError(too_old_message(target_version, latest))
     by_version = {a.version: a for a in applied}
     pending: list[Migration] = []
     for m in sorted(local, key=lambda m: m.version):
         row = by_version.get(m.version)
         if row is None:
-            pending.append(m)
+            if target_version is None or m.version <= target_version:
+                pending.append(m)
         elif row.checksum != m.checksum:
-            raise MigrationError(modified_message(m.version))
+            why = explain_modified(m, row.checksum)
+            raise MigrationError(modified_message(m.version) + (f": {why}" if why else ""))
     return pending
+
+
+def beyond_target(local: Sequence[Migration], applied: Sequence[AppliedMigration],
+                  target_version: int | None) -> list[Migration]:
+    """The unapplied migrations above `target_version`: sqlx-cli prints `Skipped` for them."""
+    if target_version is None:
+        return []
+    done = {a.version for a in applied}
+    return [m for m in sorted(local, key=lambda m: m.version)
+            if m.version > target_version and m.version not in done]
+
+
+def skipped_line(m: Migration) -> str:
+    """The line `sqlx migrate run --target-version` prints for a migration it leaves."""
+    return f"Skipped {m.version}/migrate {m.description} (0ns)"
+
+
+# -- line endings and byte order marks ----------------------------------------------
+# sqlx checksums the file's raw bytes: a checkout that turned LF into CRLF (git's
+# core.autocrlf=true) or an editor that added a UTF-8 byte order mark gives files whose
+# checksums differ from the server's build. Said, never corrected: the bytes are the
+# contract.
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _oddities(data: bytes) -> list[str]:
+    found = []
+    if b"\r\n" in data:
+        found.append("CRLF line endings")
+    if data.startswith(BOM):
+        found.append("a UTF-8 byte order mark")
+    return found
+
+
+def encoding_note(local: Sequence[Migration]) -> str | None:
+    """A warning naming the migrations with CRLF line endings or a byte order mark."""
+    by_kind: dict[str, list[int]] = {}
+    for m in local:
+        for odd in _oddities(m.sql.encode("utf-8")):
+            by_kind.setdefault(odd, []).append(m.version)
+    if not by_kind:
+        return None
+    parts = [f"{odd} in migration{'s' if len(vs) > 1 else ''} {_versions(vs)}"
+             for odd, vs in by_kind.items()]
+    return ("warning: " + "; ".join(parts) + ": sqlx checksums the raw bytes, so a Chatalot "
+            "server built from LF files without a byte order mark refuses these ledger rows "
+            "(a checkout with git's core.autocrlf=true does this: check the release out again "
+            "with `git -c core.autocrlf=false`)")
+
+
+def _versions(versions: Sequence[int]) -> str:
+    shown = ", ".join(str(v) for v in versions[:5])
+    return shown + (f" and {len(versions) - 5} more" if len(versions) > 5 else "")
+
+
+def explain_modified(m: Migration, ledger_checksum: bytes) -> str | None:
+    """Why a ledger checksum differs from the file's, when the difference is only line
+    endings or a byte order mark; None otherwise."""
+    data = m.sql.encode("utf-8")
+    lf = data.replace(b"\r\n", b"\n")
+    variants = [
+        (lf, "the ledger's checksum is this file's with LF line endings: the file has CRLF "
+             "line endings (a checkout with git's core.autocrlf=true); check the release out "
+             "again with `git -c core.autocrlf=false` or convert the file to LF (dos2unix)"),
+        (data.removeprefix(BOM), "the ledger's checksum is this file's without its UTF-8 "
+                                 "byte order mark: remove the mark (an editor added it)"),
+        (lf.removeprefix(BOM), "the ledger's checksum is this file's with LF line endings "
+                               "and without its UTF-8 byte order mark: check the release out "
+                               "again with `git -c core.autocrlf=false` and remove the mark"),
+        (lf.replace(b"\n", b"\r\n"), "the ledger's checksum is this file's with CRLF line "
+                                     "endings: the ledger was applied from a checkout with "
+                                     "CRLF endings (git's core.autocrlf=true), which a server "
+                                     "built from LF files refuses too"),
+    ]
+    for variant, why in variants:
+        if variant != data and checksum(variant) == ledger_checksum:
+            return why
+    return None
 
 
 def info_lines(local: Sequence[Migration], applied: Sequence[AppliedMigration]) -> list[str]:

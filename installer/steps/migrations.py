@@ -47,8 +47,33 @@ CANCEL_WAIT_SQL = ("SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity "
 
 
 def _local(ctx: HostContext) -> list[rules.Migration] | None:
+    unfetched = ctx.config.migrations_unfetched
+    if unfetched is not None:
+        raise StepFailed(f"migrations_source {unfetched} was not fetched on the control "
+                         "machine (this command does not fetch migrations)")
     source = ctx.config.migrations_source
     return None if source is None else rules.load_migrations(source)
+
+
+def _source_said(ctx: HostContext, local: list[rules.Migration]) -> list[str]:
+    """What a changing run says of its source: the bundled set's note, or the source
+    named (a release's tag and commit); the files' line endings when they are odd."""
+    c = ctx.config
+    said = ([BUNDLED_NOTE] if c.bundled_migrations
+            else [f"from {c.migrations_label}"] if _named(ctx) else [])
+    odd = rules.encoding_note(local)
+    return said + ([odd] if odd else [])
+
+
+def _named(ctx: HostContext) -> bool:
+    """Whether reasons name the source: a git or archive source (its commit or digest)."""
+    m = ctx.config.migrations
+    return m is not None and m.remote
+
+
+def _from(ctx: HostContext) -> str:
+    """A no-op's mention of a git or archive source (a folder or the bundled set: none)."""
+    return f" ({ctx.config.migrations_label})" if _named(ctx) else ""
 
 
 def _ledger(ctx: HostContext) -> rules.LedgerState | None:
@@ -111,9 +136,10 @@ class ApplyMigrations(Step):
     name = "apply migrations"
 
     def __init__(self, *, backup: bool = True, ignore_missing: bool = False,
-                 on_line: LineSink | None = None) -> None:
+                 target_version: int | None = None, on_line: LineSink | None = None) -> None:
         self.backup = backup
         self.ignore_missing = ignore_missing
+        self.target_version = target_version
         self.on_line = on_line
 
     def run(self, ctx: HostContext) -> StepResult:
@@ -122,14 +148,25 @@ class ApplyMigrations(Step):
         if local is None:
             return skipped(SKIP_REASON)
         ledger = _ledger(ctx)
-        said = [BUNDLED_NOTE] if bundled(c.migrations_source) else []
+        said = _source_said(ctx, local)
+        try:
+            pending = rules.plan(local, ledger.applied if ledger else (),
+                                 ignore_missing=self.ignore_missing,
+                                 target_version=self.target_version)
+        except MigrationError as e:
+            if _named(ctx):
+                raise MigrationError(f"{e} ({c.migrations_label})") from None
+            raise
+        left = rules.beyond_target(local, ledger.applied if ledger else (), self.target_version)
+        for m in left if not pending else ():
+            self._emit(ctx, rules.skipped_line(m))
         if ledger is None:  # check mode, nothing there yet
-            return changed("; ".join([f"would apply {_count(local)}: "
-                                      f"{migrator.version_ranges(m.version for m in local)}",
+            return changed("; ".join([f"would apply {_count(pending)}: "
+                                      f"{migrator.version_ranges(m.version for m in pending)}",
                                       *said]))
-        pending = rules.plan(local, ledger.applied, ignore_missing=self.ignore_missing)
         if not pending:
-            return ok(f"{len(ledger.applied)} applied, none pending")
+            beyond = f", {len(left)} beyond --target-version" if left else ""
+            return ok(f"{len(ledger.applied)} applied, none pending{beyond}{_from(ctx)}")
         notes: list[str] = []
 
         def before(todo: list[rules.Migration], state: rules.LedgerState) -> None:
@@ -187,6 +224,8 @@ class ApplyMigrations(Step):
         if ctx.check:
             for m in pending:
                 self._emit(ctx, f"Can apply {m.version}/migrate {m.description} (0ns)")
+            for m in left:
+                self._emit(ctx, rules.skipped_line(m))
             first = (f"back up {c.db_name} to {c.backup_dir}, then "
                      if self.backup and _holds_data(ctx, ledger) else "")
             try:  # read-only: the INVALID indexes a run would drop, or leave alone
@@ -210,7 +249,8 @@ class ApplyMigrations(Step):
         try:
             applied = migrator.apply_pending(
                 run_psql, local, ledger, reread=reread, database=c.db_name, role=c.db_user,
-                set_role=True, ignore_missing=self.ignore_missing, before=before,
+                set_role=True, ignore_missing=self.ignore_missing,
+                target_version=self.target_version, before=before,
                 on_note=notes.append, lock_wait=(
                     migrator.LockWait(c.migration_lock_timeout_ms)
                     if c.migration_lock_timeout_ms is not None else None),
@@ -230,8 +270,11 @@ class ApplyMigrations(Step):
         ctx.invalidate()
         for a in applied:
             self._emit(ctx, a.line())
+        for m in left:
+            self._emit(ctx, rules.skipped_line(m))
         if not applied:  # another migrator applied them while we waited for the lock
-            return ok(f"{len(local)} applied (by another migrator meanwhile), none pending")
+            return ok(f"{len(local) - len(left)} applied (by another migrator meanwhile), "
+                      f"none pending{_from(ctx)}")
         return changed("; ".join([migrator.applied_summary(applied), *notes, *said]))
 
     def _emit(self, ctx: HostContext, line: str) -> None:
@@ -264,4 +307,4 @@ class MigrationInfo(Step):
         pending = len(local) - installed - modified
         where = "" if ledger else f" (database {ctx.config.db_name} does not exist yet)"
         extra = f", {modified} with a different checksum" if modified else ""
-        return ok(f"{installed} installed, {pending} pending{extra}{where}")
+        return ok(f"{installed} installed, {pending} pending{extra}{where}{_from(ctx)}")

@@ -27,9 +27,13 @@ from installer.desired.config import HostConfig
 from installer.errors import ChatalotError
 from installer.fleet.inventory import Inventory, load_inventory, parse_inventory
 from installer.fleet.inventory.extravars import load_extra_vars
+from installer.fleet.sources import SourceFetcher, fetch_migration_sources
 from installer.fleet.vaultpass import read_vault_secrets
 from installer.verify.hosts import TransportBackend, host_name, transport_for
 from installer.verify.observe import Observed, observe
+
+#: one per test session: every host of a run checks against the same commit
+_FETCHER = SourceFetcher()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -133,7 +137,8 @@ def chatalot(host: Any, chatalot_vars: Mapping[str, Any]) -> Observed:
     """What the checks look at, read once per host."""
     name = host_name(host)
     try:
-        config = HostConfig.from_vars(chatalot_vars)
+        fetched = fetch_migration_sources({name: chatalot_vars}, fetcher=_FETCHER)[name]
+        config = HostConfig.from_vars(fetched)
     except ChatalotError as e:
         problem = f"bad variables for {name}: {e}"
     else:
