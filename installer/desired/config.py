@@ -36,8 +36,9 @@ class HostConfig:
     pg_disk: str | None = None
     pg_profile: str = "chatalot"
     pg_max_connections: int | None = None
-    #: the migrations folder on the control machine; None: the step is skipped
-    migrations_source: Path | None = field(default_factory=migrations_dir)
+    #: the migrations folder on the control machine; None (the default, `none`): the
+    #: step is skipped, the Chatalot server applies its own migrations when it starts
+    migrations_source: Path | None = None
     #: the parsed migrations_source it came from (fetched: a git commit, an archive's
     #: digest); None when built in code from a folder alone
     migrations: sources.MigrationSource | None = None
@@ -84,8 +85,8 @@ class HostConfig:
     @property
     def bundled_migrations(self) -> bool:
         """Whether the migrations are the bundled reference set (not a Chatalot release)."""
-        if self.migrations is not None:
-            return self.migrations.kind == sources.BUNDLED
+        if self.migrations is not None and self.migrations.kind == sources.BUNDLED:
+            return True
         return (self.migrations_source is not None
                 and self.migrations_source.resolve() == migrations_dir().resolve())
 
@@ -321,9 +322,9 @@ def _opt_file_path(hostvars: Mapping[str, Any], key: str) -> str | None:
 
 
 def _migrations_source(hostvars: Mapping[str, Any]) -> sources.MigrationSource:
-    """The parsed source: the bundled set when unset. A value already fetched on the
-    control machine (installer.fleet.sources) is taken as it is."""
-    value = hostvars.get("migrations_source", sources.BUNDLED)
+    """The parsed source: none when unset (the Chatalot server applies its own). A value
+    already fetched on the control machine (installer.fleet.sources) is taken as it is."""
+    value = hostvars.get("migrations_source", sources.NONE)
     if isinstance(value, sources.MigrationSource):
         return value
     parsed = sources.parse_source(value)

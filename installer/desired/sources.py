@@ -111,7 +111,7 @@ def _fragment(text: str, fragment: str, allowed: tuple[str, ...]) -> dict[str, s
                              f"the fragment takes {' and '.join(k + '=' for k in allowed)}")
         out[key] = val
     sub = out.get("subdirectory")
-    if sub is not None and (not _SUBDIR_RE.fullmatch(sub.strip("/"))
+    if sub is not None and (sub.startswith("/") or not _SUBDIR_RE.fullmatch(sub.rstrip("/"))
                             or ".." in sub.split("/")):
         raise UsageError(f"migrations_source {text!r}: subdirectory {sub!r} must be a "
                          "relative path inside the repository or archive")

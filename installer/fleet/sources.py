@@ -607,7 +607,7 @@ def fetch_migration_sources(hosts: Mapping[str, Mapping[str, Any]],
     fetcher = fetcher or SourceFetcher(say=say)
     out: dict[str, dict[str, Any]] = {}
     for name, hostvars in hosts.items():
-        value = hostvars.get("migrations_source", BUNDLED)
+        value = hostvars.get("migrations_source", NONE)
         if isinstance(value, MigrationSource):
             out[name] = dict(hostvars)
             continue

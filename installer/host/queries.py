@@ -143,21 +143,23 @@ def ledger_sql(config: HostConfig) -> str:
 
 
 def script(config: HostConfig, server: Sequence[Fragment],
-           in_database: Sequence[Fragment] = ()) -> str:
+           in_database: Sequence[Fragment] = (), *, ledger: bool | None = None) -> str:
     """The psql script (for `psql -X -q -v ON_ERROR_STOP=1 -d postgres` as postgres): a JSON
     line of the `server` fragments; then, when the app database exists, one of the
-    `in_database` fragments read inside it, and the ledger (unless migrations_source is
-    none). Nothing is read from a database that does not exist."""
+    `in_database` fragments read inside it, and the ledger (`ledger`; by default unless
+    migrations_source is none). Nothing is read from a database that does not exist."""
     db = quote_literal(config.db_name)
     inside = json_line(in_database) if in_database else ""
-    ledger = ledger_sql(config) if config.migrations_source is not None else ""
+    if ledger is None:
+        ledger = config.migrations_source is not None
+    probe = ledger_sql(config) if ledger else ""
     return ("\\pset format unaligned\n\\pset tuples_only on\n"
             + json_line(server)
             + f"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = {db}) "
             "AS chatalot_db_exists \\gset\n"
             "\\if :chatalot_db_exists\n"
             f"\\c {config.db_name}\n"
-            + inside + ledger + "\\endif\n")
+            + inside + probe + "\\endif\n")
 
 
 def parse_output(text: str) -> tuple[dict[str, Any], list[str], list[str]]:

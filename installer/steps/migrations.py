@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from installer.desired.sources import redact
 from installer.errors import MigrationError
 from installer.host.state import psql_command
 from installer.resources import migrations_dir
@@ -27,7 +28,8 @@ from installer.transport.shell import sh
 #: receives (host name, line) for each line `sqlx migrate run` / `info` would print
 LineSink = Callable[[str, str], None]
 
-SKIP_REASON = "migrations_source=none: the Chatalot server applies its own"
+SKIP_REASON = ("migrations_source=none: the Chatalot server applies its own when it starts "
+               "(set migrations_source to your release, git+URL@TAG, to apply them here)")
 
 #: said whenever the bundled set is applied (never on a no-op): it is this project's
 #: reference schema, not a release's files, whose checksums a Chatalot server compares
@@ -49,7 +51,7 @@ CANCEL_WAIT_SQL = ("SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity "
 def _local(ctx: HostContext) -> list[rules.Migration] | None:
     unfetched = ctx.config.migrations_unfetched
     if unfetched is not None:
-        raise StepFailed(f"migrations_source {unfetched} was not fetched on the control "
+        raise StepFailed(f"migrations_source {redact(unfetched)} was not fetched on the control "
                          "machine (this command does not fetch migrations)")
     source = ctx.config.migrations_source
     return None if source is None else rules.load_migrations(source)

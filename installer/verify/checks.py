@@ -300,6 +300,19 @@ def _migrations(versions: Sequence[int]) -> str:
     return ("migration " if len(versions) == 1 else "migrations ") + _versions(versions)
 
 
+def server_ledger_problems(ledger: LedgerState | None, ledger_error: str = "") -> list[str]:
+    """migrations_source none: the ledger the Chatalot server keeps (if it started yet) is
+    readable and holds no dirty row (a migration of the server's that failed half-way)."""
+    if ledger_error:
+        return [ledger_error]
+    dirty = [a.version for a in (ledger.applied if ledger else ()) if not a.success]
+    if dirty:
+        return [f"{_migrations(dirty)} {'is' if len(dirty) == 1 else 'are'} dirty (success = "
+                f"false in {LEDGER_TABLE}): a migration of the Chatalot server failed "
+                "half-way; the server will not start until it is fixed"]
+    return []
+
+
 def migration_problems(local: Sequence[Migration], ledger: LedgerState | None,
                        db_name: str, ledger_error: str = "") -> list[str]:
     """Every local migration is in the ledger with the same checksum, none dirty, none unknown.

@@ -67,14 +67,16 @@ def expected_settings(facts: Facts, config: HostConfig, strategy: Strategy,
 
 def verify_sql(config: HostConfig, setting_names: list[str]) -> str:
     """psql script (as postgres): one JSON line for the server, one for the app database,
-    then the sqlx ledger as apply reads it (as the app role, in the app database)."""
+    then the sqlx ledger as apply reads it (as the app role, in the app database), with
+    migrations_source none too (the server's own migrations: none may be dirty)."""
     q = queries
     return q.script(
         config,
         [q.setting_fragment("server_version"), q.setting_fragment(LISTEN_SETTING),
          q.role_fragment(config), q.database_fragment(config),
          q.settings_fragment(setting_names), q.CAPS, q.HBA_RULES],
-        [q.schema_privileges_fragment(config), q.unreadable_tables_fragment(config)])
+        [q.schema_privileges_fragment(config), q.unreadable_tables_fragment(config)],
+        ledger=True)
 
 
 @dataclass(frozen=True)

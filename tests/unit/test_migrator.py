@@ -323,7 +323,11 @@ def test_apply_pending_hook_failure_stops_everything() -> None:
 
 def test_config_defaults() -> None:
     c = HostConfig.from_vars({})
-    assert c.migrations_source == migrations_dir()
+    # none by default: a Chatalot server applies its own (the bundled set, not a release's
+    # files, would give a ledger it refuses); `bundled` names the reference set
+    assert c.migrations_source is None and not c.bundled_migrations
+    bundled = HostConfig.from_vars({"migrations_source": "bundled"})
+    assert bundled.migrations_source == migrations_dir() and bundled.bundled_migrations
     assert c.backup_dir == DEFAULT_BACKUP_DIR == "/var/backups/chatalot"
 
 
@@ -350,7 +354,7 @@ def test_config_refuses(hostvars: dict[str, Any], message: str) -> None:
 
 
 def test_state_probe_reads_the_ledger_as_the_app_role_only_when_migrating() -> None:
-    with_ledger = state_sql(HostConfig(db_user="app"), [])
+    with_ledger = state_sql(HostConfig(db_user="app", migrations_source=migrations_dir()), [])
     assert 'SET ROLE "app";' in with_ledger and rules.LEDGER_PROBE in with_ledger
     assert with_ledger.index(rules.LEDGER_PROBE) > with_ledger.index("\\c chatalot")
     assert with_ledger.rstrip().endswith("\\endif")
@@ -423,7 +427,8 @@ def decide(tmp_path: Path, case: str) -> StepResult:
 
 DECISIONS = [
     ("source none", Status.SKIPPED,
-     "migrations_source=none: the Chatalot server applies its own"),
+     "migrations_source=none: the Chatalot server applies its own when it starts (set "
+     "migrations_source to your release, git+URL@TAG, to apply them here)"),
     ("check, no database yet", Status.CHANGED, "would apply 3 migrations: 1-3"),
     ("check, fresh database", Status.CHANGED, "would apply 3 migrations: 1-3"),
     ("check, pending on data", Status.CHANGED,

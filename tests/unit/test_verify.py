@@ -348,6 +348,27 @@ UNREADABLE = ("_sqlx_migrations in database chatalot (owner other) could not be 
               "ERROR: permission denied for table _sqlx_migrations")
 
 
+@pytest.mark.parametrize(("ledger", "error", "expected"), [
+    (None, "", []),  # no database yet: the server has not started
+    (LedgerState(False, None, ()), "", []),  # no ledger yet
+    (_ledger(*ALL), "", []),
+    (_ledger(*ALL, 13, 14), "", []),  # the server's own versions: not ours to compare
+    (_ledger(*ALL, dirty=12), "",
+     ["migration 12 is dirty (success = false in _sqlx_migrations): a migration of the "
+      "Chatalot server failed half-way; the server will not start until it is fixed"]),
+    (_ledger(1, 2, 3, dirty=2), "", ["migration 2 is dirty (success = false in "
+                                      "_sqlx_migrations): a migration of the Chatalot server "
+                                      "failed half-way; the server will not start until it "
+                                      "is fixed"]),
+    (None, "UNREADABLE", ["UNREADABLE"]),
+], ids=["no database", "no ledger", "clean", "server's own", "dirty", "dirty early",
+        "unreadable"])
+def test_server_ledger_problems(ledger: LedgerState | None, error: str,
+                                expected: list[str]) -> None:
+    """migrations_source none: the server's ledger is readable and not dirty, no more."""
+    assert checks.server_ledger_problems(ledger, error) == expected
+
+
 @pytest.mark.parametrize("ledger", [None, LedgerState(True, "other", ())], ids=["none", "empty"])
 def test_an_unreadable_ledger_is_the_migration_problem(ledger: LedgerState | None) -> None:
     """Not `migrations 1-12 are missing`, nor `database does not exist`: the read failed."""
