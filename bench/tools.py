@@ -146,7 +146,10 @@ class Ours:
     def run(self, bed: BenchBed, names: list[str], work: Path) -> ToolRun:
         inventory = bed.write_inventory(names, work / "inventory.ini")
         report, logs = work / "report.json", work / "logs"
+        # the job's migrations (the bundled 52, which the other tools apply too); the
+        # tool's own default, none, would leave them to the Chatalot server
         argv = [str(self.exe), "apply", "-i", str(inventory), "-f", str(len(names)),
+                "-e", "migrations_source=bundled",
                 "--json", str(report), "--log-dir", str(logs)]
         seconds, code, output = _timed(argv, None, work / "output.txt", self.timeout)
         hosts: dict[str, HostResult] = {}

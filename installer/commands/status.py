@@ -77,11 +77,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def status_sql(config: HostConfig) -> str:
-    """psql script (as postgres): one JSON line, then the ledger as apply reads it."""
+    """psql script (as postgres): one JSON line, then the ledger as apply reads it (the
+    server's own with migrations_source none)."""
     q = queries
     return q.script(config, [
         q.setting_fragment("server_version"), q.UPTIME_SECONDS, q.CONNECTIONS,
-        q.setting_fragment("max_connections", "int"), q.database_size_fragment(config)])
+        q.setting_fragment("max_connections", "int"), q.database_size_fragment(config)],
+        ledger=True)
 
 
 def backup_script(backup_dir: str, db_name: str) -> str:
@@ -167,6 +169,8 @@ def parse_status(name: str, sections: dict[str, str], config: HostConfig,
         st.database_size = info.get("database_size")
         if local is None:
             st.migrations_note = "left to the Chatalot server (migrations_source is none)"
+            if st.database_size is not None:
+                st.migrations_note += _server_ledger(ledger_lines, errors, config.db_name)
         elif st.database_size is None:
             st.migrations_note = f"database {config.db_name} does not exist"
         else:
@@ -185,6 +189,20 @@ def parse_status(name: str, sections: dict[str, str], config: HostConfig,
         st.backups = backups.parse_listing(backup, config.db_name)
     _parse_schedule(st, sections, config)
     return st
+
+
+def _server_ledger(ledger_lines: list[str], errors: list[str], db_name: str) -> str:
+    """What the server's own ledger holds, for the migrations line: `: 52 in its ledger`."""
+    try:
+        ledger = parse_ledger_probe("\n".join(ledger_lines), "\n".join(errors),
+                                    database=db_name)
+    except ChatalotError as e:
+        return f": its ledger cannot be read: {e}"
+    if not ledger.exists:
+        return ": no ledger yet (the server has not started on it)"
+    dirty = [a.version for a in ledger.applied if not a.success]
+    return (f": {len(ledger.applied)} in its ledger"
+            + (f", {len(dirty)} dirty (a failed migration)" if dirty else ""))
 
 
 def _parse_schedule(st: HostStatus, sections: dict[str, str], config: HostConfig) -> None:

@@ -122,9 +122,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("pg_settings", "`{}`",
              "a dict of extra settings, applied last, e.g. "
              "`{'log_min_duration_statement': '250ms'}`"),
-    Variable("migrations_source", "the bundled `migrations/`",
-             "a migrations folder on the control machine (your Chatalot release's); `none` "
-             "skips the step"),
+    Variable("migrations_source", "`none`",
+             "your Chatalot release's migrations, applied before the server starts: "
+             "`git+https://HOST/chatalot.git@v0.19.0` (a tag, branch or commit; also "
+             "`git+ssh://`, `git+file://`), a release archive "
+             "`https://HOST/chatalot-0.19.0.tar.gz#sha256=HEX`, a folder or a checkout on "
+             "the control machine; `bundled`: this project's reference set (not a release: "
+             "a Chatalot server refuses its ledger); `none`: the server applies its own "
+             "when it starts"),
     Variable("migration_lock_timeout", "`5s`",
              "how long a migration statement may wait for a table lock the app holds "
              "(`500ms`, `5s`, `1min`; `0` or `none`: no limit, as sqlx); it then rolls back "

@@ -45,7 +45,10 @@ def as_postgres_sql(sql: str, database: str = "postgres") -> str:
 
 def inventory(bed: Any, path: Path, users: dict[str, str], known_hosts: Path | None = None,
               **extra: str) -> Path:
-    """An INI inventory for test-bed hosts, with the SSH user per host and extra [db:vars]."""
+    """An INI inventory for test-bed hosts, with the SSH user per host and extra [db:vars];
+    the bundled migrations unless `migrations_source` is given (the tests count on its 52
+    migrations; the tool's default is none)."""
+    extra = {"migrations_source": "bundled", **extra}
     kh = known_hosts or bed.known_hosts_path
     lines = ["[db]"]
     for name, user in users.items():

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from installer.steps.migrations import BUNDLED_NOTE
+from installer.steps.migrations import BUNDLED_NOTE, SKIP_REASON
 from tests.integration.helpers import REPO, as_postgres_sql, cli, run_apply
 
 pytestmark = [
@@ -55,7 +55,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     shared = Path(tempfile.mkdtemp(prefix="chatalot-migapply-"))
     shared.chmod(0o755)
     _drop()
-    line = (f"localhost ansible_connection=local db_name={APP} db_user={APP} "
+    line = (f"localhost ansible_connection=local migrations_source=bundled "
+            f"db_name={APP} db_user={APP} "
             f"db_env_file={tmp / 'app.env'} backup_dir={shared / 'backups'}")
     inv = tmp / "local.ini"
     inv.write_text(f"[local]\n{line}\n")
@@ -184,7 +185,7 @@ def test_migrations_source_none_skips(runs: dict[str, Any]) -> None:
     assert p.returncode == 0, p.stdout + p.stderr
     s = step(doc)
     assert (s["status"], s["reason"]) == (
-        "skipped", "migrations_source=none: the Chatalot server applies its own")
+        "skipped", SKIP_REASON)
 
 
 def test_migrate_info_and_run_on_inventory_hosts(runs: dict[str, Any]) -> None:

@@ -83,7 +83,8 @@ def _step(doc: dict[str, Any], name: str = "apply migrations") -> dict[str, Any]
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("ledger_unread")
     env_file = tmp / "app.env"
-    line = (f"localhost ansible_connection=local db_name={APP} db_user={APP} "
+    line = (f"localhost ansible_connection=local migrations_source=bundled "
+            f"db_name={APP} db_user={APP} "
             f"db_env_file={env_file} backup_dir={tmp / 'backups'}")
     inv, start = tmp / "local.ini", tmp / "start.ini"
     inv.write_text(f"[local]\n{line}\n")

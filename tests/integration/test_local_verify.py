@@ -139,7 +139,8 @@ def scratch(applied: object, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 Path(f"/var/tmp/{SCRATCH}-backups"), tmp)
     s.inventory.write_text(
         "[db]\n"
-        f"localhost ansible_connection=local db_name={SCRATCH} db_user={SCRATCH} "
+        f"localhost ansible_connection=local migrations_source=bundled "
+        f"db_name={SCRATCH} db_user={SCRATCH} "
         f"db_env_file={s.env_file} backup_dir={s.backup_dir}\n")
     try:
         p = cli("apply", "-i", str(s.inventory))
@@ -311,8 +312,13 @@ def test_status_shows_size_and_migration_counts(scratch: Scratch) -> None:
     assert lines["backups"].split(None, 1)[1] == "2 (2 manual)", lines["backups"]
     assert "/ " + _psql("SHOW max_connections") in lines["connections"]
     print(f"status took {took:.2f}s")
-    p = cli("status")
-    assert p.returncode == 0 and f"{total} applied, 0 pending" in p.stdout, p.stdout
+    p = cli("status")  # migrations_source none: the server's own ledger, counted
+    rows = _psql("SELECT CASE WHEN to_regclass('public._sqlx_migrations') IS NULL THEN -1 "
+                 "ELSE (SELECT count(*) FROM public._sqlx_migrations) END", "chatalot")
+    said = ("no ledger yet (the server has not started on it)" if rows == "-1"
+            else f"{rows} in its ledger")
+    assert p.returncode == 0 and ("migrations   left to the Chatalot server (migrations_source "
+                                  f"is none): {said}\n") in p.stdout, p.stdout
 
 
 def test_psql_runs_a_query_as_the_app_role(scratch: Scratch) -> None:

@@ -239,7 +239,8 @@ def test_apply_step_on_this_machine_over_an_inventory(db: Db, tmp_path: Path) ->
     folder = folder_with(tmp_path, {"001_accounts.sql": ACCOUNTS,
                                     "002_accounts_email.sql": UNIQUE_EMAIL})
     hosts = tmp_path / "hosts.ini"
-    hosts.write_text(f"localhost ansible_connection=local db_name={db.name} db_user={db.name}"
+    hosts.write_text(f"localhost ansible_connection=local migrations_source=bundled "
+                     f"db_name={db.name} db_user={db.name}"
                      f" backup_dir={tmp_path / 'backups'}\n")
     report = tmp_path / "report.json"
 

@@ -223,10 +223,11 @@ def test_only_apply_reads_the_role_s_password_verifier() -> None:
 
 def test_script_reads_the_ledger_only_when_migrating() -> None:
     without = HostConfig(migrations_source=None)
-    for sql in (state_sql(without, []), status_sql(without)):
-        assert rules.LEDGER_PROBE not in sql and sql.rstrip().endswith("\\endif")
-    # verify reads it all the same: the server's own ledger may not be dirty
+    sql = state_sql(without, [])
+    assert rules.LEDGER_PROBE not in sql and sql.rstrip().endswith("\\endif")
+    # verify and status read it all the same: the server's own ledger (counted, not dirty)
     assert rules.LEDGER_PROBE in verify_sql(without, [])
+    assert rules.LEDGER_PROBE in status_sql(without)
 
 
 def test_fragments_quote_names_as_literals() -> None:
