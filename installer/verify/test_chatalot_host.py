@@ -123,8 +123,12 @@ def test_migrations_are_applied(chatalot: Observed) -> None:
         local = local_migrations(folder)
     except ChatalotError as e:
         pytest.fail(f"cannot read the migrations in {folder}: {e}", pytrace=False)
-    expect(checks.migration_problems(local, chatalot.ledger,
-                                     chatalot.config.db_name, chatalot.ledger_error))
+    problems = checks.migration_problems(local, chatalot.ledger, chatalot.config.db_name,
+                                         chatalot.ledger_error)
+    source = chatalot.config.migrations
+    if problems and source is not None and source.remote:  # which release was checked
+        problems.append(f"checked against {chatalot.config.migrations_label}")
+    expect(problems)
 
 
 def test_env_file_is_0600_root(chatalot: Observed) -> None:
