@@ -187,6 +187,7 @@ class _Row:
     seconds: float = 0.0
     detail: str = ""
     label: str = ""  # the word shown for a finished host (ok, changed, failed, ...)
+    note: str = ""  # what the running step is doing now (step_progress)
 
 
 STATE_WIDTH = len("not started")
@@ -276,6 +277,8 @@ class Display:
         status_key = "" if state in (RUNNING, NOT_STARTED) else label
         if state == RUNNING:
             rest = f"[{row.index}/{row.total}] {row.step}" if row.total else row.step
+            if row.note:
+                rest += f": {row.note}"
         elif state == NOT_STARTED:
             rest = f"batch {row.batch}/{self._batches}" if self._batches > 1 else ""
         else:
@@ -363,8 +366,22 @@ class Display:
     def step_started(self, host: str, title: str, index: int = 0, total: int = 0) -> None:
         with self._lock:
             row = self._rows.setdefault(host, _Row(state=RUNNING, started=time.monotonic()))
-            row.step, row.index, row.total = title, index, total
+            row.step, row.index, row.total, row.note = title, index, total, ""
             self._redraw()
+
+    def step_progress(self, host: str, text: str) -> None:
+        """What host's running step is doing now (a migration waiting for a lock): on its
+        live row, or a plain line."""
+        with self._lock:
+            row = self._rows.get(host)
+            if row is not None:
+                row.note = text
+            step = row.step if row is not None else ""
+        if self._live_now():
+            with self._lock:
+                self._redraw()
+        else:
+            self._write(f"{host}: {step}: {text}" if step else f"{host}: {text}")
 
     def step(self, host: str, rec: StepRecord) -> None:
         def line(label: str, colour: bool) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
 from typing import Any, Protocol
 
@@ -172,6 +173,7 @@ def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions
             try:
                 title = step.title(ctx)
                 display.step_started(name, title, index, len(todo))
+                ctx.progress = partial(display.step_progress, name)
                 result = step.run(ctx)
             except UnreachableError as e:
                 report.unreachable, report.error = True, str(e)

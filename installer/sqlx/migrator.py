@@ -105,6 +105,7 @@ def apply_pending(
     on_note: Callable[[str], None] | None = None,
     lock_wait: LockWait | None = None,
     session_name: str = "chatalot-db migrate",
+    on_wait: Callable[[str], None] | None = None,
 ) -> list[AppliedRecord]:
     """Apply what sqlx's run() would apply; return what was applied, in order.
 
@@ -122,7 +123,8 @@ def apply_pending(
 
     `lock_wait` (apply's; sqlx has none): a statement waits at most its timeout for a
     table lock; a migration that gave up rolled back, and is tried again after a pause,
-    `retries` times; then MigrationRunError names the sessions holding locks.
+    `retries` times; then MigrationRunError names the sessions holding locks. Before each
+    new try, `on_wait(text)` hears what it waits for (the sessions holding table locks).
     """
     state = ledger
     done: list[AppliedRecord] = []
@@ -174,6 +176,9 @@ def apply_pending(
                 lock_waits += 1
                 log.info("%s: migration %s waited %d ms for a table lock; trying again in "
                          "%.1fs", database, outcome.failed, lock_wait.timeout_ms, wait)
+                if on_wait is not None:
+                    on_wait(wait_message(outcome.failed, lock_wait, lock_waits, wait,
+                                         parse_blockers(run_psql(BLOCKERS_SQL).stdout)))
                 sleep(wait)
                 state = reread()
                 continue
@@ -223,6 +228,15 @@ class Blocker:
         app = f", {self.app}" if self.app else ""
         return (f"pid {self.pid} ({self.user}{app}, {self.state or '?'} for {self.seconds} s: "
                 f"{self.query or '?'})")
+
+
+def wait_message(version: int | None, lock_wait: LockWait, tries: int, pause: float,
+                 blockers: Sequence[Blocker]) -> str:
+    """What a migration waiting for a table lock is waiting for, between its tries."""
+    held = ("held by " + "; ".join(b.describe() for b in blockers) if blockers
+            else "no session holds one now")
+    return (f"migration {version} waits for a table lock (try {tries + 1} of "
+            f"{lock_wait.retries + 1} in {pause:g} s): {held}")
 
 
 def parse_blockers(stdout: str) -> list[Blocker]:

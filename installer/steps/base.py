@@ -129,6 +129,9 @@ class HostContext:
         self.interrupt_hooks: list[Callable[[], str | None]] = []
         #: the settings our drop-in should hold (empty until the major is known)
         self.wanted_settings: dict[str, str] = {}
+        #: what the running step is doing now, for the user (e.g. what a migration waits
+        #: for); the runner points it at the display
+        self.progress: Callable[[str], None] = lambda text: None
 
     # -- facts and strategy -------------------------------------------------
     @property

@@ -256,7 +256,7 @@ class ApplyMigrations(Step):
                 on_note=notes.append, lock_wait=(
                     migrator.LockWait(c.migration_lock_timeout_ms)
                     if c.migration_lock_timeout_ms is not None else None),
-                session_name=app_name)
+                session_name=app_name, on_wait=ctx.progress)
         except migrator.MigrationRunError as e:
             if cancelling.is_set():
                 cancel_done.wait(timeout=90)

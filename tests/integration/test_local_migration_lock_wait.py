@@ -142,6 +142,19 @@ def test_a_migration_behind_the_app_gives_up_in_bounded_time_naming_the_blocker(
     assert 10 <= waited["seconds"] < 40, waited["seconds"]
 
 
+def test_while_it_waits_the_step_line_says_for_whom(waited: dict[str, Any]) -> None:
+    """Output that is no terminal: a line per new try naming the sessions holding table
+    locks (a terminal's live view shows the same text on the host's row)."""
+    p, _ = waited["waited"]
+    lines = [ln for ln in p.stdout.splitlines()
+             if ln.startswith("localhost: apply migrations: migration 2 waits")]
+    held = f"held by pid {waited['blocker_pid']} (postgres, {BLOCKER}, active for "
+    assert [ln.split(": held by", 1)[0] for ln in lines] == [
+        f"localhost: apply migrations: migration 2 waits for a table lock (try {n} of 4 in "
+        f"{pause} s)" for n, pause in ((2, 1), (3, 2), (4, 4))], p.stdout
+    assert all(held in ln and "BEGIN; LOCK TABLE users" in ln for ln in lines), lines
+
+
 def test_the_apps_reads_kept_succeeding_while_apply_waited(waited: dict[str, Any]) -> None:
     reads: list[tuple[bool, float]] = waited["reads"]
     assert len(reads) >= 10, reads

@@ -134,6 +134,32 @@ def test_live_view_redraws_one_line_per_host_in_place() -> None:
     assert out.getvalue().endswith("after\n")
 
 
+def test_step_progress_on_the_live_row_and_as_a_plain_line() -> None:
+    """What a running step waits for: on its host's live row (cleared by the next step),
+    or a host-prefixed line when the output is no terminal."""
+    out = FakeTerminal()
+    d = Display(out, multi_host=True)
+    d.start(["db1", "db2"])
+    d.host_started("db1")
+    d.step_started("db1", "apply migrations", 9, 11)
+    d.step_progress("db1", "migration 2 waits for a table lock (try 2 of 4 in 1 s): held by "
+                           "pid 42")
+    last = ANSI.sub("", out.getvalue().split("\033[J")[-1]).splitlines()
+    # (cut at the terminal's width, as every live line)
+    assert last[0].startswith("db1") and last[0].endswith(
+        "[9/11] apply migrations: migration 2 waits for a ta…"), last
+    d.step_started("db1", "schedule backups", 10, 11)
+    last = ANSI.sub("", out.getvalue().split("\033[J")[-1]).splitlines()
+    assert last[0].endswith("[10/11] schedule backups"), last
+    plain = io.StringIO()
+    p = Display(plain, multi_host=True, live=False)
+    p.start(["db1"])
+    p.host_started("db1")
+    p.step_started("db1", "apply migrations", 9, 11)
+    p.step_progress("db1", "migration 2 waits for a table lock")
+    assert plain.getvalue() == "db1: apply migrations: migration 2 waits for a table lock\n"
+
+
 def test_live_view_of_one_host_keeps_every_step_line() -> None:
     out = FakeTerminal()
     d = Display(out)

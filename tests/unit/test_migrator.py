@@ -573,6 +573,36 @@ def test_a_lock_wait_is_retried_with_back_off_then_applies() -> None:
     assert psql.scripts == [[1, 2, 3], [2, 3], [2, 3]]  # replanned from the ledger each time
 
 
+def test_each_new_try_says_what_the_migration_waits_for() -> None:
+    """Between tries, on_wait hears the sessions holding table locks (the live view and the
+    step line show it); one BLOCKERS_SQL read per retry, none when nobody listens."""
+    answers = [lock_timeout(failed=2), BLOCKERS, lock_timeout(failed=2), BLOCKERS, ran(2, 3)]
+    scripts: list[str] = []
+
+    def psql(script: str) -> Result:
+        scripts.append(script)
+        return answers.pop(0)
+
+    heard: list[str] = []
+    done = migrator.apply_pending(
+        psql, LOCAL, ledger_of(1), reread=lambda: ledger_of(1), database="db", role="app",
+        set_role=True, sleep=lambda s: None, lock_wait=migrator.LockWait(2000, retries=3),
+        on_wait=heard.append)
+    assert [a.migration.version for a in done] == [2, 3]
+    assert scripts[1] == scripts[3] == migrator.BLOCKERS_SQL
+    held = ("pid 4242 (app, chatalot-server, idle in transaction for 41 s: LOCK TABLE users IN "
+            "ACCESS SHARE MODE); pid 77 (report, active for 3 s: SELECT count(*) FROM users)")
+    assert heard == [
+        f"migration 2 waits for a table lock (try 2 of 4 in 1 s): held by {held}",
+        f"migration 2 waits for a table lock (try 3 of 4 in 2 s): held by {held}",
+    ]
+
+
+def test_wait_message_with_nobody_holding_a_lock() -> None:
+    assert migrator.wait_message(7, migrator.LockWait(500, retries=1), 1, 1.0, []) == (
+        "migration 7 waits for a table lock (try 2 of 2 in 1 s): no session holds one now")
+
+
 def test_a_lock_wait_gives_up_naming_the_sessions_holding_locks() -> None:
     answers = [lock_timeout(failed=1)] * 4 + [BLOCKERS]
     scripts: list[str] = []
