@@ -34,7 +34,7 @@ from installer.sqlx import migrator, rules
 from installer.steps.base import Step
 from installer.steps.host import GatherFacts
 from installer.steps.migrations import ApplyMigrations, LineSink, MigrationInfo
-from installer.transport.base import Result
+from installer.transport.base import Result, tethered, untethered
 from installer.transport.local import LocalTransport
 
 _DESCRIPTION = """\
@@ -220,8 +220,9 @@ def _url(args: argparse.Namespace) -> migrator.DatabaseUrl:
 def _psql(url: migrator.DatabaseUrl, t: LocalTransport) -> migrator.PsqlRunner:
     command = migrator.psql_for_url(url)
 
-    def run(script: str) -> Result:
-        return t.run(command, stdin=migrator.stdin_for(url, script), timeout=None)
+    def run(script: str) -> Result:  # tethered: psql ends with this process
+        return untethered(t.run(tethered(command), stdin=migrator.stdin_for(url, script),
+                                timeout=None))
 
     return run
 

@@ -22,7 +22,7 @@ from installer.resources import migrations_dir
 from installer.sqltext import quote_literal
 from installer.sqlx import migrator, rules
 from installer.steps.base import HostContext, Step, StepFailed, StepResult, changed, ok, skipped
-from installer.transport.base import Result
+from installer.transport.base import Result, tethered, untethered
 from installer.transport.shell import sh
 
 #: receives (host name, line) for each line `sqlx migrate run` / `info` would print
@@ -179,7 +179,8 @@ class ApplyMigrations(Step):
                 return
             name = migrator.backup_filename(c.db_name, todo[0].version, datetime.now(UTC))
             path = c.backup_dir.rstrip("/") + "/" + name
-            r = ctx.t.run(backup_script(ctx, path), become="root", timeout=None)
+            r = untethered(ctx.t.run(tethered(backup_script(ctx, path)), become="root",
+                                     timeout=None))
             if not r.ok:
                 error = migrator.server_error(r.stderr or r.stdout)
                 if "statement timeout" in error and c.migration_lock_timeout_ms is not None:
@@ -199,9 +200,10 @@ class ApplyMigrations(Step):
         app_name = f"chatalot-db migrate {uuid.uuid4().hex[:12]}"
 
         def run_psql(script: str) -> Result:
-            return ctx.t.run(psql_command(c.pg_port, c.db_name, psql=ctx.strategy.psql()),
-                             become="postgres",
-                             stdin=script, timeout=None)
+            # tethered: when our connection or process dies, psql cancels and ends
+            return untethered(ctx.t.run(
+                tethered(psql_command(c.pg_port, c.db_name, psql=ctx.strategy.psql())),
+                become="postgres", stdin=script, timeout=None))
 
         cancelled: list[bool] = []  # set when Ctrl-C cancelled our session's wait
         # The server ends the waiting statement before the cancelling psql's answer reaches

@@ -57,6 +57,52 @@ def lock_script(path: str, timeout: float) -> str:
     ])
 
 
+#: the line a tethered command's watchdog writes to stderr each second (untethered drops it)
+HEARTBEAT = "chatalot-db: alive"
+
+
+def tethered(command: str, every: float = 1.0, grace: float = 5.0) -> str:
+    """`command` tied to whoever reads its output: a watchdog writes HEARTBEAT to stderr
+    each `every` s; once that write fails (our SSH connection dropped, or our process
+    died, so the pipe's reader is gone) it sends SIGINT to the command's process group
+    (psql cancels its running statement, its transaction rolls back), SIGTERM 2 s later,
+    SIGKILL after `grace` s, and ends once the command has. Nothing of ours outlives the
+    run on the host. The command runs in a subshell with our stdin; the watchdog holds no
+    pipe but stderr and ends with the command. Use for long commands (migrations,
+    pg_dump); read their result through `untethered`."""
+    quiet = "</dev/null >/dev/null 2>&1"
+    alive = "kill -0 $chatalot_cmd 2>/dev/null"
+    ticks = max(1, int(grace / 0.2))
+    dog = ("( trap '' PIPE INT TERM\n"
+           f"while sleep {every:g} {quiet}; do\n"
+           f"  printf '%s\\n' {shlex.quote(HEARTBEAT)} >&2 && continue\n"
+           "  kill -INT 0 2>/dev/null; i=0\n"
+           f"  while {alive} && [ $i -lt {ticks} ]; do\n"
+           "    [ $i -eq 10 ] && kill -TERM 0 2>/dev/null\n"
+           f"    sleep 0.2 {quiet}; i=$((i + 1))\n"
+           "  done\n"
+           f"  {alive} && kill -KILL 0\n"
+           "  exit 0\n"
+           "done ) </dev/null >/dev/null &\n")
+    return ("exec 3<&0\n"
+            f"(\n{command}\n) <&3 3<&- &\n"
+            "chatalot_cmd=$!\n"
+            "exec 3<&-\n"
+            + dog +
+            "chatalot_dog=$!\n"
+            "wait $chatalot_cmd\nchatalot_rc=$?\n"
+            "kill -HUP $chatalot_dog 2>/dev/null\n"
+            "exit $chatalot_rc")
+
+
+def untethered(result: Result) -> Result:
+    """A tethered command's result without the watchdog's heartbeat lines."""
+    if HEARTBEAT not in result.stderr:
+        return result
+    kept = [ln for ln in result.stderr.splitlines(keepends=True) if ln.rstrip("\n") != HEARTBEAT]
+    return Result(result.exit_code, result.stdout, "".join(kept))
+
+
 class HeldCommand(ABC):
     """A long-running command on the host whose stdin stays open until `release()`."""
 

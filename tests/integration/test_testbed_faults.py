@@ -430,6 +430,57 @@ def test_sigkill_while_a_migration_waits_for_the_app_leaves_nothing_behind(
         _drop(bed, host, app)
 
 
+@pytest.mark.parametrize("host, user", [(D12, "root"), (D13, "ops")],
+                         ids=["debian12-root", "debian13-sudo"])
+def test_sigkill_while_a_migration_executes_leaves_nothing_behind(
+        bed: Any, tmp_path: Path, host: str, user: str) -> None:
+    """apply killed -9 while a migration executes (a 120 s statement, no lock wait): the
+    host-side watchdog (installer.transport.base.tethered) finds its reader gone within a
+    second or two and interrupts psql, which cancels the statement: within 15 s neither our
+    psql nor its backend is left, the migration rolled back whole (no ledger row, not
+    dirty, nothing of it applied), and the rerun applies it. As root and through sudo."""
+    app = "flt_exec"
+    _drop(bed, host, app)
+    source = tmp_path / "migrations"
+    source.mkdir()
+    (source / "1_t.sql").write_text("CREATE TABLE t (id int);\n")
+    inv = inventory(bed, tmp_path / "inv.ini", {host: user}, None,
+                    **_app_vars(app, migrations_source=str(source)))
+    ours = ("SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name LIKE 'chatalot-db migrate%'")
+    try:
+        p0, _ = run_apply(inv, tmp_path / "first.json")
+        assert p0.returncode == 0, p0.stdout + p0.stderr
+        slow = source / "2_slow.sql"
+        slow.write_text("SELECT pg_sleep(120);\nALTER TABLE t ADD COLUMN slow int;\n")
+        p = _popen_apply(inv, tmp_path / "killed.json", "--no-backup")
+
+        def executing() -> bool:
+            return _sql(bed, host, ours + " AND query LIKE '%pg_sleep(120)%' AND state = "
+                                          "'active'", app) == "1"
+
+        _wait_until("the slow migration to execute", executing, 120, p)
+        _sigkill(p)
+        killed = time.monotonic()
+        while time.monotonic() - killed < 15 and _sql(bed, host, ours, app) != "0":
+            time.sleep(0.5)
+        gone = time.monotonic() - killed
+        print(f"\n{host}: our backend gone {gone:.1f}s after the SIGKILL")
+        assert _sql(bed, host, ours, app) == "0", "our backend outlived the run"
+        left = bed.ssh(host, f"pgrep -u postgres -f 'ON_ERROR_STOP=1 -p 5432 -d {app}'")
+        assert left.stdout.strip() == "", f"our psql outlived the run: {left.stdout}"
+        assert _sql(bed, host, "SELECT string_agg(version::text || ':' || success::text, ',') "
+                               "FROM _sqlx_migrations", app) == "1:true"
+        assert _sql(bed, host, "SELECT count(*) FROM pg_attribute WHERE attrelid = "
+                               "'t'::regclass AND attname = 'slow'", app) == "0"
+        slow.write_text("ALTER TABLE t ADD COLUMN slow int;\n")
+        p1, doc1 = run_apply(inv, tmp_path / "rerun.json", "--no-backup")
+        assert p1.returncode == 0, p1.stdout + p1.stderr
+        assert _steps(doc1, host)["apply migrations"]["reason"].startswith("applied 2 ")
+    finally:
+        _drop(bed, host, app)
+
+
 # ---------------------------------------------------------------------------
 # the SSH connection cut on one host of two
 # ---------------------------------------------------------------------------

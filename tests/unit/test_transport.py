@@ -4,10 +4,15 @@ this machine (LocalTransport shares `wrap` with the SSH transport)."""
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from installer.transport.base import LOCALE_PREAMBLE
+from installer.transport.base import LOCALE_PREAMBLE, Result
 from installer.transport.local import LocalTransport
 
 GERMAN = {"LANG": "de_DE.UTF-8", "LC_ALL": "de_DE.UTF-8", "LC_MESSAGES": "de_DE.UTF-8",
@@ -39,3 +44,68 @@ def test_a_command_run_as_another_user_gets_the_c_locale_too(
 def test_the_preamble_comes_first_and_leaves_the_command_as_written() -> None:
     real, preamble = LocalTransport().wrap("set -e\necho 'a b'", None)
     assert real == LOCALE_PREAMBLE + "set -e\necho 'a b'" and preamble == b""
+
+
+# -- tethered: a long command ends with its reader ------------------------------------------
+
+
+def test_tethered_keeps_stdin_stdout_and_exit_code_and_drops_heartbeats() -> None:
+    from installer.transport.base import HEARTBEAT, tethered, untethered
+
+    start = time.monotonic()
+    p = subprocess.run(["/bin/sh", "-c", tethered("cat; sleep 1.3; echo err >&2; exit 3",
+                                                  every=0.5)],
+                       input="in\n", capture_output=True, text=True, timeout=30, check=False)
+    took = time.monotonic() - start
+    assert p.returncode == 3 and p.stdout == "in\n"
+    assert p.stderr.count(HEARTBEAT) >= 2  # the watchdog wrote while the command ran
+    assert untethered(Result(p.returncode, p.stdout, p.stderr)) == Result(3, "in\n", "err\n")
+    assert took < 2.5, took  # ends with the command, not a heartbeat later
+
+
+def _reader_gone(command: str, grace: float) -> subprocess.Popen[bytes]:
+    from installer.transport.base import tethered
+
+    p = subprocess.Popen(["/bin/sh", "-c", tethered(command, every=0.3, grace=grace)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    assert p.stderr is not None and p.stdout is not None
+    assert p.stderr.readline()  # a heartbeat: the watchdog runs
+    p.stderr.close()  # the reader goes away (our process died, the connection dropped)
+    p.stdout.close()
+    return p
+
+
+def _group_left(p: subprocess.Popen[bytes], within: float) -> str:
+    """The processes of the command's session still running (zombies aside: this machine's
+    PID 1 may be slow to reap the orphans), after up to `within` s."""
+    p.wait(within)
+    deadline = time.monotonic() + within
+    while True:
+        ps = subprocess.run(["ps", "-o", "pid=,stat=,args=", "-s", str(p.pid)],
+                            capture_output=True, text=True)
+        left = "\n".join(ln for ln in ps.stdout.splitlines() if ln.split()[1][0] != "Z")
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+def test_tethered_command_gets_sigint_once_its_reader_is_gone(tmp_path: Path) -> None:
+    """A program that handles SIGINT (psql: it cancels its statement) gets it first."""
+    marker = tmp_path / "interrupted"
+    program = ("import signal, sys, time\n"
+               f"def on_int(*_):\n    open({str(marker)!r}, 'w').write('INT')\n"
+               "    sys.exit(130)\n"
+               "signal.signal(signal.SIGINT, on_int)\ntime.sleep(60)\n")
+    p = _reader_gone(f"exec {sys.executable} -c {shlex.quote(program)}", grace=5)
+    assert _group_left(p, 10) == ""
+    assert marker.read_text() == "INT"
+
+
+def test_tethered_command_deaf_to_sigint_is_ended_too() -> None:
+    """`sleep` in a background job ignores SIGINT: SIGTERM (2 s), then SIGKILL, end it; the
+    watchdog ends with it; nothing of the session is left."""
+    start = time.monotonic()
+    p = _reader_gone("sleep 60", grace=4)
+    assert _group_left(p, 10) == ""
+    assert time.monotonic() - start < 8
