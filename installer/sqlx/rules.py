@@ -670,6 +670,16 @@ def _guard(database: str, applied: Sequence[AppliedMigration], role: str | None)
     return f"DO {dollar_quote(body, 'chatalot_guard')};\n"
 
 
+#: PostgreSQL 14+: the backend checks every 2 s that its client is still there, so a
+#: statement whose psql is gone (killed with its watchdog, installer.transport.base
+#: .tethered) is cancelled instead of running on unattended
+CLIENT_CHECK = (
+    "SELECT current_setting('server_version_num')::int >= 140000 AS chatalot_client_check "
+    "\\gset\n\\if :chatalot_client_check\nSET client_connection_check_interval = 2000;\n"
+    "\\endif\n"
+)
+
+
 def run_script(
     pending: Sequence[Migration],
     *,
@@ -719,6 +729,7 @@ def run_script(
     key = lock_id(database)
     parts = [_SESSION_PREAMBLE]
     parts.append(f"SET application_name = {quote_literal(session_name)};\n")
+    parts.append(CLIENT_CHECK)
     if set_role and role is not None:
         parts.append(f"SET ROLE {quote_ident(role)};\n")
     if wait_for_lock:

@@ -19,14 +19,15 @@ from installer.errors import MigrationError
 from installer.sqlx import rules
 from installer.steps.base import Step, StepFailed
 from installer.steps.migrations import SKIP_REASON, ApplyMigrations, MigrationInfo
-from installer.transport.base import Result
+from installer.transport.base import Result, tethered
 from tests.unit.stepkit import Harness, err, harness, out, said, service, state
 
 PSQL = "/usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 -p 5432 -d chatalot"
 
 
 def is_psql(command: str) -> bool:
-    return command == PSQL
+    """The migration's psql, tethered to us (it ends when our process or connection dies)."""
+    return command == tethered(PSQL)
 DUMP = re.compile(r"^/var/backups/chatalot/chatalot-\d{8}T\d{6}Z-before-(\d+)\.dump$")
 FILES = {"1_users.sql": "CREATE TABLE users (id int);\n",
          "2_identity_keys.sql": "CREATE TABLE identity_keys (id int);\n",
