@@ -154,11 +154,15 @@ def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions
         return
     with transport, ExitStack() as held:
         todo = steps()
-        if not _take_host_lock(report, transport, opts, display, stop, held,
-                               todo[0].name if todo else ""):
+        first = todo[0] if todo else None
+        taken = _take_host_lock(report, transport, opts, display, stop, held,
+                                first.name if first else "",
+                                first.read_under_lock() if first else None)
+        if taken is False:
             return
         ctx = HostContext(name, transport, config, check=opts.check, diff=opts.diff,
                           machines=machines)
+        ctx.under_lock = taken if isinstance(taken, str) else None
         if isinstance(stop, RunControl):
             stop.enter(name, ctx)
             held.callback(stop.leave, name)
@@ -197,8 +201,9 @@ def _run_steps(report: HostReport, hostvars: Mapping[str, Any], opts: RunOptions
 
 def _take_host_lock(report: HostReport, transport: Transport, opts: RunOptions,
                     display: Display, stop: StopSignal | None, held: ExitStack,
-                    first_step: str) -> bool:
-    """Take the host lock into `held`; False (the report says why) when the host must not
+                    first_step: str, then: str | None = None) -> str | bool | None:
+    """Take the host lock into `held`: the output of `then` (run under the lock, in its
+    round trip; None without it), or False (the report says why) when the host must not
     go on: the lock timed out, the run was stopped while waiting, the host dropped, or it
     refused the lock's session (sshd's MaxSessions 1)."""
     name = report.name
@@ -213,9 +218,9 @@ def _take_host_lock(report: HostReport, transport: Transport, opts: RunOptions,
                         f"(lock {HOST_LOCK}, up to {opts.lock_timeout:g}s: --lock-timeout)")
 
     try:
-        held.enter_context(transport.hold_lock(
+        out = held.enter_context(transport.hold_lock(
             HOST_LOCK, opts.lock_timeout, on_wait=on_wait,
-            cancel=stop.is_set if stop is not None else None))
+            cancel=stop.is_set if stop is not None else None, then=then))
     except UnreachableError as e:
         report.unreachable, report.error = True, str(e)
         display.unreachable(name, str(e))
@@ -232,7 +237,7 @@ def _take_host_lock(report: HostReport, transport: Transport, opts: RunOptions,
         report.lock_wait = time.monotonic() - start
         report.notes.append(f"waited {report.lock_wait:.1f}s for another chatalot-db run on "
                             f"this host (lock {HOST_LOCK})")
-    return True
+    return out
 
 
 def _record(report: HostReport, display: Display, title: str, result: StepResult,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import distro
 
@@ -105,12 +105,23 @@ FACTS_SCRIPT_SECTIONS = {
 }
 
 
-def gather(t: Transport) -> Facts:
-    """Read the host's facts in one round trip."""
+def facts_script() -> SectionScript:
+    """The facts probe: one script, its output split back by `parse`."""
     s = SectionScript()
     for name, cmd in FACTS_SCRIPT_SECTIONS.items():
         s.section(name, cmd)
     s.raw("true")
+    return s
+
+
+def gather(t: Transport, script: SectionScript | None = None,
+           output: str | None = None) -> Facts:
+    """Read the host's facts in one round trip; or none, given the `output` of `script`
+    already run (as root, under the host lock: the connected user's root-ness is then the
+    transport's, not the script's `id -u`)."""
+    if script is not None and output is not None:
+        return replace(facts_from_sections(script.parse(output)), is_root=t.is_root)
+    s = facts_script()
     r = t.run(s.script, timeout=60)
     if not r.ok:
         raise CommandError("gathering facts", r.exit_code, r.stderr)

@@ -129,6 +129,8 @@ class HostContext:
         self.interrupt_hooks: list[Callable[[], str | None]] = []
         #: the settings our drop-in should hold (empty until the major is known)
         self.wanted_settings: dict[str, str] = {}
+        #: the output of the first step's read_under_lock script (None: not run)
+        self.under_lock: str | None = None
         #: what the running step is doing now, for the user (e.g. what a migration waits
         #: for); the runner points it at the display
         self.progress: Callable[[str], None] = lambda text: None
@@ -264,6 +266,12 @@ class Step(ABC):
 
     def title(self, ctx: HostContext) -> str:
         return self.name
+
+    def read_under_lock(self) -> str | None:
+        """A read-only script (run as root) whose output this step wants, run by the host
+        lock's own command once the lock is held: the first step's reads then cost no
+        round trip of their own. The output reaches `run` as `ctx.under_lock`."""
+        return None
 
     @abstractmethod
     def run(self, ctx: HostContext) -> StepResult: ...

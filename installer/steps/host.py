@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from installer.host import clusters, distros
+from installer.host import facts as facts_probe
 from installer.steps.base import (
     HostContext,
     Step,
@@ -23,9 +24,15 @@ class GatherFacts(Step):
         #: ask the host for its major even when the release table has a guess: for readers
         #: that probe once (verify), where apply's state probe would correct a wrong guess
         self.exact_major = exact_major
+        self._script = facts_probe.facts_script()
+
+    def read_under_lock(self) -> str:
+        """The facts probe rides on the host lock's round trip."""
+        return self._script.script
 
     def run(self, ctx: HostContext) -> StepResult:
-        found = distros.detect(ctx.t, ctx.config, exact_major=self.exact_major)
+        found = distros.detect(ctx.t, ctx.config, exact_major=self.exact_major,
+                               script=self._script, output=ctx.under_lock)
         f, strategy, asked = found.facts, found.strategy, found.asked
         ctx.set_facts(f, strategy)
         ctx.plan_settings()

@@ -41,18 +41,28 @@ LOCK_CANNOT_OPEN = 71
 LOCK_TIMED_OUT = 75
 
 
-def lock_script(path: str, timeout: float) -> str:
+#: the line after the output of the script a lock runs once it holds the lock (`then`)
+THEN_DONE = "chatalot-db: then done"
+
+
+def lock_script(path: str, timeout: float, then: str | None = None) -> str:
     """A shell script that takes an exclusive flock on `path` and holds it until its stdin
     closes: it prints `waiting` when another holder has it, then `locked` once it has it,
     and keeps the lock in `cat`, which exits on EOF (we closed it, our connection dropped
-    or our process died), releasing the lock. Exit 75 when `timeout` seconds passed."""
+    or our process died), releasing the lock. Exit 75 when `timeout` seconds passed.
+    `then`: a script run once the lock is held (stdin /dev/null, never holding the lock's
+    descriptor), its output followed by THEN_DONE: what the run reads first, in the same
+    round trip as the lock."""
     q = shlex.quote(path)
+    after = ([f"( {then}\n) </dev/null 9>&-", f"echo {shlex.quote(THEN_DONE)}"]
+             if then is not None else [])
     return "; ".join([
         f"mkdir -p {shlex.quote(posixpath.dirname(path) or '/')} || exit {LOCK_CANNOT_OPEN}",
         f"exec 9>>{q} || exit {LOCK_CANNOT_OPEN}",
         "if ! flock -n -x 9; then echo waiting; "
         f"flock -w {max(0, int(timeout + 0.999))} -x 9 || exit {LOCK_TIMED_OUT}; fi",
         "echo locked",
+        *after,
         "exec cat >/dev/null",
     ])
 
@@ -222,7 +232,8 @@ class Transport(ABC):
         *,
         on_wait: Callable[[], None] | None = None,
         cancel: Callable[[], bool] | None = None,
-    ) -> Iterator[None]:
+        then: str | None = None,
+    ) -> Iterator[str | None]:
         """Hold an exclusive flock on `path` on the host (as root) while inside.
 
         Another holder (another chatalot-db run on this host) makes us wait, at most
@@ -230,8 +241,10 @@ class Transport(ABC):
         while waiting. The lock lives in a command on the host whose stdin we keep open:
         leaving the block, a dropped connection or our process dying releases it.
         Raises HostLockError when it cannot be taken (timed out, cancelled, no flock).
+        `then` (a script, run as root once the lock is held) gives what the block gets: its
+        output, read in the lock's own round trip (None without `then`).
         """
-        real, preamble = self.wrap(lock_script(path, timeout), "root")
+        real, preamble = self.wrap(lock_script(path, timeout, then), "root")
         self.commands_run += 1
         log.debug("%s: hold the host lock %s (up to %gs)", self.name, path, timeout)
         held = self._spawn(real, preamble)
@@ -263,9 +276,31 @@ class Transport(ABC):
                     raise HostLockError(_lock_failure(self.name, path, timeout, code, err))
             log.debug("%s: holding the host lock %s (after %.1fs)", self.name, path,
                       time.monotonic() - started)
-            yield
+            yield self._read_then(held, path) if then is not None else None
         finally:
             held.release(abort=not locked)
+
+    @staticmethod
+    def _read_then(held: HeldCommand, path: str, timeout: float = 120) -> str:
+        """The output of the lock's `then` script, up to THEN_DONE."""
+        lines: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise HostLockError(f"the script run under the host lock {path} gave no end "
+                                    f"after {timeout:g}s")
+            try:
+                line = held.readline(left)
+            except TimeoutError:
+                continue
+            if line is None:
+                code, err = held.finish(10)
+                raise HostLockError(f"the host lock's command ended (exit {code}) before its "
+                                    f"script did: {err.strip()[-300:]}")
+            if line == THEN_DONE:
+                return "".join(f"{ln}\n" for ln in lines)
+            lines.append(line)
 
     def __enter__(self) -> Transport:
         return self

@@ -129,6 +129,8 @@ class SSHTransport(Transport):
         self.name = name
         self.conn = conn
         self.become_password = become_password
+        if conn.user == "root":  # known without asking the host (`id -u`): a round trip less
+            self._uid = 0
         self._lock = threading.Lock()
 
     @classmethod

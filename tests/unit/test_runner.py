@@ -36,10 +36,11 @@ class FakeTransport(Transport):
     @contextmanager
     def hold_lock(self, path: str, timeout: float, *,
                   on_wait: Callable[[], None] | None = None,
-                  cancel: Callable[[], bool] | None = None) -> Iterator[None]:
+                  cancel: Callable[[], bool] | None = None,
+                  then: str | None = None) -> Iterator[str | None]:
         with self.log.lock:
             self.log.locked.append(self.name)
-        yield
+        yield None
 
     def close(self) -> None:
         with self.log.lock:
@@ -266,7 +267,8 @@ class LockedTransport(FakeTransport):
     @contextmanager
     def hold_lock(self, path: str, timeout: float, *,
                   on_wait: Callable[[], None] | None = None,
-                  cancel: Callable[[], bool] | None = None) -> Iterator[None]:
+                  cancel: Callable[[], bool] | None = None,
+                  then: str | None = None) -> Iterator[str | None]:
         if on_wait is not None:
             on_wait()
         raise HostLockError(f"another chatalot-db run holds the host lock {path} on "
@@ -300,7 +302,8 @@ class OneSessionTransport(FakeTransport):
     @contextmanager
     def hold_lock(self, path: str, timeout: float, *,
                   on_wait: Callable[[], None] | None = None,
-                  cancel: Callable[[], bool] | None = None) -> Iterator[None]:
+                  cancel: Callable[[], bool] | None = None,
+                  then: str | None = None) -> Iterator[str | None]:
         raise ChatalotError(f"sshd on {self.name} refused another session on the connection")
         yield  # pragma: no cover
 

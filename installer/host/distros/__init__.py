@@ -12,6 +12,7 @@ from installer.host.distros.base import Strategy, parse_major
 from installer.host.distros.debian import DebianStrategy
 from installer.host.distros.fedora import FedoraStrategy
 from installer.host.facts import Facts
+from installer.host.sections import SectionScript
 from installer.transport.base import Transport
 
 STRATEGIES: tuple[type[Strategy], ...] = (DebianStrategy, FedoraStrategy, ArchStrategy)
@@ -46,14 +47,15 @@ class Detected:
     asked: bool
 
 
-def detect(t: Transport, config: HostConfig, *, exact_major: bool = False) -> Detected:
+def detect(t: Transport, config: HostConfig, *, exact_major: bool = False,
+           script: SectionScript | None = None, output: str | None = None) -> Detected:
     """Gather the facts, pick the strategy, and learn the PostgreSQL major where needed.
 
     With pg_version unset and no guess from the release table (or `exact_major`, for
     readers that probe once, like verify), the host is asked; otherwise the state probe's
     pg-major section tells later, correcting a wrong guess (HostContext adopts it).
     """
-    facts = facts_probe.gather(t)
+    facts = facts_probe.gather(t, script, output)
     strategy = select(facts, config)
     probe = strategy.major_probe()
     asked = config.pg_version is None and bool(probe) and (
