@@ -58,7 +58,19 @@ def load_hosts(inventory: Sources, limit: str | None,
 
 def with_migrations(hosts: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The hosts with their migrations_source fetched on this machine (git, archives),
-    progress on stderr; ChatalotError naming the source before any host is contacted."""
+    progress on stderr; ChatalotError naming the source before any host is contacted.
+    Hosts that leave migrations to the server (the default) or name the bundled set cost
+    nothing here (not even the fetcher's imports)."""
+    from installer.desired.sources import BUNDLED, NONE, parse_source
+
+    def fetched_here(value: object) -> bool:
+        try:
+            return parse_source(value).kind not in (NONE, BUNDLED)
+        except ChatalotError:  # named by the host's check of its variables
+            return False
+
+    if not any(fetched_here(hv.get("migrations_source")) for hv in hosts.values()):
+        return dict(hosts)
     from installer.fleet.sources import fetch_migration_sources
 
     return fetch_migration_sources(
