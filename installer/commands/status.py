@@ -105,6 +105,8 @@ class HostStatus:
     max_connections: int | None = None
     migrations: MigrationCounts | None = None
     migrations_note: str = ""
+    #: the release the counts are against (a git or archive source, with its commit)
+    migrations_source: str = ""
     #: the app database's dumps in backup_dir, newest first
     backups: list[BackupFile] = field(default_factory=list)
     backup_dir: str = ""
@@ -182,6 +184,9 @@ def parse_status(name: str, sections: dict[str, str], config: HostConfig,
                 st.error = st.migrations_note
             if ledger is not None:
                 st.migrations = migration_counts(local, ledger)
+                named = config.migrations
+                if named is not None and named.remote:
+                    st.migrations_source = config.migrations_label
     backup = sections.get("backup", "")
     if backup.strip() == "MISSING":
         st.backup_dir_missing = True
@@ -276,6 +281,8 @@ def format_status(st: HostStatus, now: float) -> str:
             text = f"{m.applied} applied, {m.pending} pending"
             if m.notes:
                 text += "; " + "; ".join(m.notes)
+            if st.migrations_source:
+                text += f" ({st.migrations_source})"
             row("migrations", text)
         else:
             row("migrations", st.migrations_note or "unknown")

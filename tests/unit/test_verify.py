@@ -744,6 +744,22 @@ def test_status_reports_an_unreadable_ledger_as_an_error() -> None:
     assert not any("pending" in line for line in lines)
 
 
+def test_status_names_the_release_its_counts_are_against(tmp_path: Path) -> None:
+    from installer.desired.sources import parse_source
+
+    source = parse_source("git+https://h/chatalot.git@v0.19.0").fetched(tmp_path, "ab" * 20)
+    config = HostConfig.from_vars({"migrations_source": source})
+    st = status_cmd.parse_status("db01", {"sql": STATUS_SQL_OUT, "backup": "MISSING\n"},
+                                 config, LOCAL)
+    line = status_cmd.format_status(st, now=1700001000.0).splitlines()[4]
+    assert line == ("  migrations   10 applied, 2 pending (git+https://h/chatalot.git@v0.19.0 "
+                    "(commit abababababab))")
+    plain = status_cmd.parse_status("db01", {"sql": STATUS_SQL_OUT, "backup": "MISSING\n"},
+                                    HostConfig(migrations_source=tmp_path), LOCAL)
+    assert status_cmd.format_status(plain, now=1700001000.0).splitlines()[4] == \
+        "  migrations   10 applied, 2 pending"
+
+
 def test_status_of_unreachable_host() -> None:
     st = status_cmd.HostStatus("db02", error="cannot connect to root@db02:22: timed out",
                                unreachable=True)
