@@ -97,3 +97,40 @@ def test_a_killed_holder_releases_the_lock(tmp_path: Path) -> None:
 def test_lock_script_quotes_the_path() -> None:
     script = lock_script("/run/lock/a b;rm -rf x.lock", 7.2)
     assert "'/run/lock/a b;rm -rf x.lock'" in script and "flock -w 8 -x 9" in script
+
+
+def test_then_runs_only_once_the_lock_is_held_and_its_output_comes_back(tmp_path: Path) -> None:
+    """The first step's reads ride on the lock's command: `then` runs after the lock is
+    taken (a second run's `then` waits for the first to release), its output reaches the
+    block, and it holds neither the lock's descriptor nor its stdin."""
+    path = str(tmp_path / "chatalot-db.lock")
+    stamps = tmp_path / "stamps"
+    then = (f"echo \"$1\" >> {stamps}; date +%s.%N\nprintf 'line two\\n'\n"
+            "ls -l /proc/self/fd | grep -c ' 9 -> ' || true; cat; echo after-cat")
+    got: dict[str, str | None] = {}
+    first_in = threading.Event()
+
+    def second() -> None:
+        first_in.wait(10)
+        with LocalTransport("b").hold_lock(path, 30, then=then.replace('"$1"', "b")) as out:
+            got["b"] = out
+
+    t = threading.Thread(target=second)
+    t.start()
+    with LocalTransport("a").hold_lock(path, 30, then=then.replace('"$1"', "a")) as out:
+        got["a"] = out
+        first_in.set()
+        time.sleep(1.0)
+        assert stamps.read_text() == "a\n"  # b's `then` waits for the lock
+    t.join(20)
+    assert stamps.read_text() == "a\nb\n"
+    for name in ("a", "b"):
+        lines = (got[name] or "").splitlines()
+        assert lines[1:] == ["line two", "0", "after-cat"], lines  # no fd 9; stdin empty
+        float(lines[0])
+    assert float((got["b"] or "").split()[0]) >= float((got["a"] or "").split()[0]) + 1.0
+
+
+def test_without_then_the_block_gets_none(tmp_path: Path) -> None:
+    with LocalTransport("a").hold_lock(str(tmp_path / "x.lock"), 5) as out:
+        assert out is None

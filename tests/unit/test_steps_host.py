@@ -75,6 +75,27 @@ def test_gather_facts_reads_the_facts_in_one_command_and_plans_the_settings(
     assert ctx.wanted_settings["password_encryption"] == "scram-sha-256"
 
 
+def test_gather_facts_read_under_the_lock_costs_no_command() -> None:
+    """The runner ran the step's read_under_lock script in the host lock's command (as
+    root): the step parses that output and asks nothing; the login user's root-ness is the
+    transport's, not the root-run script's `id -u`."""
+    host = FakeHost()
+    host._uid = 1000  # a sudo user: the lock's script ran as root all the same
+    step = GatherFacts()
+    script = step.read_under_lock()
+    marker = re.search(r"^echo '(@@chatalot-[0-9a-f]+) ", script, re.M)
+    assert marker is not None and "/etc/os-release" in script
+    output = "".join(f"{marker.group(1)} {name}\n{text}"
+                     for name, text in fact_sections("debian12").items())
+    ctx = HostContext("h", host, HostConfig(migrations_source=None), check=False, diff=False,
+                      prober=Probes())
+    ctx.under_lock = output
+    result = said(step.run(ctx))
+    assert result[0] == "ok" and result[1].startswith("Debian GNU/Linux 12 (bookworm)")
+    assert host.calls == []
+    assert ctx.facts.is_root is False and ctx.strategy.major == 15
+
+
 def test_gather_facts_asks_the_host_for_the_major_where_no_table_knows_it() -> None:
     ctx, host, result = gather("fedora40", major_answer="postgres (PostgreSQL) 16.4\n")
     assert result == ("ok", "Fedora Linux 40 (Server Edition); 4096 MB RAM, 2 CPUs, systemd; "
