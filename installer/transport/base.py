@@ -78,8 +78,10 @@ def tethered(command: str, every: float = 1.0, grace: float = 5.0) -> str:
     (psql cancels its running statement, its transaction rolls back), SIGTERM 2 s later,
     SIGKILL after `grace` s, and ends once the command has. Nothing of ours outlives the
     run on the host. The command runs in a subshell with our stdin; the watchdog holds no
-    pipe but stderr and ends with the command. Use for long commands (migrations,
-    pg_dump); read their result through `untethered`."""
+    pipe but stderr and ends with the command (SIGKILL: whatever signals our caller
+    ignores, e.g. SIGHUP under nohup, the watchdog, which holds stderr, must not outlive
+    it). Use for long commands (migrations, pg_dump); read their result through
+    `untethered`."""
     quiet = "</dev/null >/dev/null 2>&1"
     alive = "kill -0 $chatalot_cmd 2>/dev/null"
     ticks = max(1, int(grace / 0.2))
@@ -101,7 +103,7 @@ def tethered(command: str, every: float = 1.0, grace: float = 5.0) -> str:
             + dog +
             "chatalot_dog=$!\n"
             "wait $chatalot_cmd\nchatalot_rc=$?\n"
-            "kill -HUP $chatalot_dog 2>/dev/null\n"
+            "kill -KILL $chatalot_dog 2>/dev/null\n"
             "exit $chatalot_rc")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -61,6 +62,23 @@ def test_tethered_keeps_stdin_stdout_and_exit_code_and_drops_heartbeats() -> Non
     assert p.stderr.count(HEARTBEAT) >= 2  # the watchdog wrote while the command ran
     assert untethered(Result(p.returncode, p.stdout, p.stderr)) == Result(3, "in\n", "err\n")
     assert took < 2.5, took  # ends with the command, not a heartbeat later
+
+
+def test_tethered_ends_with_its_command_even_when_sighup_is_ignored() -> None:
+    """Run under nohup (SIGHUP ignored, inherited by everything), the watchdog is still
+    ended with the command: a watchdog left behind holds stderr open, and the caller
+    waits for that pipe's end forever."""
+    from installer.transport.base import tethered
+
+    def ignore_hup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    start = time.monotonic()
+    p = subprocess.run(["/bin/sh", "-c", tethered("echo done", every=0.3)],
+                       capture_output=True, text=True, timeout=20, check=False,
+                       preexec_fn=ignore_hup)
+    assert p.returncode == 0 and p.stdout == "done\n"
+    assert time.monotonic() - start < 2
 
 
 def _reader_gone(command: str, grace: float) -> subprocess.Popen[bytes]:
