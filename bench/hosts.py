@@ -7,6 +7,13 @@ line per command (exec request; `subsystem` for an sftp/scp transfer). A journal
 cursor taken just before a run, and the count read just after it, bracket the
 run; the connection that reads the count is left out by its source port. The
 count is the same for every tool and needs nothing from the tools themselves.
+
+The tools reach each host at its address, or, when the benchmark adds latency, through a
+relay in front of it (bench/relay.py): `route()` gives each host an endpoint
+(127.0.0.1 and the relay's port), which the inventory (ours, Ansible) and the floor's ssh
+command line name, and a known_hosts file that lists each endpoint with the host's own
+key, so that every tool still verifies the host key strictly. The benchmark's own
+commands (mark, count, verify) always go straight to the hosts.
 """
 
 from __future__ import annotations
@@ -82,6 +89,71 @@ def parse_sshd_log(text: str) -> SshUse:
     return SshUse(connections, commands, transfers)
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a tool's SSH connects to reach a host: its address, or a relay in front of it."""
+
+    host: str
+    #: None: SSH's default port (22)
+    port: int | None = None
+
+    def known_hosts_name(self) -> str:
+        """The name known_hosts lists it by, as OpenSSH and paramiko look it up."""
+        return self.host if self.port in (None, 22) else f"[{self.host}]:{self.port}"
+
+
+def inventory_text(names: Sequence[str], endpoints: Mapping[str, Endpoint], key_path: Path,
+                   known_hosts: Path) -> str:
+    """An Ansible INI inventory of these hosts, each at its endpoint (pure)."""
+    lines = ["[bench]"]
+    for name in names:
+        e = endpoints[name]
+        lines.append(f"{name} ansible_host={e.host}"
+                     + (f" ansible_port={e.port}" if e.port is not None else ""))
+    lines += [
+        "[bench:vars]",
+        "ansible_user=root",
+        f"ansible_ssh_private_key_file={key_path}",
+        f"ansible_ssh_common_args='-o UserKnownHostsFile={known_hosts}"
+        " -o GlobalKnownHostsFile=/dev/null'",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def relay_known_hosts(known: str, aliases: Mapping[str, Endpoint]) -> str:
+    """known_hosts text (`NAMES KEYTYPE KEY` lines) plus, for each address of aliases, a line
+    naming its endpoint with that address's key(s) (pure). An address without a key in
+    `known` is an error: its tools could not verify the host."""
+    lines = [line for line in known.splitlines() if line.strip()]
+    added: list[str] = []
+    for address, endpoint in aliases.items():
+        found = False
+        for line in lines:
+            names, _, key = line.partition(" ")
+            if line.startswith(("#", "@")) or address not in names.split(","):
+                continue
+            added.append(f"{endpoint.known_hosts_name()} {key.strip()}")
+            found = True
+        if not found:
+            raise ValueError(f"no host key for {address} in known_hosts")
+    return "".join(f"{line}\n" for line in [*lines, *added])
+
+
+def routed_ssh_argv(argv: Sequence[str], address: str, endpoint: Endpoint,
+                    known_hosts: Path) -> list[str]:
+    """The test bed's ssh command line for a host (ending with its address) aimed at the
+    endpoint instead, its host key checked against known_hosts (pure)."""
+    if not argv or argv[-1] != address:
+        raise ValueError(f"the ssh command line does not end with {address}: {list(argv)}")
+    option = f"UserKnownHostsFile={known_hosts}"
+    out = [option if a.startswith("UserKnownHostsFile=") else a for a in argv[:-1]]
+    if option not in out:
+        out[1:1] = ["-o", option]
+    if endpoint.port is not None:
+        out += ["-p", str(endpoint.port)]
+    return [*out, endpoint.host]
+
+
 def in_parallel(names: Sequence[str], fn: Callable[[str], T]) -> dict[str, T]:
     """fn(name) for every name at once; results by name (the first error is raised)."""
     if not names:
@@ -100,6 +172,9 @@ class BenchBed:
         self.names = list(names)
         self.report = report
         self.bed = Testbed(state_dir, report=report)
+        #: the tools' way to hosts that are not reached at their address (relays)
+        self.endpoints: dict[str, Endpoint] = {}
+        self.routed_known_hosts: Path | None = None
 
     # -- life cycle ---------------------------------------------------------------
     def up(self) -> None:
@@ -125,18 +200,43 @@ class BenchBed:
         command = "bash -s -- " + " ".join(shlex.quote(a) for a in args)
         return self.bed.ssh(name, command, input=script, timeout=timeout, check=True)
 
+    # -- the tools' way to the hosts ---------------------------------------------------------
+    def endpoint(self, name: str) -> Endpoint:
+        """Where the tools connect to reach this host (its address unless routed)."""
+        return self.endpoints.get(name) or Endpoint(self.address(name))
+
+    @property
+    def tools_known_hosts(self) -> Path:
+        """The known_hosts the tools check host keys against."""
+        return self.routed_known_hosts or self.bed.known_hosts_path
+
+    def route(self, endpoints: Mapping[str, Endpoint], known_hosts: Path) -> None:
+        """From now on the tools reach these hosts at these endpoints; known_hosts (written
+        here) lists each endpoint with its host's key, besides the test bed's entries."""
+        text = relay_known_hosts(self.bed.known_hosts_path.read_text(),
+                                 {self.address(n): e for n, e in endpoints.items()})
+        known_hosts.write_text(text)
+        self.endpoints = dict(endpoints)
+        self.routed_known_hosts = known_hosts
+
+    def route_direct(self) -> None:
+        """The tools reach every host at its address again."""
+        self.endpoints = {}
+        self.routed_known_hosts = None
+
+    def tool_ssh_argv(self, name: str) -> list[str]:
+        """The ssh command line (without the remote command) a tool uses for this host."""
+        argv = self.ssh_argv(name)
+        if name not in self.endpoints:
+            return argv
+        return routed_ssh_argv(argv, self.address(name), self.endpoints[name],
+                               self.tools_known_hosts)
+
     def write_inventory(self, names: Sequence[str], path: Path) -> Path:
-        """An Ansible INI inventory of these hosts (the test bed's key and known_hosts)."""
-        lines = ["[bench]"]
-        lines += [f"{n} ansible_host={self.address(n)}" for n in names]
-        lines += [
-            "[bench:vars]",
-            "ansible_user=root",
-            f"ansible_ssh_private_key_file={self.bed.key_path}",
-            f"ansible_ssh_common_args='-o UserKnownHostsFile={self.bed.known_hosts_path}"
-            " -o GlobalKnownHostsFile=/dev/null'",
-        ]
-        path.write_text("\n".join(lines) + "\n")
+        """An Ansible INI inventory of these hosts (the test bed's key; each host at its
+        endpoint, checked against the tools' known_hosts)."""
+        path.write_text(inventory_text(names, {n: self.endpoint(n) for n in names},
+                                       self.bed.key_path, self.tools_known_hosts))
         return path
 
     # -- counting ---------------------------------------------------------------------

@@ -16,9 +16,10 @@ first bytes then reach the target 1.5 RTT after its connect() and the target's f
 bytes reach the client 2 RTT after it, as they would over a path with that RTT.
 
 What it does not model: loss, jitter, bandwidth limits, and the timing of TCP's
-acknowledgements (each side's kernel acknowledges the relay, nearby, so a sender that
-waits for an ACK before sending again, with Nagle's algorithm on, waits less than it
-would on a real path). The relay itself sets TCP_NODELAY on both of its sockets.
+acknowledgements (each side is acknowledged by the relay's kernel, nearby, not by the
+far end: a sender that Nagle's algorithm holds back until its last small segment is
+acknowledged waits for the loopback's ACK, not for a round trip of the path). The relay
+itself sets TCP_NODELAY on both of its sockets.
 
 Standard library only: a thread accepts, and each connection has a reader and a writer
 thread per direction.

@@ -1,4 +1,10 @@
-"""Figures, ratios, targets and the printed table, from the list of runs (pure)."""
+"""Figures, ratios, targets and the printed tables, from the list of runs (pure).
+
+A run measured through latency relays carries its round-trip time (`rtt_ms`; a run
+without it was measured at 0 ms). Figures at 0 ms keep their plain keys (`noop_1`,
+`commands_noop`); those at another RTT carry it as a suffix (`noop_1@50ms`,
+`commands_noop@50ms`).
+"""
 
 from __future__ import annotations
 
@@ -14,43 +20,74 @@ TOOLS = ("ours", "ansible", "floor")
 Figures = dict[str, dict[str, Any]]
 
 
-def time_keys(fleets: Sequence[int]) -> list[str]:
-    return [f"{kind}_{n}" for n in fleets for kind in ("fresh", "noop")]
+def at(rtt: int) -> str:
+    """The key suffix of figures measured at this RTT (none at 0 ms)."""
+    return f"@{rtt}ms" if rtt else ""
+
+
+def rtt_of(run: Mapping[str, Any]) -> int:
+    """The RTT (ms) a run was measured at; 0 for a run from before relays."""
+    return int(run.get("rtt_ms") or 0)
+
+
+def time_keys(fleets: Sequence[int], rtts: Sequence[int] = (0,),
+              fresh_rtts: Sequence[int] | None = None) -> list[str]:
+    """The seconds figures measured: no-op runs at every RTT, fresh runs at fresh_rtts
+    (default: every RTT)."""
+    fresh = set(rtts if fresh_rtts is None else fresh_rtts)
+    return [f"{kind}_{n}{at(rtt)}" for rtt in rtts for n in fleets
+            for kind in ("fresh", "noop") if kind == "noop" or rtt in fresh]
 
 
 COUNT_KEYS = ("connections_fresh", "commands_fresh", "transfers_fresh",
               "connections_noop", "commands_noop", "transfers_noop")
 
 
+def count_keys(rtts: Sequence[int] = (0,), fresh_rtts: Sequence[int] | None = None
+               ) -> list[str]:
+    """The SSH-use figures measured (COUNT_KEYS at 0 ms), as time_keys."""
+    fresh = set(rtts if fresh_rtts is None else fresh_rtts)
+    return [f"{key}{at(rtt)}" for rtt in rtts for key in COUNT_KEYS
+            if key.endswith("_noop") or rtt in fresh]
+
+
 def figures(runs: Sequence[Mapping[str, Any]], tools: Sequence[str],
-            fleets: Sequence[int]) -> Figures:
-    """Per tool: seconds per scenario (the median of its successful repetitions) and SSH
-    use per host (the mean over the hosts of the smallest fleet's first successful run of
-    each kind). `failed` lists the scenarios with a failed run (left out of the figure)."""
+            fleets: Sequence[int], rtts: Sequence[int] = (0,)) -> Figures:
+    """Per tool and RTT: seconds per scenario (the median of its successful repetitions)
+    and SSH use per host (the mean over the hosts of the smallest fleet's first successful
+    run of each kind). `failed` lists the scenarios with a failed run (left out of the
+    figure). Keys at an RTT other than 0 carry its suffix (at())."""
     out: Figures = {}
     smallest = min(fleets)
     for tool in tools:
         fig: dict[str, Any] = {}
         failed: list[str] = []
-        for n in fleets:
-            for kind in ("fresh", "noop"):
-                mine = [r for r in runs
-                        if r["tool"] == tool and r["fleet"] == n and r["kind"] == kind]
-                times = [r["seconds"] for r in mine if r["ok"]]
-                if len(times) < len(mine):
-                    failed.append(f"{kind}_{n}")
-                fig[f"{kind}_{n}"] = round(statistics.median(times), 3) if times else None
-                cpu = [r["machine_cpu_seconds"] for r in mine
-                       if r["ok"] and r.get("machine_cpu_seconds") is not None]
-                fig[f"cpu_{kind}_{n}"] = round(statistics.median(cpu), 2) if cpu else None
+        for rtt in rtts:
+            mine_at = [r for r in runs if r["tool"] == tool and rtt_of(r) == rtt]
+            suffix = at(rtt)
+            for n in fleets:
+                for kind in ("fresh", "noop"):
+                    mine = [r for r in mine_at if r["fleet"] == n and r["kind"] == kind]
+                    times = [r["seconds"] for r in mine if r["ok"]]
+                    if len(times) < len(mine):
+                        failed.append(f"{kind}_{n}{suffix}")
+                    fig[f"{kind}_{n}{suffix}"] = round(statistics.median(times), 3) \
+                        if times else None
+                    cpu = [r["machine_cpu_seconds"] for r in mine
+                           if r["ok"] and r.get("machine_cpu_seconds") is not None]
+                    fig[f"cpu_{kind}_{n}{suffix}"] = round(statistics.median(cpu), 2) \
+                        if cpu else None
         fig["failed"] = failed
-        for kind in ("fresh", "noop"):
-            first = next((r for r in runs if r["tool"] == tool and r["fleet"] == smallest
-                          and r["kind"] == kind and r["ok"]), None)
-            for what in ("connections", "commands", "transfers"):
-                values = [h["ssh"][what] for h in (first or {}).get("hosts", {}).values()
-                          if h.get("ssh")]
-                fig[f"{what}_{kind}"] = round(statistics.mean(values), 1) if values else None
+        for rtt in rtts:
+            for kind in ("fresh", "noop"):
+                first = next((r for r in runs if r["tool"] == tool and rtt_of(r) == rtt
+                              and r["fleet"] == smallest and r["kind"] == kind and r["ok"]),
+                             None)
+                for what in ("connections", "commands", "transfers"):
+                    values = [h["ssh"][what] for h in (first or {}).get("hosts", {}).values()
+                              if h.get("ssh")]
+                    fig[f"{what}_{kind}{at(rtt)}"] = round(statistics.mean(values), 1) \
+                        if values else None
         out[tool] = fig
     return out
 
@@ -59,13 +96,36 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
-def ratios(fig: Figures, fleets: Sequence[int]) -> dict[str, dict[str, float | None]]:
+def ratios(fig: Figures, fleets: Sequence[int], rtts: Sequence[int] = (0,),
+           fresh_rtts: Sequence[int] | None = None) -> dict[str, dict[str, float | None]]:
     ours = fig.get("ours", {})
     out: dict[str, dict[str, float | None]] = {}
     for other in ("ansible", "floor"):
         if other in fig and ours:
             out[f"ours/{other}"] = {k: _ratio(ours.get(k), fig[other].get(k))
-                                    for k in time_keys(fleets)}
+                                    for k in time_keys(fleets, rtts, fresh_rtts)}
+    return out
+
+
+def round_trips(fig: Figures, fleets: Sequence[int], rtts: Sequence[int],
+                tool: str = "ours") -> list[dict[str, Any]]:
+    """For each RTT above 0 and fleet: the tool's no-op seconds, how many RTTs they are
+    above its 0 ms no-op (None without a 0 ms figure), and its SSH connections and commands
+    per host at that RTT: each connection costs its handshake's round trips, and each
+    command, sent after the one before has answered, at least one more."""
+    mine = fig.get(tool, {})
+    out: list[dict[str, Any]] = []
+    for rtt in rtts:
+        if rtt <= 0:
+            continue
+        for n in fleets:
+            seconds = mine.get(f"noop_{n}{at(rtt)}")
+            base = mine.get(f"noop_{n}") if 0 in rtts else None
+            paid = round((seconds - base) / (rtt / 1000), 1) \
+                if seconds is not None and base is not None else None
+            out.append({"fleet": n, "rtt_ms": rtt, "seconds": seconds, "base_seconds": base,
+                        "rtts_paid": paid, "connections": mine.get(f"connections_noop{at(rtt)}"),
+                        "commands": mine.get(f"commands_noop{at(rtt)}")})
     return out
 
 
@@ -149,6 +209,72 @@ def table(fig: Figures, rat: Mapping[str, Mapping[str, float | None]],
         lines.append("! a run of this scenario failed: the figure is the median of the runs "
                      "that succeeded (- if none did)")
     return "\n".join(lines)
+
+
+def rtt_table(fig: Figures, rat: Mapping[str, Mapping[str, float | None]],
+              fleets: Sequence[int], tools: Sequence[str], rtts: Sequence[int],
+              fresh_rtts: Sequence[int] | None = None) -> str:
+    """The scenarios at each RTT side by side: a column per tool and RTT (then per ratio
+    and RTT), a row per scenario; seconds, the machine's CPU, SSH use per host."""
+    fresh = set(rtts if fresh_rtts is None else fresh_rtts)
+    labels = {"fresh": "fresh", "noop": "no-op"}
+    ratio_cols = [k for k in ("ours/ansible", "ours/floor") if k in rat]
+    head = ["", *(f"{t} {rtt}ms" for t in tools for rtt in rtts),
+            *(f"{c} {rtt}ms" for c in ratio_cols for rtt in rtts)]
+    blank = ["" for _ in ratio_cols for _ in rtts]
+
+    def measured(kind: str, rtt: int) -> bool:
+        return kind == "noop" or rtt in fresh
+
+    rows: list[list[str]] = []
+    for n in fleets:
+        for kind in ("fresh", "noop"):
+            row = [f"{labels[kind]}, {n} host{'s' if n != 1 else ''}"]
+            for t in tools:
+                for rtt in rtts:
+                    key = f"{kind}_{n}{at(rtt)}"
+                    row.append(_fmt(fig[t].get(key)) + ("!" if key in fig[t].get("failed", [])
+                                                        else "") if measured(kind, rtt) else "-")
+            row += [_fmt(rat[c].get(f"{kind}_{n}{at(rtt)}"), "x") for c in ratio_cols
+                    for rtt in rtts]
+            rows.append(row)
+    for n in fleets:
+        for kind in ("fresh", "noop"):
+            row = [f"machine CPU, {labels[kind]}, {n} host{'s' if n != 1 else ''}"]
+            row += [_fmt(fig[t].get(f"cpu_{kind}_{n}{at(rtt)}")) for t in tools for rtt in rtts]
+            rows.append(row + blank)
+    for kind in ("fresh", "noop"):
+        for what in ("connections", "commands", "transfers"):
+            row = [f"SSH {what}/host, {labels[kind]}"]
+            row += [_fmt(fig[t].get(f"{what}_{kind}{at(rtt)}"), "n") for t in tools
+                    for rtt in rtts]
+            rows.append(row + blank)
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
+                       for i, c in enumerate(r)) for r in [head, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if any(fig[t].get("failed") for t in tools):
+        lines.append("! a run of this scenario failed: the figure is the median of the runs "
+                     "that succeeded (- if none did or none ran)")
+    return "\n".join(lines)
+
+
+def round_trip_lines(checks: Sequence[Mapping[str, Any]], tool: str = "ours") -> list[str]:
+    """round_trips() as sentences: the no-op's time at each RTT next to its round trips."""
+    lines = []
+    for c in checks:
+        n = c["fleet"]
+        head = f"{tool} no-op, {n} host{'s' if n != 1 else ''}, {c['rtt_ms']} ms RTT: "
+        if c["seconds"] is None:
+            lines.append(head + "no successful run")
+            continue
+        paid = (f" = {c['base_seconds']:.2f}s at 0 ms + {c['rtts_paid']:g} RTTs"
+                if c["rtts_paid"] is not None else "")
+        lines.append(f"{head}{c['seconds']:.2f}s{paid}; per host "
+                     f"{_fmt(c['connections'], 'n')} SSH connection(s) (each its handshake's "
+                     f"round trips) and {_fmt(c['commands'], 'n')} command(s) (a round trip "
+                     "or more each, one after the other)")
+    return lines
 
 
 def breakdown(steps: Sequence[Mapping[str, Any]]) -> str:

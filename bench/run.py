@@ -5,12 +5,20 @@ As root, from the repository:
 
     .venv/bin/python bench/run.py            # fleets of 1, 4 and 8 hosts, every tool
     .venv/bin/python bench/run.py --smoke    # one host, each tool once fresh and once no-op
+    .venv/bin/python bench/run.py --rtt 0,50 # no-op runs also over 50 ms of round trip
 
 It boots its own test-bed hosts (state dir /var/tmp/ctb-bench, hosts debian12-b1...),
 gives each tool fresh hosts (`reset`) for its fresh run, reruns it for the no-op
 figure, counts SSH connections and commands per host from sshd's log on the hosts,
 checks that every tool left the hosts as apply leaves them, prints a table with
 ratios, and writes bench/results/<timestamp>.json (and .png: fleet size against time).
+
+With --rtt, the no-op runs (and with --rtt-fresh the fresh ones) are measured again at
+each round-trip time: every tool then reaches each host through a latency relay of its
+own (bench/relay.py, one per host and RTT, on 127.0.0.1), named in the inventory as
+ansible_host=127.0.0.1 ansible_port=<relay port> and on the floor's ssh command line
+alike, and host keys are checked against a known_hosts that lists each relay's endpoint
+with its host's key.
 """
 
 from __future__ import annotations
@@ -36,7 +44,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import report, venv  # noqa: E402
-from bench.hosts import BenchBed, expected_problems  # noqa: E402
+from bench.hosts import BenchBed, Endpoint, expected_problems  # noqa: E402
+from bench.relay import LatencyRelay, RelayStats  # noqa: E402
 from bench.tools import Ansible, Floor, Job, Ours, Tool  # noqa: E402
 from installer.desired import scram  # noqa: E402
 from installer.sqlx import rules  # noqa: E402
@@ -46,6 +55,19 @@ BENCH_DIR = ROOT / "bench"
 FULL_STATE_DIR = Path("/var/tmp/ctb-bench")
 SMOKE_STATE_DIR = Path("/var/tmp/ctb-bench-smoke")
 KIND = "debian12"
+SSH_PORT = 22
+
+
+def parse_rtts(text: str) -> list[int]:
+    """`0,50,150` as sorted round-trip times in ms (each once)."""
+    try:
+        rtts = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise ValueError(f"--rtt takes milliseconds as whole numbers (MS[,MS...]), "
+                         f"got {text!r}") from None
+    if not rtts or rtts[0] < 0:
+        raise ValueError(f"--rtt takes round-trip times of 0 ms or more, got {text!r}")
+    return rtts
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh-reps", type=int, default=None, metavar="N",
                    help="fresh runs of the single-host fleet per tool, the median is reported "
                         "(default 2; --smoke: 1); larger fleets run fresh once")
+    p.add_argument("--rtt", default="0", metavar="MS[,MS...]",
+                   help="round-trip times to measure at, in ms (default 0: straight to the "
+                        "hosts). Above 0 every tool reaches each host through a relay on "
+                        "127.0.0.1 that delays each direction by RTT/2; the no-op runs are "
+                        "measured at every RTT, the fresh runs at the smallest only unless "
+                        "--rtt-fresh. E.g. --rtt 0,50")
+    p.add_argument("--rtt-fresh", action="store_true",
+                   help="measure the fresh runs at every --rtt as well")
     p.add_argument("--out", type=Path, default=BENCH_DIR / "results",
                    help="where the JSON (and PNG) go (default bench/results)")
     p.add_argument("--state-dir", type=Path, default=None,
@@ -93,6 +123,14 @@ class Bench:
                              f"choose from {', '.join(report.TOOLS)}")
         if min(self.fleets) < 1:
             raise SystemExit("bench/run.py: a fleet has at least one host")
+        try:
+            self.rtts = parse_rtts(args.rtt)
+        except ValueError as e:
+            raise SystemExit(f"bench/run.py: {e}") from None
+        #: fresh runs: at the smallest RTT, or at every one
+        self.fresh_rtts = self.rtts if args.rtt_fresh else self.rtts[:1]
+        #: rtt -> host -> its relay, while the matrix runs
+        self.relays: dict[int, dict[str, LatencyRelay]] = {}
         self.noop_reps = args.noop_reps or (1 if self.smoke else 3)
         self.fresh_reps = args.fresh_reps or (1 if self.smoke else 2)
         self.state_dir = args.state_dir or (SMOKE_STATE_DIR if self.smoke else FULL_STATE_DIR)
@@ -129,10 +167,42 @@ class Bench:
                    verifier=str(scram.make_verifier(password)), lock_id=rules.lock_id("chatalot"),
                    migrations_dir=ROOT / "migrations")
 
+    # -- latency ----------------------------------------------------------------------------
+    def start_relays(self, bed: BenchBed) -> None:
+        """One relay per host and RTT above 0, each in front of the host's sshd."""
+        for rtt in self.rtts:
+            if rtt > 0:
+                relays = self.relays.setdefault(rtt, {})
+                for n in self.names:
+                    relays[n] = LatencyRelay.for_rtt(bed.address(n), SSH_PORT,
+                                                     rtt / 1000).start()
+        if self.relays:
+            self.say("latency relays on 127.0.0.1: " + "; ".join(
+                f"{rtt} ms: " + ", ".join(f"{n} :{r.port}" for n, r in relays.items())
+                for rtt, relays in self.relays.items()))
+
+    def stop_relays(self) -> None:
+        for relays in self.relays.values():
+            for relay in relays.values():
+                relay.stop()
+
+    def relay_stats(self, rtt: int, names: Sequence[str]) -> dict[str, RelayStats]:
+        relays = self.relays.get(rtt, {})
+        return {n: relays[n].stats() for n in names if n in relays}
+
+    def route(self, bed: BenchBed, rtt: int) -> None:
+        """The tools reach the hosts at this RTT: straight at 0, else through the relays."""
+        if rtt == 0:
+            bed.route_direct()
+            return
+        bed.route({n: Endpoint("127.0.0.1", r.port) for n, r in self.relays[rtt].items()},
+                  self.work / f"known_hosts-{rtt}ms")
+
     # -- one measured run -----------------------------------------------------------------
     def measure(self, bed: BenchBed, tool: Tool, names: list[str], kind: str, rep: int,
-                job: Job, ledger_rows: str, migrations: int) -> dict[str, Any]:
-        work = self.work / f"{tool.name}-{kind}-{len(names)}-{rep}"
+                job: Job, ledger_rows: str, migrations: int, rtt: int = 0) -> dict[str, Any]:
+        work = self.work / (f"{tool.name}-{kind}-{len(names)}-{rep}"
+                            + (f"-{rtt}ms" if rtt else ""))
         work.mkdir(parents=True)
         self.args.out.mkdir(parents=True, exist_ok=True)
         # a no-op rerun is measured on settled hosts (as a user reruns: not in the seconds
@@ -141,8 +211,14 @@ class Bench:
         cursors = bed.mark(names)
         load_before = report.loadavg()
         busy_before = report.busy_jiffies()
-        result = tool.run(bed, names, work)
+        relayed_before = self.relay_stats(rtt, names)
+        self.route(bed, rtt)
+        try:
+            result = tool.run(bed, names, work)
+        finally:
+            bed.route_direct()
         cpu_seconds = (report.busy_jiffies() - busy_before) / 100
+        relayed = {n: s - relayed_before[n] for n, s in self.relay_stats(rtt, names).items()}
         load_after = report.loadavg()
         ssh = bed.count(cursors)
         found = bed.verify(names, list(job.settings)) if kind == "fresh" else {}
@@ -156,11 +232,13 @@ class Bench:
             hosts[name] = {"ok": h.ok and not problems, "changed": h.changed,
                            "detail": h.detail, "ssh": ssh[name].to_json(),
                            "problems": problems}
+            if name in relayed:
+                hosts[name]["relay"] = relayed[name].to_json()
             if kind == "fresh" and name == names[0] and len(names) == min(self.fleets):
                 self.verified[tool.name] = found[name]
         ok = result.ok and all(h["ok"] for h in hosts.values())
         run: dict[str, Any] = {
-            "tool": tool.name, "kind": kind, "fleet": len(names), "rep": rep,
+            "tool": tool.name, "kind": kind, "fleet": len(names), "rep": rep, "rtt_ms": rtt,
             "seconds": round(result.seconds, 3), "ok": ok, "exit_code": result.exit_code,
             "loadavg_before_after": [load_before, load_after], "hosts": hosts,
             # busy CPU of the whole machine (every core: the tool, its hosts, the rest)
@@ -176,7 +254,8 @@ class Bench:
         self.runs.append(run)
         per_host = ssh[names[0]]
         self.say(f"{tool.name:<7} {kind:<5} {len(names)} host{'s' if len(names) > 1 else ' '} "
-                 f"rep {rep}: {result.seconds:7.2f}s  {'ok' if ok else 'FAILED'}  "
+                 f"rep {rep}{f' at {rtt} ms RTT' if rtt else ''}: {result.seconds:7.2f}s  "
+                 f"{'ok' if ok else 'FAILED'}  "
                  f"changed={[hosts[n]['changed'] for n in names]}  ssh/host: "
                  f"{per_host.connections} conn, {per_host.commands} cmd, "
                  f"{per_host.transfers} xfer  load {load_before:.1f}->{load_after:.1f}  "
@@ -255,51 +334,74 @@ class Bench:
         order = [t for t in ("ours", "floor", "ansible") if t in self.tools]
         tools = {t: makers[t]() for t in order}
 
-        def run(tool: str, names: list[str], kind: str, rep: int) -> None:
+        def run(tool: str, names: list[str], kind: str, rep: int, rtt: int) -> None:
             if kind == "fresh":
                 self.say(f"{tool}: fresh copies of {', '.join(names)}")
                 bed.reset(names)
-            self.measure(bed, tools[tool], names, kind, rep, job, ledger_rows, len(local))
+            self.measure(bed, tools[tool], names, kind, rep, job, ledger_rows, len(local),
+                         rtt)
 
+        try:
+            self.start_relays(bed)
+            self._matrix(order, run)
+        finally:
+            self.stop_relays()
+        return 0 if all(r["ok"] for r in self.runs) else 1
+
+    def _matrix(self, order: list[str],
+                run: Callable[[str, list[str], str, int, int], None]) -> None:
+        """Every run, in order: a tool's fresh run(s), then its no-op reruns at each RTT."""
         for index, n in enumerate(self.fleets):
             if n == 1 and len(self.names) >= len(order):
                 # one host each, side by side: the no-op reruns go round the tools, so each
                 # tool's runs meet the same load; the second fresh runs in reverse order
                 own = {t: [self.names[i]] for i, t in enumerate(order)}
-                for t in order:
-                    run(t, own[t], "fresh", 1)
-                for rep in range(1, self.noop_reps + 1):
+                for rtt in self.fresh_rtts:
                     for t in order:
-                        run(t, own[t], "noop", rep)
+                        run(t, own[t], "fresh", 1, rtt)
+                for rep in range(1, self.noop_reps + 1):
+                    for rtt in self.rtts:
+                        for t in order:
+                            run(t, own[t], "noop", rep, rtt)
                 for fresh in range(2, self.fresh_reps + 1):
-                    for t in order[::-1] if fresh % 2 == 0 else order:
-                        run(t, own[t], "fresh", fresh)
+                    for rtt in self.fresh_rtts:
+                        for t in order[::-1] if fresh % 2 == 0 else order:
+                            run(t, own[t], "fresh", fresh, rtt)
                 continue
             names = self.names[:n]
             # rotate the order per fleet: no tool always meets a cold (or warm) mirror first
             for t in order[index % len(order):] + order[:index % len(order)]:
                 for fresh in range(1, (self.fresh_reps if n == 1 else 1) + 1):
-                    run(t, names, "fresh", fresh)
+                    for rtt in self.fresh_rtts:
+                        run(t, names, "fresh", fresh, rtt)
                     if fresh == 1:  # the no-op figure: reruns after the first fresh run
                         for rep in range(1, self.noop_reps + 1):
-                            run(t, names, "noop", rep)
-        return 0 if all(r["ok"] for r in self.runs) else 1
+                            for rtt in self.rtts:
+                                run(t, names, "noop", rep, rtt)
 
     def finish(self, load: dict[str, Any], venv_future: Future[Path] | None) -> None:
-        figures = report.figures(self.runs, self.tools, self.fleets)
-        ratios = report.ratios(figures, self.fleets)
+        rtts, fresh_rtts = self.rtts, self.fresh_rtts
+        figures = report.figures(self.runs, self.tools, self.fleets, rtts)
+        ratios = report.ratios(figures, self.fleets, rtts, fresh_rtts)
         targets = report.targets(figures)
+        round_trips = report.round_trips(figures, self.fleets, rtts) if "ours" in self.tools \
+            else []
         equivalence = self.equivalence()
         self.args.out.mkdir(parents=True, exist_ok=True)
         json_path = self.args.out / f"{self.stamp}.json"
-        ours_steps = {kind: next((r["extra"]["steps"][next(iter(r["hosts"]))] for r in self.runs
-                                  if r["tool"] == "ours" and r["kind"] == kind
-                                  and r["fleet"] == min(self.fleets) and r.get("extra")), None)
-                      for kind in ("fresh", "noop")}
-        ours_host_seconds = {kind: [s for r in self.runs if r["tool"] == "ours"
-                                    and r["kind"] == kind and r["fleet"] == min(self.fleets)
-                                    for s in r.get("extra", {}).get("host_seconds", {}).values()]
-                             for kind in ("fresh", "noop")}
+        # (kind, rtt) of the runs measured, under their figures' names: fresh, noop@50ms...
+        measured = {f"{kind}{report.at(rtt)}": (kind, rtt) for rtt in rtts
+                    for kind in ("fresh", "noop") if kind == "noop" or rtt in fresh_rtts}
+
+        def ours_at(kind: str, rtt: int) -> list[dict[str, Any]]:
+            return [r for r in self.runs if r["tool"] == "ours" and r["kind"] == kind
+                    and report.rtt_of(r) == rtt and r["fleet"] == min(self.fleets)]
+        ours_steps = {key: next((r["extra"]["steps"][next(iter(r["hosts"]))]
+                                 for r in ours_at(kind, rtt) if r.get("extra")), None)
+                      for key, (kind, rtt) in measured.items()}
+        ours_host_seconds = {key: [s for r in ours_at(kind, rtt)
+                                   for s in r.get("extra", {}).get("host_seconds", {}).values()]
+                             for key, (kind, rtt) in measured.items()}
         data = {
             "mode": "smoke" if self.smoke else "full",
             "command": " ".join([sys.executable, *sys.argv]),
@@ -308,12 +410,17 @@ class Bench:
             "total_seconds": round(time.monotonic() - self.started, 1),
             "config": {"fleets": self.fleets, "tools": self.tools, "noop_reps": self.noop_reps,
                        "fresh_reps_single_host": self.fresh_reps, "hosts": self.names,
-                       "state_dir": str(self.state_dir)},
+                       "state_dir": str(self.state_dir), "rtts_ms": rtts,
+                       "fresh_rtts_ms": fresh_rtts},
             "versions": versions(venv_future, self.verified),
             "load": load,
             "figures": figures,
-            "expected_figures": report.time_keys(self.fleets) + list(report.COUNT_KEYS),
+            "expected_figures": report.time_keys(self.fleets, rtts, fresh_rtts)
+            + report.count_keys(rtts, fresh_rtts),
             "ratios": ratios,
+            "round_trips": round_trips,
+            "relays": {f"{rtt}ms": {n: r.stats().to_json() for n, r in relays.items()}
+                       for rtt, relays in self.relays.items()},
             "targets": targets,
             "equivalence": equivalence,
             "ours_steps": ours_steps,
@@ -324,7 +431,16 @@ class Bench:
         json_path.write_text(json.dumps(data, indent=2) + "\n")
         print()
         print(f"$ {data['command']}")
-        print(report.table(figures, ratios, self.fleets, self.tools))
+        if 0 in rtts:
+            print(report.table(figures, ratios, self.fleets, self.tools))
+        if rtts != [0]:
+            if 0 in rtts:
+                print()
+            print("at each round-trip time (through a latency relay per host above 0 ms):")
+            print(report.rtt_table(figures, ratios, self.fleets, self.tools, rtts, fresh_rtts))
+            if round_trips:
+                print()
+                print("\n".join(report.round_trip_lines(round_trips)))
         print()
         print("ratios are ours / other: below 1 means chatalot-db took less time")
         for t in targets:
@@ -332,9 +448,11 @@ class Bench:
         for tool, diffs in equivalence.items():
             print(f"{tool} left the hosts as ours does: "
                   f"{'yes' if not diffs else 'NO: ' + '; '.join(diffs)}")
-        for kind, steps in ours_steps.items():
+        for key, steps in ours_steps.items():
             if steps:
-                print(f"\nours, {kind} run of one host, per step:")
+                kind, rtt = measured[key]
+                print(f"\nours, {kind} run of one host{f' at {rtt} ms RTT' if rtt else ''}, "
+                      "per step:")
                 print(report.breakdown(steps))
         la, cpu = load.get("loadavg_1min") or {}, load.get("cpu_busy_percent") or {}
         print(f"\nload while measuring: 1-min loadavg mean {la.get('mean')} (min {la.get('min')}, "
@@ -349,7 +467,9 @@ class Bench:
             print(f"chart: {png}" if done.returncode == 0 else f"chart failed: {done.stderr}")
         print(f"total {data['total_seconds']}s; every run succeeded: {data['all_ok']}")
         if not data["all_ok"]:
-            failed = [f"{r['tool']} {r['kind']} x{r['fleet']}" for r in self.runs if not r["ok"]]
+            failed = [f"{r['tool']} {r['kind']} x{r['fleet']}"
+                      + (f" at {r['rtt_ms']} ms" if report.rtt_of(r) else "")
+                      for r in self.runs if not r["ok"]]
             print(f"failed runs: {', '.join(failed) or 'none'}", file=sys.stderr)
 
 

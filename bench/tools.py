@@ -5,6 +5,9 @@
   bench/ansible.cfg (pipelining, explicit facts, known interpreter) and forks = N;
 - floor: `ssh HOST bash -s` fed a block of variables and bench/floor.sh, one ssh
   process per host, all at once.
+
+Each reaches a host where BenchBed.endpoint() says (its address, or a latency relay in
+front of it), with host keys checked against BenchBed.tools_known_hosts.
 """
 
 from __future__ import annotations
@@ -293,7 +296,7 @@ class Floor:
 
     def run(self, bed: BenchBed, names: list[str], work: Path) -> ToolRun:
         results: dict[str, tuple[int, str, float]] = {}
-        argvs = {n: [*bed.ssh_argv(n), "bash -s"] for n in names}
+        argvs = {n: [*bed.tool_ssh_argv(n), "bash -s"] for n in names}
 
         def one(name: str, proc: subprocess.Popen[str], started: float) -> None:
             try:
