@@ -200,7 +200,8 @@ def _source(args: argparse.Namespace) -> Path:
                          "Chatalot release")
     fetched = SourceFetcher(say=lambda line: print(f"chatalot-db: {line}", file=sys.stderr,
                                                    flush=True)).fetch(parsed)
-    assert fetched.folder is not None
+    if fetched.folder is None:  # none was refused above: every other kind has a folder
+        raise UsageError(f"--source {args.source}: no migrations folder")
     if fetched.remote:
         print(f"chatalot-db: migrations from {fetched.describe()}", file=sys.stderr)
     return fetched.folder
