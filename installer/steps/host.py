@@ -76,14 +76,50 @@ class InstallPackages(Step):
         pkgs = " ".join(st.missing_packages)
         if ctx.check:
             return changed("; ".join([*notes, f"would install {pkgs}"]))
-        ctx.root(ctx.strategy.install_script(st.missing_packages), f"installing {pkgs}",
-                 timeout=1800)
+        hold = _hold_first_start(ctx)
+        ctx.root(ctx.strategy.install_script(st.missing_packages, hold_start=hold),
+                 f"installing {pkgs}", timeout=1800)
         ctx.invalidate()
         still = ctx.state.service.missing_packages
         if still:
             raise StepFailed(f"the package manager finished but {' '.join(still)} is not installed")
         _check_pinned(ctx)
-        return changed("; ".join([*notes, f"installed {pkgs}"]) + _major(ctx))
+        done = f"installed {pkgs}{_major(ctx)}"
+        if hold and _write_dropin_before_first_start(ctx):
+            done += (f"; its settings written before its first start "
+                     f"({ctx.strategy.dropin_path()})")
+        return changed("; ".join([*notes, done]))
+
+
+def _hold_first_start(ctx: HostContext) -> bool:
+    """Whether the package's own first start of the server is held back, so that the
+    server starts once, with our settings (no restart in the configure step): where the
+    distribution allows it (Debian's policy-rc.d), for a cluster the packages are about to
+    create, and only with settings that are ours alone (tuned, validated by construction):
+    with pg_settings or remote access, the configure step applies and checks them on a
+    running server as before."""
+    c, st = ctx.config, ctx.state
+    return (ctx.strategy.can_hold_start and st.main_conf is None and not st.running
+            and not c.pg_settings and not c.pg_allowed_cidrs)
+
+
+def _write_dropin_before_first_start(ctx: HostContext) -> bool:
+    """Our drop-in, written into the cluster the packages just created and did not start
+    (its postgresql.conf includes conf.d/). False where that is not so: the configure
+    step then does it on the running server, as before."""
+    from installer.desired import pgconf
+    from installer.steps.files import write_file
+    from installer.steps.server import render_dropin
+
+    st = ctx.state
+    if st.running or st.main_conf is None or st.dropin is not None \
+            or pgconf.with_conf_d_include(st.main_conf) != st.main_conf:
+        return False
+    _, content = render_dropin(ctx, None)
+    write_file(ctx.t, ctx.strategy.dropin_path(), content, mode="0644",
+               owner="postgres:postgres", backup=False)
+    ctx.invalidate()
+    return True
 
 
 def _major(ctx: HostContext) -> str:

@@ -64,6 +64,14 @@ WHERE error IS NOT NULL
 """
 
 
+def render_dropin(ctx: HostContext, caps: Mapping[str, list[str]] | None
+                  ) -> tuple[dict[str, str], str]:
+    """The settings our drop-in holds on this host, and the drop-in's text."""
+    wanted = plan_settings(ctx.config, ctx.facts, ctx.major, caps)
+    inputs = describe(tuning_inputs(ctx.config, ctx.facts, ctx.major, caps))
+    return wanted, pgconf.render(wanted, host=ctx.name, inputs=inputs)
+
+
 class ConfigureSettings(Step):
     """Our settings are rendered into the drop-in and in force in the running server."""
 
@@ -76,9 +84,7 @@ class ConfigureSettings(Step):
             return changed(f"would write {path} once PostgreSQL is installed (its major "
                            "version decides the tuning)")
         caps = (st.sql or {}).get("caps") or None
-        wanted = plan_settings(ctx.config, ctx.facts, ctx.major, caps)
-        inputs = describe(tuning_inputs(ctx.config, ctx.facts, ctx.major, caps))
-        content = pgconf.render(wanted, host=ctx.name, inputs=inputs)
+        wanted, content = render_dropin(ctx, caps)
         file_differs = content != st.dropin
         include = ctx.strategy.conf_include()
         conf_new = None  # postgresql.conf with our include line, when it lacks one

@@ -8,7 +8,9 @@ cannot be reached from the test machines, so their plans are proven here only.
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -613,3 +615,31 @@ def test_the_host_s_major_wins_and_the_settings_are_planned_for_it(
 
 def test_strategies_are_listed() -> None:
     assert list(distros.STRATEGIES) == [DebianStrategy, FedoraStrategy, ArchStrategy]
+
+
+def test_debian_holds_only_postgresqls_start_and_only_while_its_install_runs(
+        tmp_path: Path) -> None:
+    """The policy-rc.d the install writes (run here with the path moved into tmp_path):
+    invoke-rc.d and deb-systemd-invoke are told no (101) for postgresql* while the install
+    shell lives, yes for anything else; it is gone when the install ends; a copy left by a
+    killed install forbids nothing; someone else's policy-rc.d is left alone."""
+    from installer.host.distros.debian import POLICY_RC_D, hold_start_script
+
+    policy = tmp_path / "policy-rc.d"
+    kept = tmp_path / "kept"
+    probe = "\n".join(
+        f"rc=0; {policy} {unit} start || rc=$?; echo {unit}=$rc"
+        for unit in ("postgresql", "postgresql@15-main.service", "ssh"))
+    probe += f"\ncp {policy} {kept}\n"
+    script = hold_start_script("set -e\n" + probe).replace(POLICY_RC_D, str(policy))
+    r = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False)
+    assert r.stdout.split() == ["postgresql=101", "postgresql@15-main.service=101", "ssh=0"], r
+    assert not policy.exists()
+    left = subprocess.run([str(kept), "postgresql", "start"], check=False)
+    assert left.returncode == 0  # the install that wrote it is gone: nothing forbidden
+    policy.write_text("#!/bin/sh\necho theirs\n")
+    policy.chmod(0o755)
+    r = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=False)
+    assert r.stdout.split() == ["theirs", "postgresql=0", "theirs",
+                                "postgresql@15-main.service=0", "theirs", "ssh=0"], r
+    assert policy.read_text() == "#!/bin/sh\necho theirs\n"

@@ -161,8 +161,49 @@ def test_install_runs_the_package_manager_as_root_then_reads_the_host_again(
         "changed", f"installed {' '.join(missing)} (PostgreSQL {MAJOR[distro]})")
     [call] = h.host.calls
     assert call == Call(call.command, "root", None, 1800)
-    assert call.command.startswith("set -e\n") and call.command.rstrip("\n").endswith(command)
+    assert "set -e\n" in call.command and call.command.rstrip("\n").endswith(command)
+    # Debian: the packages may not start the server they install (policy-rc.d, this
+    # install's own): its first start is ours, with our settings
+    assert ("/usr/sbin/policy-rc.d" in call.command) == (distro == "debian12")
     assert h.probes.count == 1
+
+
+MAIN_CONF = "data_directory = '/var/lib/postgresql/15/main'\ninclude_dir = 'conf.d'\n"
+
+
+def test_install_writes_the_settings_before_the_servers_first_start() -> None:
+    """Debian, a fresh host: the install holds the package's start back; the cluster it
+    created gets our drop-in before the start step starts it (no restart later)."""
+    h = harness("debian12", state(service("postgresql", "postgresql-contrib", active=False)),
+                [state(service(major=15, active=False), main_conf=MAIN_CONF),
+                 state(service(major=15, active=False), main_conf=MAIN_CONF, dropin="x")])
+    h.host.on("chatalot_start=").on("set -e; umask 077")
+    result = h.run(InstallPackages())
+    assert said(result) == (
+        "changed", "installed postgresql postgresql-contrib (PostgreSQL 15); its settings "
+                   "written before its first start "
+                   "(/etc/postgresql/15/main/conf.d/50-chatalot.conf)")
+    install, write = h.host.calls
+    assert install.command.startswith("chatalot_start=") and "policy-rc.d" in install.command
+    assert "/etc/postgresql/15/main/conf.d/50-chatalot.conf" in write.command
+    assert "shared_buffers" in (write.stdin or "")
+
+
+@pytest.mark.parametrize("hostvars", [{"pg_settings": {"work_mem": "64MB"}},
+                                      {"pg_allowed_cidrs": "10.0.0.0/8"}],
+                         ids=["pg_settings", "remote access"])
+def test_install_leaves_the_first_start_alone_with_settings_of_the_users(
+        hostvars: dict[str, object]) -> None:
+    """Settings the user wrote (or certificates to make) are applied and checked on a
+    running server by the configure step, as before."""
+    h = harness("debian12", state(service("postgresql", "postgresql-contrib", active=False)),
+                [state(service(major=15, active=False), main_conf=MAIN_CONF)],
+                config=HostConfig.from_vars(hostvars))
+    h.host.on("set -e\n")
+    assert said(h.run(InstallPackages()))[1] == (
+        "installed postgresql postgresql-contrib (PostgreSQL 15)")
+    [call] = h.host.calls
+    assert "policy-rc.d" not in call.command
 
 
 def test_install_adopts_the_major_the_host_installed_and_reads_its_paths() -> None:

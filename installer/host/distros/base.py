@@ -209,9 +209,14 @@ class Strategy(ABC):
         """Shell commands (run as root, in order) that install the missing packages,
         including any repository they come from."""
 
-    def install_script(self, missing: list[str]) -> str:
-        """install_plan as one script that stops at the first failure."""
+    def install_script(self, missing: list[str], *, hold_start: bool = False) -> str:
+        """install_plan as one script that stops at the first failure. `hold_start`: the
+        packages do not start PostgreSQL themselves (only where `can_hold_start`), so
+        that its first start has our settings."""
         return "set -e\n" + "\n".join(self.install_plan(missing)) + "\n"
+
+    #: whether install_script can keep the package from starting the server it installs
+    can_hold_start: bool = False
 
     def repair_script(self) -> str:
         """Shell that finishes an interrupted package run."""

@@ -244,6 +244,12 @@ class DebianStrategy(Strategy):
         plan.append(apt_install(missing))
         return plan
 
+    can_hold_start = True
+
+    def install_script(self, missing: list[str], *, hold_start: bool = False) -> str:
+        body = super().install_script(missing)
+        return hold_start_script(body) if hold_start else body
+
     def repair_script(self) -> str:
         return f"{APT_ENV} dpkg --force-confdef --force-confold --configure -a"
 
@@ -372,3 +378,43 @@ def debian_drop_old_script(old: int) -> str:
 
 
 __all__ = ["DEFAULT_MAJOR", "DebianStrategy", "apt_install", "parse_major", "pgdg_sources"]
+
+
+#: Debian's hook that lets a package's maintainer scripts start a service, or not
+POLICY_RC_D = "/usr/sbin/policy-rc.d"
+#: the first line after the shebang of the policy-rc.d this tool writes
+POLICY_MARK = "# chatalot-db:"
+
+
+def hold_start_script(install: str) -> str:
+    """`install` run with a policy-rc.d that forbids starting postgresql* (invoke-rc.d and
+    deb-systemd-invoke ask it) while this very shell runs (its PID and start time: a run
+    that is killed leaves a file that forbids nothing). Removed when the shell exits. A
+    policy-rc.d of someone else is left alone, and the packages start the server as usual.
+    """
+    p = sh(POLICY_RC_D)
+    policy = (
+        "#!/bin/sh\n"
+        f"{POLICY_MARK} PostgreSQL's packages do not start it while chatalot-db installs it "
+        "(shell $$); chatalot-db starts it once its settings are written\n"
+        'case "$1" in postgresql*) '
+        '[ "$(cut -d" " -f22 /proc/$$/stat 2>/dev/null)" = "$chatalot_start" ] && exit 101 ;; '
+        "esac\nexit 0\n"
+    )
+    # the heredoc is unquoted: $$ and $chatalot_start are this shell's, written in; the
+    # policy's own $1 and $( ) are escaped
+    policy_text = (policy.replace("$1", "\\$1").replace("$(cut", "\\$(cut"))
+    mark = sh("^" + POLICY_MARK)
+    return (
+        "chatalot_start=$(cut -d' ' -f22 /proc/$$/stat)\n"
+        "chatalot_held=\n"
+        "chatalot_release() {\n"
+        f"  if [ -n \"$chatalot_held\" ] && grep -q {mark} {p} 2>/dev/null; then rm -f {p}; fi\n"
+        "}\n"
+        "trap chatalot_release EXIT\n"
+        f"if [ ! -e {p} ] || grep -q {mark} {p}; then\n"
+        f"cat > {p} <<CHATALOT_EOF\n{policy_text}CHATALOT_EOF\n"
+        f"chmod 0755 {p}; chatalot_held=1\n"
+        "fi\n"
+        + install
+    )
