@@ -99,21 +99,20 @@ def _hold_first_start(ctx: HostContext) -> bool:
     with pg_settings or remote access, the configure step applies and checks them on a
     running server as before."""
     c, st = ctx.config, ctx.state
-    return (ctx.strategy.can_hold_start and st.main_conf is None and not st.running
-            and not c.pg_settings and not c.pg_allowed_cidrs)
+    return (ctx.strategy.can_hold_start and st.service.data_version is None
+            and not st.running and not c.pg_settings and not c.pg_allowed_cidrs)
 
 
 def _write_dropin_before_first_start(ctx: HostContext) -> bool:
     """Our drop-in, written into the cluster the packages just created and did not start
-    (its postgresql.conf includes conf.d/). False where that is not so: the configure
-    step then does it on the running server, as before."""
-    from installer.desired import pgconf
+    (Debian's clusters include conf.d/). False where that is not so (no new cluster of
+    the installed major, or one that runs): the configure step then does it on the running
+    server, as before."""
     from installer.steps.files import write_file
     from installer.steps.server import render_dropin
 
     st = ctx.state
-    if st.running or st.main_conf is None or st.dropin is not None \
-            or pgconf.with_conf_d_include(st.main_conf) != st.main_conf:
+    if st.running or st.service.data_version != ctx.major or st.dropin is not None:
         return False
     _, content = render_dropin(ctx, None)
     write_file(ctx.t, ctx.strategy.dropin_path(), content, mode="0644",

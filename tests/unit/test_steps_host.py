@@ -168,15 +168,12 @@ def test_install_runs_the_package_manager_as_root_then_reads_the_host_again(
     assert h.probes.count == 1
 
 
-MAIN_CONF = "data_directory = '/var/lib/postgresql/15/main'\ninclude_dir = 'conf.d'\n"
-
-
 def test_install_writes_the_settings_before_the_servers_first_start() -> None:
     """Debian, a fresh host: the install holds the package's start back; the cluster it
     created gets our drop-in before the start step starts it (no restart later)."""
     h = harness("debian12", state(service("postgresql", "postgresql-contrib", active=False)),
-                [state(service(major=15, active=False), main_conf=MAIN_CONF),
-                 state(service(major=15, active=False), main_conf=MAIN_CONF, dropin="x")])
+                [state(service(major=15, active=False, data_version=15)),
+                 state(service(major=15, active=False, data_version=15), dropin="x")])
     h.host.on("chatalot_start=").on("set -e; umask 077")
     result = h.run(InstallPackages())
     assert said(result) == (
@@ -189,6 +186,17 @@ def test_install_writes_the_settings_before_the_servers_first_start() -> None:
     assert "shared_buffers" in (write.stdin or "")
 
 
+def test_install_writes_no_settings_where_the_package_made_no_cluster() -> None:
+    """create_main_cluster = false: no cluster after the install; the init and configure
+    steps do their parts as before."""
+    h = harness("debian12", state(service("postgresql", "postgresql-contrib", active=False)),
+                [state(service(major=15, active=False))])
+    h.host.on("chatalot_start=")
+    assert said(h.run(InstallPackages()))[1] == (
+        "installed postgresql postgresql-contrib (PostgreSQL 15)")
+    assert len(h.host.calls) == 1
+
+
 @pytest.mark.parametrize("hostvars", [{"pg_settings": {"work_mem": "64MB"}},
                                       {"pg_allowed_cidrs": "10.0.0.0/8"}],
                          ids=["pg_settings", "remote access"])
@@ -197,7 +205,7 @@ def test_install_leaves_the_first_start_alone_with_settings_of_the_users(
     """Settings the user wrote (or certificates to make) are applied and checked on a
     running server by the configure step, as before."""
     h = harness("debian12", state(service("postgresql", "postgresql-contrib", active=False)),
-                [state(service(major=15, active=False), main_conf=MAIN_CONF)],
+                [state(service(major=15, active=False, data_version=15))],
                 config=HostConfig.from_vars(hostvars))
     h.host.on("set -e\n")
     assert said(h.run(InstallPackages()))[1] == (
