@@ -66,6 +66,24 @@ def test_first_apply_provisions_both_hosts(runs: dict[str, Any]) -> None:
         assert c["skipped"] == 0  # systemd runs there: enable is a real step
 
 
+@pytest.mark.parametrize("host", HOSTS)
+def test_a_fresh_install_starts_postgresql_once_with_its_settings(
+        bed: Any, runs: dict[str, Any], host: str) -> None:
+    """Debian: the package's own start held back (a policy-rc.d of the install's own, gone
+    afterwards), the drop-in written before the first start, which is the start step's;
+    the configure step finds every setting in force: no restart. As root and via sudo."""
+    _, doc = runs["first"]
+    steps = {s["name"]: s for s in doc["hosts"][host]["steps"]}
+    assert steps["install postgresql"]["reason"].endswith(
+        "its settings written before its first start "
+        f"(/etc/postgresql/{bed.hosts[host].pg_major}/main/conf.d/50-chatalot.conf)"), steps
+    assert steps["start postgresql"]["status"] == "changed"
+    conf = steps["configure postgresql.conf"]
+    assert conf["status"] == "ok" and conf["reason"].endswith("settings in force"), conf
+    r = bed.ssh(host, "test -e /usr/sbin/policy-rc.d; echo $?")
+    assert r.stdout.strip() == "1", "the install left its policy-rc.d behind"
+
+
 def test_second_apply_changes_nothing(runs: dict[str, Any]) -> None:
     p, doc = runs["second"]
     assert p.returncode == 0, p.stdout + p.stderr
