@@ -363,3 +363,48 @@ class LoadSampler:
         return {"loadavg_1min": stats(self.load), "cpu_busy_percent": stats(self.busy),
                 "samples": len(self.load), "every_seconds": self.every,
                 "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+# -- the control side ---------------------------------------------------------------------
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return float(r.ru_utime + r.ru_stime)
+
+
+def control_side(runs: list[dict[str, Any]], tools: list[str]) -> list[dict[str, Any]]:
+    """Per tool, kind and fleet (0 ms runs that succeeded): the tool's own CPU on the
+    control side per host, the median over the reps."""
+    out: list[dict[str, Any]] = []
+    keys = sorted({(r["tool"], r["kind"], r["fleet"]) for r in runs
+                   if r.get("tool_cpu_seconds") is not None and rtt_of(r) == 0 and r["ok"]},
+                  key=lambda k: (tools.index(k[0]) if k[0] in tools else 99, k[1], k[2]))
+    for tool, kind, fleet in keys:
+        cpu = sorted(r["tool_cpu_seconds"] for r in runs
+                     if (r["tool"], r["kind"], r["fleet"]) == (tool, kind, fleet)
+                     and rtt_of(r) == 0 and r["ok"] and r.get("tool_cpu_seconds") is not None)
+        median = cpu[len(cpu) // 2]
+        out.append({"tool": tool, "kind": kind, "fleet": fleet,
+                    "cpu_seconds": round(median, 3),
+                    "cpu_per_host": round(median / fleet, 4)})
+    return out
+
+
+def control_side_lines(control: list[dict[str, Any]], cores: int, hosts: int = 1000
+                       ) -> list[str]:
+    """What each tool spends on the control machine per host, and for `hosts` hosts: the
+    CPU seconds, and the wall time that CPU alone takes on `cores` cores (a floor under any
+    --forks: more forks only wait on each other beyond it)."""
+    lines = [f"the control side (each tool's own processes, CPU per host; {hosts:,} hosts "
+             f"extrapolated on this machine's {cores} core{'s' if cores != 1 else ''}):"]
+    for c in control:
+        total = c["cpu_per_host"] * hosts
+        lines.append(f"  {c['tool']:<8} {c['kind']:<5} {c['fleet']:>2} host"
+                     f"{'s' if c['fleet'] > 1 else ' '}  {c['cpu_per_host']:.3f} s/host  -> "
+                     f"{hosts:,} hosts: {total:,.0f} CPU s, at least {total / cores:,.0f} s "
+                     "wall whatever --forks")
+    return lines

@@ -213,10 +213,14 @@ class Bench:
         busy_before = report.busy_jiffies()
         relayed_before = self.relay_stats(rtt, names)
         self.route(bed, rtt)
+        own_before = report.children_cpu()
         try:
             result = tool.run(bed, names, work)
         finally:
             bed.route_direct()
+        # the tool's own processes on the control side (ours: chatalot-db; Ansible: its
+        # forks and ssh; the floor: ssh), not the hosts, sshd or this benchmark's relays
+        tool_cpu = report.children_cpu() - own_before
         cpu_seconds = (report.busy_jiffies() - busy_before) / 100
         relayed = {n: s - relayed_before[n] for n, s in self.relay_stats(rtt, names).items()}
         load_after = report.loadavg()
@@ -243,6 +247,7 @@ class Bench:
             "loadavg_before_after": [load_before, load_after], "hosts": hosts,
             # busy CPU of the whole machine (every core: the tool, its hosts, the rest)
             "machine_cpu_seconds": round(cpu_seconds, 2), "settled_seconds": settled,
+            "tool_cpu_seconds": round(tool_cpu, 3),
         }
         if result.extra:
             run["extra"] = result.extra
@@ -259,8 +264,8 @@ class Bench:
                  f"changed={[hosts[n]['changed'] for n in names]}  ssh/host: "
                  f"{per_host.connections} conn, {per_host.commands} cmd, "
                  f"{per_host.transfers} xfer  load {load_before:.1f}->{load_after:.1f}  "
-                 f"machine CPU {cpu_seconds:.2f}s" + (f" (settled {settled:.0f}s)" if settled
-                                                      else ""))
+                 f"machine CPU {cpu_seconds:.2f}s, the tool's own {tool_cpu:.2f}s"
+                 + (f" (settled {settled:.0f}s)" if settled else ""))
         if not ok:
             for name in names:
                 for p in hosts[name]["problems"]:
@@ -441,6 +446,12 @@ class Bench:
             if round_trips:
                 print()
                 print("\n".join(report.round_trip_lines(round_trips)))
+        control = report.control_side(self.runs, self.tools)
+        data["control_side"] = control
+        json_path.write_text(json.dumps(data, indent=2) + "\n")
+        if control:
+            print()
+            print("\n".join(report.control_side_lines(control, os.cpu_count() or 1)))
         print()
         print("ratios are ours / other: below 1 means chatalot-db took less time")
         for t in targets:

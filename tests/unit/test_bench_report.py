@@ -62,3 +62,25 @@ def test_figures_hold_the_median_cpu_of_successful_runs() -> None:
         (0.5, 1.3, None, 80.0)
     target = report.targets({"ours": {**fig, "noop_1": 0.45, "noop_8": 0.9}})[-1]
     assert target["met"] is False and "1.30s for 8" in target["why"]
+
+
+def test_control_side_is_each_tools_median_cpu_per_host_at_0_ms() -> None:
+    def run(tool: str, kind: str, fleet: int, cpu: float | None, *, ok: bool = True,
+            rtt: int = 0) -> dict[str, Any]:
+        return {"tool": tool, "kind": kind, "fleet": fleet, "ok": ok, "rtt_ms": rtt,
+                "tool_cpu_seconds": cpu}
+
+    runs = [run("ours", "noop", 8, 0.8), run("ours", "noop", 8, 1.2), run("ours", "noop", 8, 1.0),
+            run("ours", "noop", 8, 9.0, ok=False), run("ours", "noop", 8, 5.0, rtt=50),
+            run("ansible", "fresh", 1, 40.0), run("floor", "noop", 1, None)]
+    control = report.control_side(runs, ["ours", "ansible", "floor"])
+    assert control == [
+        {"tool": "ours", "kind": "noop", "fleet": 8, "cpu_seconds": 1.0, "cpu_per_host": 0.125},
+        {"tool": "ansible", "kind": "fresh", "fleet": 1, "cpu_seconds": 40.0,
+         "cpu_per_host": 40.0},
+    ]
+    lines = report.control_side_lines(control, cores=2)
+    assert lines[1] == ("  ours     noop   8 hosts  0.125 s/host  -> 1,000 hosts: 125 CPU s, "
+                        "at least 62 s wall whatever --forks")
+    assert lines[2].startswith("  ansible  fresh  1 host   40.000 s/host  -> 1,000 hosts: "
+                               "40,000 CPU s, at least 20,000 s wall")
