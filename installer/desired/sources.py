@@ -97,7 +97,7 @@ def parse_source(value: object) -> MigrationSource:
     if scheme in ("http", "https", "file") and "://" in text:
         return _archive(text)
     if "://" in text:
-        raise UsageError(f"migrations_source {text!r}: {scheme}:// is not a source; give a "
+        raise UsageError(f"migrations_source {redact(text)!r}: {scheme}:// is not a source; give a "
                          "folder, git+URL@REF or an https:// release archive")
     return MigrationSource(FOLDER, text)
 
@@ -107,13 +107,13 @@ def _fragment(text: str, fragment: str, allowed: tuple[str, ...]) -> dict[str, s
     out: dict[str, str] = {}
     for key, val in pairs:
         if key not in allowed or key in out or not val:
-            raise UsageError(f"migrations_source {text!r}: #{fragment} is not understood; "
+            raise UsageError(f"migrations_source {redact(text)!r}: #{fragment} is not understood; "
                              f"the fragment takes {' and '.join(k + '=' for k in allowed)}")
         out[key] = val
     sub = out.get("subdirectory")
     if sub is not None and (sub.startswith("/") or not _SUBDIR_RE.fullmatch(sub.rstrip("/"))
                             or ".." in sub.split("/")):
-        raise UsageError(f"migrations_source {text!r}: subdirectory {sub!r} must be a "
+        raise UsageError(f"migrations_source {redact(text)!r}: subdirectory {sub!r} must be a "
                          "relative path inside the repository or archive")
     return out
 
@@ -123,7 +123,7 @@ def _git(text: str) -> MigrationSource:
     extra = _fragment(text, fragment, ("subdirectory",))
     parts = urlsplit(rest)
     if parts.scheme not in ("https", "http", "ssh", "file", "git") or "://" not in rest:
-        raise UsageError(f"migrations_source {text!r}: a git source is git+https://, "
+        raise UsageError(f"migrations_source {redact(text)!r}: a git source is git+https://, "
                          "git+ssh://, git+file:// or git+git:// followed by the repository "
                          "and @REF (a tag, branch or commit)")
     path, at, ref = parts.path.rpartition("@")
@@ -131,10 +131,10 @@ def _git(text: str) -> MigrationSource:
         path, ref = parts.path, ""
     if at and (not ref or not _REF_RE.fullmatch(ref) or ref.startswith(("-", "/"))
                or ".." in ref or ref.endswith((".lock", "/"))):
-        raise UsageError(f"migrations_source {text!r}: {ref!r} is not a git ref (a tag, "
+        raise UsageError(f"migrations_source {redact(text)!r}: {ref!r} is not a git ref (a tag, "
                          "branch or commit)")
     if not path.strip("/") and parts.scheme != "file":
-        raise UsageError(f"migrations_source {text!r}: no repository path in the URL")
+        raise UsageError(f"migrations_source {redact(text)!r}: no repository path in the URL")
     url = parts._replace(path=path, fragment="").geturl()
     return MigrationSource(GIT, text, url=url, ref=ref or None,
                            subdirectory=(extra.get("subdirectory") or "").strip("/") or None)
@@ -145,11 +145,11 @@ def _archive(text: str) -> MigrationSource:
     extra = _fragment(text, parts.fragment, ("sha256", "subdirectory"))
     url = parts._replace(fragment="").geturl()
     if not parts.path.lower().endswith(ARCHIVE_SUFFIXES):
-        raise UsageError(f"migrations_source {text!r}: a URL source is a release archive "
+        raise UsageError(f"migrations_source {redact(text)!r}: a URL source is a release archive "
                          f"({', '.join(ARCHIVE_SUFFIXES)}); a git repository is git+URL@REF")
     pin = extra.get("sha256")
     if pin is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", pin):
-        raise UsageError(f"migrations_source {text!r}: sha256= takes the archive's 64 hex "
+        raise UsageError(f"migrations_source {redact(text)!r}: sha256= takes the archive's 64 hex "
                          "digits")
     return MigrationSource(ARCHIVE, text, url=url, sha256=pin.lower() if pin else None,
                            subdirectory=(extra.get("subdirectory") or "").strip("/") or None)

@@ -382,3 +382,15 @@ def test_config_the_bundled_folder_by_its_path_is_the_bundled_set() -> None:
     assert HostConfig(migrations_source=migrations_dir()).bundled_migrations
     c = HostConfig.from_vars({"migrations_source": str(migrations_dir())})
     assert c.bundled_migrations
+
+
+@pytest.mark.parametrize("value", [
+    "https://ci:s3cret@h.example/chatalot-0.19.0.tar.gz#sha256=abc",
+    "https://ci:s3cret@h.example/chatalot-0.19.0.txt",
+    "git+https://ci:s3cret@h.example/c.git@..bad",
+    "git+https://ci:s3cret@h.example/c.git@v1#nope=1",
+])
+def test_a_refused_source_never_shows_the_urls_password(value: str) -> None:
+    with pytest.raises(UsageError, match=r"^migrations_source '[^']*ci:\*\*\*@h\.example") as e:
+        parse_source(value)
+    assert "s3cret" not in str(e.value)
