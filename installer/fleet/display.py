@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO, Any, TextIO
 
 from installer.fleet.report import (
     DONE,
@@ -193,6 +193,33 @@ class _Row:
 STATE_WIDTH = len("not started")
 
 
+class _Guarded:
+    """The output stream, minus a reader that went away: once a write or flush meets a
+    closed pipe (`chatalot-db apply ... | head`), the rest of the output is dropped and
+    the run goes on, never failing a host over a line nobody reads."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.closed_reader = False
+
+    def write(self, text: str) -> None:
+        if not self.closed_reader:
+            try:
+                self.out.write(text)
+            except BrokenPipeError:
+                self.closed_reader = True
+
+    def flush(self) -> None:
+        if not self.closed_reader:
+            try:
+                self.out.flush()
+            except BrokenPipeError:
+                self.closed_reader = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.out, name)
+
+
 class Display:
     """Shows a run's progress; safe to call from several host threads at once.
 
@@ -204,10 +231,10 @@ class Display:
     def __init__(self, out: TextIO | None = None, *, multi_host: bool = False,
                  show_diff: bool = False, colour: bool | None = None,
                  live: bool | None = None, logs: HostLogs | None = None) -> None:
-        self.out = out or sys.stdout
+        self.out: Any = _Guarded(out or sys.stdout)
         self.multi_host = multi_host
         self.show_diff = show_diff
-        tty = _isatty(self.out)
+        tty = _isatty(out or sys.stdout)
         self.colour = (tty and "NO_COLOR" not in os.environ) if colour is None else colour
         self.live = (tty and os.environ.get("TERM") != "dumb") if live is None else live
         self.logs = logs

@@ -230,3 +230,33 @@ def test_host_logs_get_steps_and_commands_never_stdin_or_output(tmp_path: Path) 
         assert "not from a host thread" not in text
         other = "h2" if name == "h1" else "h1"
         assert f"{other}: run" not in text
+
+
+class _ClosedPipe(io.StringIO):
+    """stdout piped to a reader that went away (`| head -1`) after `keep` writes."""
+
+    def __init__(self, keep: int) -> None:
+        super().__init__()
+        self.keep = keep
+
+    def write(self, text: str) -> int:
+        if self.keep <= 0:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.keep -= 1
+        return super().write(text)
+
+
+def test_a_reader_gone_mid_run_costs_the_run_nothing() -> None:
+    """`chatalot-db apply ... | head -1`: once the pipe is closed the output is dropped;
+    no step, host thread or recap fails over it."""
+    out = _ClosedPipe(keep=1)
+    d = Display(out, multi_host=True, live=False)
+    d.start(["db1"])
+    d.host_started("db1")
+    d.step_started("db1", "gather facts", 1, 2)
+    d.step("db1", StepRecord("gather facts", "ok", "Debian"))  # the line head keeps
+    d.step("db1", StepRecord("install postgresql", "changed", "installed"))  # pipe closed
+    d.step_progress("db1", "still here")
+    d.host_done(_report("db1", ["ok", "changed"], DONE, seconds=1.0))
+    d.recap([_report("db1", ["ok", "changed"], DONE, seconds=1.0)])
+    assert out.getvalue() == "db1              TASK [gather facts] ........ ok  (Debian)\n"
