@@ -300,9 +300,12 @@ def test_ubuntu_emulation_follows_apt_not_the_os_release_table(runs: dict[str, A
     steps = _steps(first, "ubuntu")
     assert steps["gather facts"]["reason"].startswith("Ubuntu 24.04.1 LTS;")
     assert "debian strategy" in steps["gather facts"]["reason"]
-    assert steps["install postgresql"]["reason"] == \
-        "installed postgresql postgresql-contrib (PostgreSQL 15)"
+    # the drop-in went into the cluster apt really made (15), not the table's guess (16)
+    assert steps["install postgresql"]["reason"] == (
+        "installed postgresql postgresql-contrib (PostgreSQL 15); its settings written before "
+        "its first start (/etc/postgresql/15/main/conf.d/50-chatalot.conf)")
     assert steps["initialise the cluster"]["reason"] == "the package created cluster 15/main"
+    assert steps["configure postgresql.conf"]["status"] == "ok"  # started once: no restart
     _, second = runs["second"]
     again = _steps(second, "ubuntu")
     # the release table's guess (16) is only a guess: the state probe asks apt, 15 wins
