@@ -201,13 +201,19 @@ def table(fig: Figures, rat: Mapping[str, Mapping[str, float | None]],
             row += [_fmt(fig[t].get(f"{what}_{kind}"), "n") for t in tools]
             row += ["" for _ in ratio_cols]
             rows.append(row)
+    return _aligned(head, rows, any(fig[t].get("failed") for t in tools), "none did")
+
+
+def _aligned(head: list[str], rows: list[list[str]], failed: bool, dash: str) -> str:
+    """A table's lines: the first column left-aligned, the rest right-aligned, a rule under
+    the head; the note on failed runs when there were some."""
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
                        for i, c in enumerate(r)) for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    if any(fig[t].get("failed") for t in tools):
+    if failed:
         lines.append("! a run of this scenario failed: the figure is the median of the runs "
-                     "that succeeded (- if none did)")
+                     f"that succeeded (- if {dash})")
     return "\n".join(lines)
 
 
@@ -249,14 +255,8 @@ def rtt_table(fig: Figures, rat: Mapping[str, Mapping[str, float | None]],
             row += [_fmt(fig[t].get(f"{what}_{kind}{at(rtt)}"), "n") for t in tools
                     for rtt in rtts]
             rows.append(row + blank)
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
-                       for i, c in enumerate(r)) for r in [head, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    if any(fig[t].get("failed") for t in tools):
-        lines.append("! a run of this scenario failed: the figure is the median of the runs "
-                     "that succeeded (- if none did or none ran)")
-    return "\n".join(lines)
+    return _aligned(head, rows, any(fig[t].get("failed") for t in tools),
+                    "none did or none ran")
 
 
 def round_trip_lines(checks: Sequence[Mapping[str, Any]], tool: str = "ours") -> list[str]:
