@@ -126,7 +126,8 @@ VARIABLES: tuple[Variable, ...] = (
              "your Chatalot release's migrations, applied before the server starts: "
              "`git+https://HOST/chatalot.git@v0.19.0` (a tag, branch or commit; also "
              "`git+ssh://`, `git+file://`), a release archive "
-             "`https://HOST/chatalot-0.19.0.tar.gz#sha256=HEX`, a folder or a checkout on "
+             "`'https://HOST/chatalot-0.19.0.tar.gz#sha256=HEX'` (quoted in INI: an "
+             "unquoted `#` starts a comment, as Ansible reads it), a folder or a checkout on "
              "the control machine; `bundled`: this project's reference set (not a release: "
              "a Chatalot server refuses its ledger); `none`: the server applies its own "
              "when it starts"),
