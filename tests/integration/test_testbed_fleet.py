@@ -121,6 +121,7 @@ def test_second_batch_hosts_were_never_touched(runs: dict[str, Any]) -> None:
 def test_a_host_that_is_off_is_unreachable_and_the_others_are_provisioned(
         runs: dict[str, Any]) -> None:
     p, doc, _ = runs["off"]
+    _, serial, _ = runs["serial"]
     assert p.returncode == 4, p.stdout + p.stderr
     off = re.search(rf"^{OFF}\s+: {RECAP_COUNTS}", p.stdout, re.M)
     assert off and off.groups() == ("0", "0", "1", "0", "0"), p.stdout
@@ -129,7 +130,10 @@ def test_a_host_that_is_off_is_unreachable_and_the_others_are_provisioned(
         line = re.search(rf"^{h}\s+: {RECAP_COUNTS}\s+rescued=0\s+ignored=0", p.stdout, re.M)
         assert line, p.stdout
         ok, changed, unreachable, failed, skipped = (int(x) for x in line.groups())
-        assert unreachable == failed == 0 and changed >= 1
+        assert unreachable == failed == 0
+        # a host the serial run stopped may have done all its changes before the stop (how
+        # far it got is a race with the failing host); the others have work left
+        assert changed >= (0 if serial["hosts"][h]["state"] == "stopped" else 1), line
         host = doc["hosts"][h]
         assert ok + skipped == len(host["steps"])
         assert host["state"] == "done"
