@@ -30,11 +30,16 @@ from installer.steps.base import Step
 from installer.steps.host import GatherFacts
 
 _BACKUP = """\
-Take one pg_dump of the app database now on each host, next to the nightly ones in
-backup_dir: DB-TIME-manual.dump, custom format, mode 0600, written whole or not at all
-(pg_restore must read it to its end before it takes its name). The nightly dumps (the
-`backup` variable, scheduled by apply) are the ones backup_keep rotates; this one is kept
+Take one backup of the app database now on each host, next to the scheduled ones.
+
+backup=pg_dump (the default): a pg_dump into backup_dir, DB-TIME-manual.dump, custom
+format, mode 0600, written whole or not at all (pg_restore must read it to its end before
+it takes its name). The nightly dumps are the ones backup_keep rotates; this one is kept
 until you remove it.
+
+backup=pgbackrest: a pgBackRest backup into the stanza's repository (--type: full,
+diff, incr; auto, the default, as the schedule chooses: full when there is none from the
+last 6.5 days, else differential); pgBackRest's retention then applies.
 
 Backups on the host's disk die with it: copy backup_dir off the host (rsync, restic,
 borg) on a schedule of your own.
@@ -48,6 +53,13 @@ live database is not touched. With --in-place, that restored copy then replaces 
 database: after a dump of the live one (DB-TIME-before-restore.dump), the app's sessions
 are ended, the live database is renamed to DB_replaced_TIME (kept) and the copy takes its
 name. A backup that cannot be read to its end fails before anything is created.
+
+With backup=pgbackrest, --from names a pgBackRest backup by its label (or latest), and
+--time 'YYYY-MM-DD HH:MM:SS' (UTC unless an offset such as +02:00 is given) restores the
+database as it was at that moment (the backup before it, then the archived WAL up to it).
+The backup is first restored into a cluster of its own in backup_dir (no TCP, no WAL
+archiving, removed afterwards), and the app database is copied from there: the live
+cluster and its other databases keep running throughout.
 """
 
 
@@ -55,13 +67,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b = sub.add_parser("backup", help="take a pg_dump of the app database now",
                        description=_BACKUP, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_options(b, forks="backed up", json="write a machine-readable report to FILE")
+    b.add_argument("--type", choices=("auto", "full", "diff", "incr"), default="auto",
+                   help="backup=pgbackrest: the kind of pgBackRest backup (default: auto, as "
+                   "the schedule picks)")
     add_rollout_options(b)
     b.set_defaults(func=cmd_backup)
 
     ls = sub.add_parser("backups", help="list the app database's backups on each host",
-                        description="List the dumps of the app database in each host's "
-                        "backup_dir, newest first: time, age, size, kind (scheduled, "
-                        "manual, before-migration, before-upgrade, before-restore), path.")
+                        description="List the backups of the app database on each host, "
+                        "newest first: time, age, size, kind, and path (or pgBackRest label). "
+                        "The dumps in backup_dir (scheduled, manual, before-migration, "
+                        "before-upgrade, before-restore) and, with backup=pgbackrest, the "
+                        "stanza's backups (pgbackrest-full, -diff, -incr; size in the "
+                        "repository).")
     add_target_options(ls, forks="read", json="write a machine-readable report to FILE")
     ls.set_defaults(func=cmd_backups)
 
@@ -76,13 +94,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="the new database to restore into (default: DB_restored_TIME)")
     where.add_argument("--in-place", action="store_true",
                        help="replace the live database with the restored copy (asks first)")
+    r.add_argument("--time", metavar="'YYYY-MM-DD HH:MM:SS'", type=_point_in_time,
+                   help="backup=pgbackrest: restore the database as it was at this moment "
+                   "(UTC unless an offset is given); --from latest lets pgBackRest pick the "
+                   "backup before it")
     r.add_argument("--yes", action="store_true",
                    help="with --in-place: do not ask (needed when stdin is not a terminal)")
     r.set_defaults(func=cmd_restore)
 
 
+def _point_in_time(text: str) -> str:
+    try:
+        return backups.check_time(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
-    return run_rollout(args, "backup", lambda: [GatherFacts(), TakeBackup()], check=False)
+    return run_rollout(args, "backup", lambda: [GatherFacts(), TakeBackup(args.type)],
+                       check=False)
 
 
 def cmd_backups(args: argparse.Namespace) -> int:
@@ -139,7 +169,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     def steps() -> list[Step]:
         restore: list[Step] = [GatherFacts(), RestoreBackup(args.source, to_db=args.to_db,
                                                             in_place=args.in_place,
-                                                            stamp=stamp)]
+                                                            stamp=stamp,
+                                                            target_time=args.time)]
         if args.in_place:  # the new live database as apply wants it, and the app's login
             restore += [AppDatabase(), SchemaGrants(), LoginCheck()]
         return restore

@@ -86,11 +86,12 @@ def status_sql(config: HostConfig) -> str:
         ledger=True)
 
 
-def backup_script(backup_dir: str, db_name: str) -> str:
-    """Shell printing `MTIME SIZE PATH` per dump of `db_name` in backup_dir
-    (backups.listing_script), or MISSING when there is no backup_dir."""
-    return (f"if [ -d {sh(backup_dir)} ]; then {backups.listing_script(backup_dir, db_name)}; "
-            "else echo MISSING; fi")
+def backup_script(backup_dir: str, db_name: str, stanza: str | None = None) -> str:
+    """Shell printing `MTIME SIZE PATH` per dump of `db_name` in backup_dir, and with
+    `stanza` pgBackRest's backups (backups.listing_script), or MISSING when there is no
+    backup_dir."""
+    return (f"if [ -d {sh(backup_dir)} ]; then "
+            f"{backups.listing_script(backup_dir, db_name, stanza)}; else echo MISSING; fi")
 
 
 @dataclass
@@ -144,7 +145,8 @@ def read_status(name: str, t: Transport, config: HostConfig,
     s.section("sql", sql_section(config.pg_port, status_sql(config)))
     s.section("pid1", FACTS_SCRIPT_SECTIONS["pid1"])
     backup_sections(s, config, systemd=None)  # whether systemd is PID 1 is read alongside
-    s.section("backup", backup_script(config.backup_dir, config.db_name))
+    s.section("backup", backup_script(config.backup_dir, config.db_name,
+                                           backups.stanza_of(config.backup)))
     r = t.run(s.script, become="root", timeout=120)
     sections = s.parse(r.stdout)
     if "backup" not in sections:
@@ -191,7 +193,8 @@ def parse_status(name: str, sections: dict[str, str], config: HostConfig,
     if backup.strip() == "MISSING":
         st.backup_dir_missing = True
     else:
-        st.backups = backups.parse_listing(backup, config.db_name)
+        st.backups = backups.parse_listing(backup, config.db_name,
+                                           backups.stanza_of(config.backup))
     _parse_schedule(st, sections, config)
     return st
 

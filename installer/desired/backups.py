@@ -9,24 +9,40 @@ cron runs. The script writes `DB-TIME-scheduled.dump` through a `.partial` file 
 pg_restore must read to its end before it is renamed, mode 0600 in a 0700 folder, and
 then removes the scheduled dumps older than `backup_keep` days; it never touches other
 dumps (those taken before migrations or upgrades, or by `chatalot-db backup`).
-`backup=none` removes the schedule (the dumps stay).
+`backup=pgbackrest`: pgBackRest (the distribution's package) with one stanza for the
+cluster (STANZA, configured in PGBR_CONF), a repository in `pgbackrest_repo_path` (default
+`backup_dir`/pgbackrest), WAL archived by `archive_command` (so that any point in time
+since the oldest kept backup can be restored), and one scheduled job (PGBR_SCRIPT, on the
+same timer or cron entry): a full backup when the repository holds none from the last 6.5
+days, else a differential one. Retention is pgBackRest's own expire, time-based: the full
+backups (and what depends on them) that `backup_keep` days of point-in-time recovery no
+longer need are removed after each backup.
+`backup=none` removes the schedule (the dumps, and a pgBackRest repository, stay).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 
 from installer.transport.shell import sh
 
-BACKUP_KINDS = ("pg_dump", "none")
+BACKUP_KINDS = ("pg_dump", "pgbackrest", "none")
 DEFAULT_KEEP_DAYS = 7
 DEFAULT_ON_CALENDAR = "*-*-* 03:00:00"
 #: systemd's RandomizedDelaySec with FixedRandomDelay: each host its own, stable delay
 JITTER = "1h"
 
 SCRIPT_PATH = "/usr/local/lib/chatalot-db/backup"
+PGBR_SCRIPT = "/usr/local/lib/chatalot-db/pgbackrest-backup"
+#: our stanza's configuration: pgBackRest reads /etc/pgbackrest/conf.d/*.conf beside its
+#: main file (either /etc/pgbackrest/pgbackrest.conf or the older /etc/pgbackrest.conf,
+#: which Debian's package ships), so the user's own file is never edited
+PGBR_CONF = "/etc/pgbackrest/conf.d/chatalot-db.conf"
+#: the stanza: one per cluster (pgBackRest backs up the whole cluster)
+STANZA = "chatalot"
 SYSTEMD_DIR = "/etc/systemd/system"
 CRON_DIR = "/etc/cron.d"
 
@@ -65,6 +81,79 @@ fi
 """
 
 
+PGBR_SCRIPT_TEXT = """\
+#!/bin/sh
+# chatalot-db: one pgBackRest backup of a stanza. TYPE auto: full when the repository
+# holds no full backup finished in the last 6.5 days (so a weekly full, whatever day the
+# schedule first ran or missed), else differential (against the newest full). pgBackRest
+# then expires what repo1-retention-full (time-based, days) no longer needs.
+# Written by `chatalot-db apply`; run as postgres by its timer or cron entry.
+# usage: pgbackrest-backup STANZA REPO_PATH [auto|full|diff|incr]
+set -eu
+stanza=$1 repo=$2 type=${3:-auto}
+cd /
+case $type in
+    auto)
+        type=full
+        if [ -n "$(find "$repo/backup/$stanza" -mindepth 1 -maxdepth 1 -type d \\
+                -name '*F' -mmin -9360 2>/dev/null)" ]; then type=diff; fi ;;
+    full|diff|incr) ;;
+    *) echo "pgbackrest-backup: unknown type $type" >&2; exit 2 ;;
+esac
+pgbackrest --stanza="$stanza" --type="$type" --log-level-console=warn backup
+echo "label $(readlink "$repo/backup/$stanza/latest") $type"
+"""
+
+
+def pgbackrest_conf(stanza: str, data_dir: str, port: int, repo: str, keep_days: int) -> str:
+    """Our stanza's section of pgBackRest's configuration (PGBR_CONF). Retention is by time:
+    the full backups (and their differentials) older than `keep_days` go, bar the one
+    that point-in-time recovery back to `keep_days` ago still needs."""
+    return (
+        "# Written by chatalot-db apply (backup=pgbackrest); changes are overwritten.\n"
+        f"[{stanza}]\n"
+        f"pg1-path={data_dir}\n"
+        f"pg1-port={port}\n"
+        f"repo1-path={repo}\n"
+        "repo1-retention-full-type=time\n"
+        f"repo1-retention-full={keep_days}\n"
+        "start-fast=y\n"
+        "log-level-file=info\n"
+    )
+
+
+def archive_command(stanza: str) -> str:
+    """PostgreSQL's archive_command for backup=pgbackrest."""
+    return f"pgbackrest --stanza={stanza} archive-push %p"
+
+
+def archive_settings(stanza: str) -> dict[str, str]:
+    """The settings backup=pgbackrest adds to our drop-in (archive_mode needs a restart)."""
+    return {"archive_mode": "on", "archive_command": archive_command(stanza)}
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a schedule runs: one command line (as postgres) and the scripts it needs."""
+
+    kind: str  # pg_dump or pgbackrest
+    argv: list[str]
+    #: path -> text of the scripts the command runs
+    scripts: dict[str, str]
+    #: for messages and unit descriptions: "pg_dump of database chatalot"
+    what: str
+
+
+def pg_dump_job(db_name: str, port: int, backup_dir: str, keep_days: int, pgbin: str) -> Job:
+    argv = command(db_name, port, backup_dir, keep_days, pgbin or '""')
+    return Job("pg_dump", argv, {SCRIPT_PATH: SCRIPT}, f"pg_dump of database {db_name}")
+
+
+def pgbackrest_job(repo: str, stanza: str = STANZA) -> Job:
+    return Job("pgbackrest", [PGBR_SCRIPT, stanza, repo, "auto"], {PGBR_SCRIPT: PGBR_SCRIPT_TEXT},
+               f"pgBackRest backup of stanza {stanza} (full weekly, differential daily)")
+
+
 @dataclass(frozen=True)
 class Schedule:
     """The files a host's backup schedule is made of (path -> content)."""
@@ -93,27 +182,24 @@ def command(db_name: str, port: int, backup_dir: str, keep_days: int, pgbin: str
     return [SCRIPT_PATH, db_name, str(port), backup_dir, str(keep_days), pgbin, kind]
 
 
-def systemd_schedule(db_name: str, port: int, backup_dir: str, keep_days: int, pgbin: str,
-                     on_calendar: str, after_unit: str) -> Schedule:
+def systemd_schedule(db_name: str, job: Job, on_calendar: str, after_unit: str) -> Schedule:
     service, timer, _ = schedule_paths(db_name)
-    argv = " ".join(command(db_name, port, backup_dir, keep_days, pgbin or '""'))
+    head = f"# Written by chatalot-db apply (backup={job.kind}); changes are overwritten.\n"
     unit = (
-        "# Written by chatalot-db apply (backup=pg_dump); changes are overwritten.\n"
-        "[Unit]\n"
-        f"Description=chatalot-db: pg_dump of database {db_name}\n"
+        head + "[Unit]\n"
+        f"Description=chatalot-db: {job.what}\n"
         f"After={after_unit}\n\n"
         "[Service]\n"
         "Type=oneshot\n"
         "User=postgres\n"
         "Group=postgres\n"
-        f"ExecStart={argv}\n"
+        f"ExecStart={' '.join(job.argv)}\n"
         "Nice=10\n"
         "IOSchedulingClass=idle\n"
     )
     tim = (
-        "# Written by chatalot-db apply (backup=pg_dump); changes are overwritten.\n"
-        "[Unit]\n"
-        f"Description=chatalot-db: nightly pg_dump of database {db_name}\n\n"
+        head + "[Unit]\n"
+        f"Description=chatalot-db: nightly {job.what}\n\n"
         "[Timer]\n"
         f"OnCalendar={on_calendar}\n"
         f"RandomizedDelaySec={JITTER}\n"
@@ -122,7 +208,7 @@ def systemd_schedule(db_name: str, port: int, backup_dir: str, keep_days: int, p
         "[Install]\n"
         "WantedBy=timers.target\n"
     )
-    return Schedule({SCRIPT_PATH: SCRIPT, service: unit, timer: tim},
+    return Schedule({**job.scripts, service: unit, timer: tim},
                     timer.rsplit("/", 1)[1],
                     f"{on_calendar} (+ up to {JITTER}, fixed per host), systemd timer "
                     f"{unit_base(db_name)}.timer")
@@ -149,8 +235,7 @@ def cron_time(on_calendar: str, spread_key: str) -> tuple[int, int] | None:
     return total % 60, total // 60
 
 
-def cron_schedule(db_name: str, port: int, backup_dir: str, keep_days: int, pgbin: str,
-                  on_calendar: str, spread_key: str) -> Schedule:
+def cron_schedule(db_name: str, job: Job, on_calendar: str, spread_key: str) -> Schedule:
     """The cron.d entry (hosts without systemd); ValueError when `on_calendar` is not a
     daily time."""
     at = cron_time(on_calendar, spread_key)
@@ -159,14 +244,13 @@ def cron_schedule(db_name: str, port: int, backup_dir: str, keep_days: int, pgbi
                          "`*-*-* 03:00:00`), which is all a cron entry can say here")
     minute, hour = at
     _, _, path = schedule_paths(db_name)
-    argv = " ".join(command(db_name, port, backup_dir, keep_days, pgbin or '""'))
     entry = (
-        "# Written by chatalot-db apply (backup=pg_dump); changes are overwritten.\n"
+        f"# Written by chatalot-db apply (backup={job.kind}); changes are overwritten.\n"
         "SHELL=/bin/sh\n"
         "PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
-        f"{minute} {hour} * * * postgres {argv}\n"
+        f"{minute} {hour} * * * postgres {' '.join(job.argv)}\n"
     )
-    return Schedule({SCRIPT_PATH: SCRIPT, path: entry}, None,
+    return Schedule({**job.scripts, path: entry}, None,
                     f"daily at {hour:02d}:{minute:02d} (cron, spread by machine-id)")
 
 
@@ -198,17 +282,83 @@ def kind_of(name: str, db_name: str) -> str | None:
     return None
 
 
-def listing_script(backup_dir: str, db_name: str) -> str:
-    """Shell (as root) printing `MTIME SIZE PATH` per dump of `db_name` in backup_dir."""
+#: the prefix of listing_script's line holding `pgbackrest info --output=json`
+PGBR_INFO = "pgbackrest-info "
+#: the kinds of pgBackRest backups in listings (the path of one is its label)
+PGBR_KINDS = {"full": "pgbackrest-full", "diff": "pgbackrest-diff", "incr": "pgbackrest-incr"}
+
+
+def stanza_of(backup: str) -> str | None:
+    """The pgBackRest stanza a host's listings include (backup=pgbackrest), else None."""
+    return STANZA if backup == "pgbackrest" else None
+
+
+def listing_script(backup_dir: str, db_name: str, stanza: str | None = None) -> str:
+    """Shell (as root) printing `MTIME SIZE PATH` per dump of `db_name` in backup_dir;
+    with `stanza`, then PGBR_INFO and pgBackRest's info as one JSON line."""
     d = sh(backup_dir.rstrip("/") or "/")
-    return (f"for f in {d}/{sh(db_name)}-*.dump; do [ -f \"$f\" ] || continue; "
-            "stat -c '%Y %s %n' \"$f\"; done; true")
+    dumps = (f"for f in {d}/{sh(db_name)}-*.dump; do [ -f \"$f\" ] || continue; "
+             "stat -c '%Y %s %n' \"$f\"; done; true")
+    if stanza is None:
+        return dumps
+    return (f"{dumps}; if command -v pgbackrest >/dev/null 2>&1; then printf %s "
+            f"{sh(PGBR_INFO)}; (cd / && runuser -u postgres -- pgbackrest "
+            f"--stanza={sh(stanza)} --output=json info 2>&1 | tr -d '\\n'); echo; fi; true")
 
 
-def parse_listing(text: str, db_name: str) -> list[BackupFile]:
-    """listing_script's lines as BackupFiles, newest first."""
+@dataclass(frozen=True)
+class PgbackrestInfo:
+    """pgBackRest's view of a stanza: its backups, the archived WAL, its status."""
+
+    backups: list[BackupFile]
+    #: status code and message ("ok" is 0); None when the info could not be read
+    status: tuple[int, str] | None
+    #: the oldest and newest archived WAL segment ("" when none)
+    wal: tuple[str, str] = ("", "")
+    error: str = ""
+
+
+def parse_pgbackrest_info(text: str, stanza: str) -> PgbackrestInfo:
+    """`pgbackrest --output=json info` of `stanza`; anything else (an error message) as
+    PgbackrestInfo.error. Pure."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return PgbackrestInfo([], None, error=text.strip()[-300:] or "no output")
+    found = [x for x in data if isinstance(x, dict) and x.get("name") == stanza] \
+        if isinstance(data, list) else []
+    if not found:
+        return PgbackrestInfo([], None, error=f"no stanza {stanza} in pgBackRest's info")
+    info = found[0]
+    status = info.get("status") or {}
+    files = []
+    for b in info.get("backup") or []:
+        try:
+            kind = PGBR_KINDS.get(str(b["type"]), f"pgbackrest-{b['type']}")
+            stop = int(b["timestamp"]["stop"])
+            size = int((b.get("info") or {}).get("repository", {}).get("size", 0))
+            files.append(BackupFile(str(b["label"]), kind, stop, size))
+        except (KeyError, TypeError, ValueError):
+            continue
+    archives = info.get("archive") or []
+    wal = ("", "")
+    if archives:
+        mins = [a.get("min") or "" for a in archives]
+        maxs = [a.get("max") or "" for a in archives]
+        wal = (min((m for m in mins if m), default=""), max(maxs, default=""))
+    return PgbackrestInfo(sorted(files, key=lambda f: (f.mtime, f.path), reverse=True),
+                          (int(status.get("code", -1)), str(status.get("message", "?"))), wal)
+
+
+def parse_listing(text: str, db_name: str, stanza: str | None = None) -> list[BackupFile]:
+    """listing_script's lines as BackupFiles (with `stanza`, its pgBackRest backups too),
+    newest first."""
     found = []
     for line in text.splitlines():
+        if line.startswith(PGBR_INFO):
+            if stanza is not None:
+                found += parse_pgbackrest_info(line[len(PGBR_INFO):], stanza).backups
+            continue
         parts = line.split(" ", 2)
         if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
             continue
@@ -216,6 +366,100 @@ def parse_listing(text: str, db_name: str) -> list[BackupFile]:
         if kind is not None:
             found.append(BackupFile(parts[2], kind, int(parts[0]), int(parts[1])))
     return sorted(found, key=lambda b: (b.mtime, b.path), reverse=True)
+
+
+def pgbackrest_info_line(text: str) -> str | None:
+    """The JSON of listing_script's PGBR_INFO line (None: there is none)."""
+    for line in text.splitlines():
+        if line.startswith(PGBR_INFO):
+            return line[len(PGBR_INFO):]
+    return None
+
+
+#: the settings a restored cluster must have at least the primary's values of, or its
+#: recovery stops ("insufficient parameter settings")
+RECOVERY_MINIMUMS = ("max_connections", "max_worker_processes", "max_wal_senders",
+                     "max_prepared_transactions", "max_locks_per_transaction")
+
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
+                   r"(?: ?(?:[+-]\d{2}(?::?\d{2})?|UTC|Z))?$")
+
+
+def check_time(text: str) -> str:
+    """A point in time for `restore --time`: `YYYY-MM-DD HH:MM[:SS[.ffffff]]`, UTC unless
+    it ends in an offset (`+02`, `-05:30`) or `UTC`; ValueError otherwise. Pure."""
+    t = text.strip()
+    if not _TIME.match(t):
+        raise ValueError(f"--time must be 'YYYY-MM-DD HH:MM:SS' (UTC, or with an offset such "
+                         f"as +02:00), got {text!r}")
+    return t.replace("T", " ", 1) if "T" in t[10:11] else t
+
+
+def restore_conf(workdir: str, port: int, minimums: dict[str, str]) -> str:
+    """The configuration a pgBackRest restore is started with (pgbackrest_restore_script):
+    no TCP, its socket in `workdir`, no WAL archiving (it must never push into the
+    stanza's archive), no connections until recovery has ended, times in UTC."""
+    lines = ["listen_addresses = ''", f"port = {port}",
+             f"unix_socket_directories = '{workdir}'", "archive_mode = off",
+             "hot_standby = off", "shared_buffers = 128MB", "timezone = 'UTC'",
+             "logging_collector = off", "max_wal_size = 1GB"]
+    lines += [f"{name} = {int(minimums[name])}" for name in RECOVERY_MINIMUMS
+              if minimums.get(name, "").isdigit()]
+    return "\n".join(lines) + "\n"
+
+
+def pgbackrest_restore_script(*, workdir: str, stanza: str, db_name: str, port: int,
+                              label: str | None, target_time: str | None, pg_ctl: str,
+                              pg_dump: str, minimums: dict[str, str]) -> str:
+    """Root shell: the pgBackRest backup `label` (None: the one pgBackRest picks for
+    `target_time`) restored into `workdir`/cluster (only `db_name` of the user databases),
+    recovered to the end of that backup or to `target_time` and promoted, started on a
+    socket in `workdir` only, and `db_name` dumped to `workdir`/restored.dump; the
+    cluster then stopped and removed (on failure, `workdir` entirely). Prints
+    `dump PATH`. Pure."""
+    w = sh(workdir)
+    cluster, dump = f"{workdir}/cluster", f"{workdir}/restored.dump"
+    opts = [f"--stanza={stanza}", "--log-level-console=warn", f"--pg1-path={cluster}",
+            f"--db-include={db_name}", "--target-action=promote"]
+    if label is not None:
+        opts.append(f"--set={label}")
+    opts += (["--type=time", f"--target={target_time}"] if target_time is not None
+             else ["--type=immediate"])
+    conf = restore_conf(workdir, port, minimums)
+    files = {f"{workdir}/restore.conf": conf, f"{workdir}/restore.hba": "local all postgres peer\n",
+             f"{workdir}/restore.ident": ""}
+    start_opts = (f"-c config_file={workdir}/restore.conf -c hba_file={workdir}/restore.hba "
+                  f"-c ident_file={workdir}/restore.ident")
+    as_pg = "runuser -u postgres --"
+    lines = [
+        "set -eu", "cd /", "umask 077",
+        f"w={w}",
+        "started=",
+        "finish() { rc=$?; if [ -n \"$started\" ]; then "
+        f"{as_pg} {sh(pg_ctl)} -D \"$w/cluster\" -m immediate -w stop >/dev/null 2>&1 || true; fi; "
+        "if [ $rc != 0 ]; then rm -rf \"$w\"; else rm -rf \"$w/cluster\"; fi; }",
+        "trap finish EXIT",
+        f"{as_pg} mkdir -m 0700 \"$w\" \"$w/cluster\"",
+        f"{as_pg} pgbackrest {sh(*opts)} restore",
+    ]
+    for path, text in files.items():
+        lines.append(f"{as_pg} sh -c 'cat > \"$1\"' restore {sh(path)} <<'CHATALOT_EOF'\n"
+                     f"{text}CHATALOT_EOF")
+    lines += [
+        "started=yes",
+        f"if ! {as_pg} {sh(pg_ctl)} -D \"$w/cluster\" -l \"$w/restore.log\" -w -t 86400 "
+        f"-o {sh(start_opts)} start >/dev/null; then "
+        "echo 'the restored cluster did not start: its log says:' >&2; "
+        "tail -n 8 \"$w/restore.log\" >&2; exit 1; fi",
+        f"{as_pg} {sh(pg_dump)} --format=custom -h \"$w\" -p {port} -d {sh(db_name)} "
+        f"-f {sh(dump)}",
+        f"{as_pg} {sh(pg_ctl)} -D \"$w/cluster\" -m fast -w stop >/dev/null",
+        "started=",
+        "grep -h -E 'recovery stopping|last completed transaction|redo done' "
+        "\"$w/restore.log\" | sed 's/^/log /' || true",
+        f"echo dump {sh(dump)}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def size_text(n: int) -> str:
@@ -242,7 +486,10 @@ def age_text(seconds: float) -> str:
     return f"{s // 86400} d"
 
 
-__all__ = ["BACKUP_KINDS", "DEFAULT_KEEP_DAYS", "DEFAULT_ON_CALENDAR", "SCRIPT", "SCRIPT_PATH",
-           "BackupFile", "Schedule", "age_text", "command", "cron_schedule", "cron_time", "kind_of",
-           "listing_script", "parse_listing", "schedule_paths", "size_text",
-           "systemd_schedule", "unit_base"]
+__all__ = ["BACKUP_KINDS", "DEFAULT_KEEP_DAYS", "DEFAULT_ON_CALENDAR", "PGBR_CONF", "PGBR_INFO",
+           "PGBR_SCRIPT", "SCRIPT", "SCRIPT_PATH", "STANZA", "BackupFile", "Job", "PgbackrestInfo",
+           "Schedule", "age_text", "archive_command", "archive_settings", "command",
+           "cron_schedule", "cron_time", "kind_of", "listing_script", "parse_listing",
+           "parse_pgbackrest_info", "pg_dump_job", "pgbackrest_conf", "pgbackrest_info_line",
+           "pgbackrest_job", "schedule_paths", "size_text", "stanza_of", "systemd_schedule",
+           "unit_base"]

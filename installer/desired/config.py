@@ -56,12 +56,19 @@ class HostConfig:
     pg_ssl_key: str | None = None
     #: the role db_user was called before (a planned rename: ALTER ROLE ... RENAME TO db_user)
     db_user_rename_from: str | None = None
-    #: scheduled backups (installer.desired.backups): pg_dump or none
+    #: scheduled backups (installer.desired.backups): pg_dump, pgbackrest or none
     backup: str = backups.BACKUP_KINDS[0]
+    #: backup=pgbackrest: the repository (None: `backup_dir`/pgbackrest)
+    pgbackrest_repo_path: str | None = None
     #: days the scheduled dumps are kept
     backup_keep: int = backups.DEFAULT_KEEP_DAYS
     #: when they run (systemd OnCalendar; a daily time where cron runs them)
     backup_on_calendar: str = backups.DEFAULT_ON_CALENDAR
+
+    @property
+    def pgbackrest_repo(self) -> str:
+        """backup=pgbackrest's repository on the host."""
+        return self.pgbackrest_repo_path or f"{self.backup_dir.rstrip('/')}/pgbackrest"
 
     @property
     def remote(self) -> bool:
@@ -179,6 +186,10 @@ class HostConfig:
             migration_lock_timeout_ms=_lock_timeout(hostvars.get("migration_lock_timeout")),
             db_user_rename_from=_rename_from(hostvars.get("db_user_rename_from"), db_user),
             backup=_backup_kind(hostvars.get("backup")),
+            pgbackrest_repo_path=(paths.dir_path("pgbackrest_repo_path",
+                                                 str(hostvars["pgbackrest_repo_path"]))
+                                  if hostvars.get("pgbackrest_repo_path") not in (None, "")
+                                  else None),
             backup_keep=_opt_int(hostvars, "backup_keep", 1, 3650) or backups.DEFAULT_KEEP_DAYS,
             backup_on_calendar=_on_calendar(hostvars.get("backup_on_calendar")),
         )
@@ -190,9 +201,6 @@ def _backup_kind(value: Any) -> str:
     kind = str(value).strip().lower()
     if kind in ("false", "no", "off"):  # a YAML false, as people write "no backups"
         kind = "none"
-    if kind == "pgbackrest":
-        raise UsageError("backup=pgbackrest is not available in this version: use "
-                         "backup=pg_dump (nightly dumps, kept backup_keep days) or none")
     if kind not in backups.BACKUP_KINDS:
         raise UsageError(f"backup must be one of {', '.join(backups.BACKUP_KINDS)}, got "
                          f"{value!r}")

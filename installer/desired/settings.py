@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from installer.desired import backups
 from installer.desired.config import HostConfig
 from installer.desired.tuning import (
     TuningInputs,
@@ -77,4 +78,8 @@ def plan_settings(config: HostConfig, facts: HostResources, major: int,
         wanted.update({"ssl": "on", "ssl_cert_file": c.pg_ssl_cert or SSL_CERT,
                        "ssl_key_file": c.pg_ssl_key or SSL_KEY})
     wanted.update(compute(tuning_inputs(c, facts, major, caps)))
+    if c.backup == "pgbackrest":  # WAL archived for point-in-time recovery
+        wanted.update(backups.archive_settings(backups.STANZA))
+        if wanted.get("wal_level") == "minimal":  # (the desktop profile's) cannot archive
+            wanted["wal_level"] = "replica"
     return merge_overrides(wanted, c.pg_settings)

@@ -144,10 +144,18 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("backup", "`pg_dump`",
              "scheduled backups: `pg_dump` (a custom-format dump of `db_name` every night "
              "into `backup_dir`, by a systemd timer, or a cron entry where systemd is not PID "
-             "1) or `none` (the schedule is removed; the dumps stay)"),
+             "1), `pgbackrest` (pgBackRest from the distribution's packages: WAL archiving, a "
+             "full backup weekly and a differential one daily on the same schedule, restore "
+             "to any point in time since the oldest kept backup; the first full backup is "
+             "taken by apply) or `none` (the schedule is removed; the dumps and a pgBackRest "
+             "repository stay)"),
     Variable("backup_keep", "`7`",
-             "days the scheduled dumps are kept (1-3650); older ones are removed by the "
-             "backup script after a dump succeeded, never any other file"),
+             "days the scheduled backups are kept (1-3650): older dumps are removed by the "
+             "backup script after a dump succeeded, never any other file; with `pgbackrest`, "
+             "its time-based retention keeps point-in-time recovery `backup_keep` days back"),
+    Variable("pgbackrest_repo_path", "`backup_dir`/pgbackrest",
+             "on the host: the pgBackRest repository with `backup=pgbackrest` (mode 0750, "
+             "owned by postgres); put it on another disk than the data directory"),
     Variable("backup_on_calendar", "`*-*-* 03:00:00`",
              "when the backup runs: a systemd calendar expression, plus a delay of up to an "
              "hour fixed per host so that a fleet does not dump at once; where cron runs it, "

@@ -22,6 +22,33 @@ from installer.transport.base import Transport
 from installer.transport.shell import sh
 
 
+@dataclass(frozen=True)
+class PgbackrestState:
+    """backup=pgbackrest on the host: the program, our stanza in the repository, its backups."""
+
+    installed: bool
+    #: the stanza's backup.info and archive.info exist in the repository
+    stanza: bool
+    #: the backups' labels in the repository (YYYYmmdd-HHMMSSF[_YYYYmmdd-HHMMSS{D,I}])
+    labels: tuple[str, ...] = ()
+
+
+def pgbackrest_section(config: HostConfig) -> str:
+    """Shell (as root): whether pgbackrest is installed, whether our stanza exists in the
+    repository, and its backups' labels (directory names, no pgbackrest run: cheap)."""
+    repo, stanza = config.pgbackrest_repo, backups.STANZA
+    b, a = sh(f"{repo}/backup/{stanza}"), sh(f"{repo}/archive/{stanza}")
+    return ("if command -v pgbackrest >/dev/null 2>&1; then echo installed; fi; "
+            f"if [ -f {b}/backup.info ] && [ -f {a}/archive.info ]; then echo stanza; fi; "
+            f'for d in {b}/[0-9]*; do [ -d "$d" ] && echo "label ${{d##*/}}"; done; true')
+
+
+def parse_pgbackrest(text: str) -> PgbackrestState:
+    lines = text.splitlines()
+    labels = tuple(sorted(ln.split(" ", 1)[1] for ln in lines if ln.startswith("label ")))
+    return PgbackrestState("installed" in lines, "stanza" in lines, labels)
+
+
 @dataclass
 class HostState:
     service: ServiceState
@@ -50,6 +77,8 @@ class HostState:
     backup_timer: str = ""
     #: whether a cron daemon runs (asked only where systemd is not PID 1; None: not asked)
     cron_running: bool | None = None
+    #: backup=pgbackrest: what the host has of it (None: not asked)
+    pgbackrest: PgbackrestState | None = None
 
     @property
     def running(self) -> bool:
@@ -108,6 +137,8 @@ def probe_state(
                                                      own=strategy.own_conf()))
     s.section("own-port", clusters.own_port_section(strategy.own_conf(), config.pg_port))
     backup_sections(s, config, systemd=strategy.facts.systemd)
+    if config.backup == "pgbackrest":
+        s.section("pgbackrest", pgbackrest_section(config))
     psql = strategy.psql()
     s.section("sql", sql_section(config.pg_port, state_sql(config, setting_names), psql))
     if login:
@@ -137,6 +168,8 @@ def probe_state(
         backup_files=backup_file_texts(sections, config),
         backup_timer=timer_state(sections.get("backup-timer", "")),
         cron_running=parse_cron(sections.get("cron", "")),
+        pgbackrest=parse_pgbackrest(sections.get("pgbackrest", ""))
+        if config.backup == "pgbackrest" else None,
     )
 
 
@@ -154,8 +187,10 @@ def parse_cron(text: str) -> bool | None:
 
 
 def backup_paths(config: HostConfig) -> tuple[str, ...]:
-    """The backup script, then the schedule's files (service, timer, cron entry)."""
-    return (backups.SCRIPT_PATH, *backups.schedule_paths(config.db_name))
+    """The backup scripts, then the schedule's files (service, timer, cron entry), then
+    pgBackRest's configuration of our stanza."""
+    return (backups.SCRIPT_PATH, backups.PGBR_SCRIPT, *backups.schedule_paths(config.db_name),
+            backups.PGBR_CONF)
 
 
 def backup_file_texts(sections: dict[str, str], config: HostConfig) -> dict[str, str | None]:

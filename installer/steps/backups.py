@@ -10,34 +10,46 @@ from installer.steps.base import HostContext, Step, StepFailed, StepResult, chan
 from installer.steps.files import unified_diff
 from installer.transport.shell import sh
 
-#: the files' modes: the script is run by postgres, everything is root's
-_MODES = {backups.SCRIPT_PATH: "0755"}
+#: the files' modes: the scripts are run by postgres, everything is root's
+_MODES = {backups.SCRIPT_PATH: "0755", backups.PGBR_SCRIPT: "0755"}
+#: files a change of `backup` leaves in place: the scripts (`chatalot-db backup` and the
+#: dumps before migrations use the pg_dump one) and pgBackRest's configuration of our
+#: stanza (without it, the backups in its repository could not be listed or restored)
+_KEPT = (backups.SCRIPT_PATH, backups.PGBR_SCRIPT, backups.PGBR_CONF)
+
+
+def wanted_job(ctx: HostContext) -> backups.Job:
+    """What the schedule runs on this host (backup=pg_dump or pgbackrest)."""
+    c = ctx.config
+    if c.backup == "pgbackrest":
+        return backups.pgbackrest_job(c.pgbackrest_repo)
+    return backups.pg_dump_job(c.db_name, c.pg_port, c.backup_dir, c.backup_keep, pgbin(ctx))
 
 
 def wanted_schedule(ctx: HostContext) -> backups.Schedule | None:
     """The schedule this host should have; None where nothing would run one (no systemd
     and no cron daemon)."""
     c, s = ctx.config, ctx.strategy
-    dump = s.client("pg_dump")
-    pgbin = dump.rsplit("/", 1)[0] if "/" in dump else ""
+    job = wanted_job(ctx)
     if ctx.facts.systemd:
         service = s.service()
         after = service if "." in service else f"{service}.service"
-        return backups.systemd_schedule(c.db_name, c.pg_port, c.backup_dir, c.backup_keep,
-                                        pgbin, c.backup_on_calendar, after)
+        return backups.systemd_schedule(c.db_name, job, c.backup_on_calendar, after)
     if not ctx.state.cron_running:
         return None
     try:
-        return backups.cron_schedule(c.db_name, c.pg_port, c.backup_dir, c.backup_keep, pgbin,
-                                     c.backup_on_calendar, ctx.facts.machine_id or ctx.name)
+        return backups.cron_schedule(c.db_name, job, c.backup_on_calendar,
+                                     ctx.facts.machine_id or ctx.name)
     except ValueError as e:
         raise StepFailed(str(e)) from None
 
 
 def install_script(files: dict[str, str], remove: list[str], timer: str | None,
-                   backup_dir: str, *, systemd: bool, stale_timer: str | None = None) -> str:
+                   backup_dir: str, *, systemd: bool, stale_timer: str | None = None,
+                   then: list[str] | None = None) -> str:
     """Root shell, one round trip: backup_dir (0700, postgres) made, each file written
-    whole (a temporary file renamed over it), stale files removed, the timer enabled."""
+    whole (a temporary file renamed over it), stale files removed, `then` run, the timer
+    enabled."""
     d = sh(backup_dir)
     lines = ["set -eu", "cd /", "umask 022",
              f"if [ ! -d {d} ]; then mkdir -p {d}; chown postgres:postgres {d}; "
@@ -52,6 +64,7 @@ def install_script(files: dict[str, str], remove: list[str], timer: str | None,
                   f"chmod {mode} {tmp}; chown root:root {tmp}; mv -f {tmp} {q}"]
     if remove:
         lines.append("rm -f " + " ".join(sh(p) for p in remove))
+    lines += then or []
     if systemd:
         lines.append("systemctl daemon-reload")
     if timer:
@@ -59,8 +72,24 @@ def install_script(files: dict[str, str], remove: list[str], timer: str | None,
     return "\n".join(lines) + "\n"
 
 
+def pgbackrest_run(*args: str) -> str:
+    """pgbackrest as postgres on our stanza, only its warnings and errors on the console."""
+    return ("runuser -u postgres -- pgbackrest " + sh(f"--stanza={backups.STANZA}")
+            + " --log-level-console=warn " + sh(*args))
+
+
+#: stanza-create, or stanza-upgrade where the cluster is a newer major's than the stanza's
+#: (after `chatalot-db upgrade`: pgBackRest then says to run stanza-upgrade)
+STANZA_SCRIPT = (
+    f"if ! out=$({pgbackrest_run('stanza-create')} 2>&1); then case $out in "
+    f"*stanza-upgrade*) {pgbackrest_run('stanza-upgrade')} ;; "
+    "*) echo \"$out\" >&2; exit 1 ;; esac; fi"
+)
+
+
 class ScheduleBackups(Step):
-    """Nightly pg_dumps of the app's database, kept backup_keep days (backup=pg_dump)."""
+    """Scheduled backups, kept backup_keep days: nightly pg_dumps (backup=pg_dump), or
+    pgBackRest with WAL archiving, full weekly and differential daily (backup=pgbackrest)."""
 
     name = "schedule backups"
 
@@ -71,45 +100,111 @@ class ScheduleBackups(Step):
         timer = timer_path.rsplit("/", 1)[1]
         systemd = ctx.facts.systemd
         if c.backup == "none":
-            ours = [p for p in have if p != backups.SCRIPT_PATH]  # (other apps may use it)
+            ours = [p for p in have if p not in _KEPT]
             if not ours:
                 return ok("backup=none: no schedule")
             if ctx.check:
                 return changed(f"would remove the backup schedule ({', '.join(ours)}); the "
-                               f"dumps in {c.backup_dir} stay")
+                               f"backups in {c.backup_dir} stay")
             ctx.root(install_script({}, ours, None, c.backup_dir, systemd=systemd,
                                     stale_timer=timer if timer_path in have else None),
                      "removing the backup schedule")
             ctx.invalidate()
-            return changed(f"removed the backup schedule ({', '.join(ours)}); the dumps in "
+            return changed(f"removed the backup schedule ({', '.join(ours)}); the backups in "
                            f"{c.backup_dir} stay")
         want = wanted_schedule(ctx)
         if want is None:
             return skipped(
                 f"no systemd as PID 1 (PID 1 is {ctx.facts.pid1 or 'unknown'}) and no cron "
-                "daemon running: nothing would run a schedule. Run cron, or take dumps with "
+                "daemon running: nothing would run a schedule. Run cron, or take backups with "
                 "`chatalot-db backup`")
-        what = (f"pg_dump of {c.db_name} {want.when}, kept {c.backup_keep} days in "
-                f"{c.backup_dir}")
-        differ = {p: text for p, text in want.files.items() if have.get(p) != text}
-        stale = [p for p in have if p not in want.files]
+        job = wanted_job(ctx)
+        where = c.pgbackrest_repo if job.kind == "pgbackrest" else c.backup_dir
+        what = f"{job.what} {want.when}, kept {c.backup_keep} days in {where}"
+        files = dict(want.files)
+        todo: list[str] = []  # what the pgBackRest part does, for the message
+        then: list[str] = []
+        if job.kind == "pgbackrest":
+            files[backups.PGBR_CONF] = self._pgbackrest_conf(ctx)
+            then, todo = self._pgbackrest_plan(ctx, conf_differs=have.get(
+                backups.PGBR_CONF) != files[backups.PGBR_CONF])
+        differ = {p: text for p, text in files.items() if have.get(p) != text}
+        stale = [p for p in have if p not in files and p not in _KEPT]
         timer_off = want.timer is not None and st.backup_timer != "enabled active"
-        if not differ and not stale and not timer_off:
-            return ok(what)
-        first = not any(p in have for p in want.files if p != backups.SCRIPT_PATH)
+        if not differ and not stale and not timer_off and not todo:
+            return ok(what + self._count(ctx))
+        first = not any(p in have for p in want.files if p not in _KEPT)
         verb = "scheduled" if first else "updated the schedule:"
         diff = None
         if ctx.diff:
             diff = "".join(unified_diff(p, have.get(p), text) for p, text in differ.items())
+        done = "; ".join(todo)
         if ctx.check:
-            return changed(f"would have {what}" + (" (none yet)" if first else ""), diff)
+            return changed((f"would {done}; " if todo else "") + f"would have {what}"
+                           + (" (none yet)" if first else ""), diff)
+        if job.kind == "pgbackrest" and st.pgbackrest is not None \
+                and not st.pgbackrest.installed:
+            self._install_pgbackrest(ctx)
         stale_timer = timer if timer_path in stale else None
-        ctx.root(install_script(differ, stale, want.timer, c.backup_dir, systemd=systemd,
-                                stale_timer=stale_timer), "installing the backup schedule")
+        r = ctx.root(install_script(differ, stale, want.timer, c.backup_dir, systemd=systemd,
+                                    stale_timer=stale_timer, then=then),
+                     "installing the backup schedule", timeout=3600)
         ctx.invalidate()
-        return changed(f"{verb} {what}", diff)
+        label = next((ln.split()[1] for ln in r.stdout.splitlines()
+                      if ln.startswith("label ") and len(ln.split()) > 1), None)
+        if label is not None:
+            done = done.replace("take the first full backup", f"took the first full backup "
+                                f"({label})")
+        done = (done.replace("install ", "installed ").replace("create stanza", "created stanza")
+                .replace("check ", "checked "))
+        return changed((f"{done}; " if todo else "") + f"{verb} {what}", diff)
 
+    @staticmethod
+    def _pgbackrest_conf(ctx: HostContext) -> str:
+        c = ctx.config
+        data_dir = str((ctx.state.sql or {}).get("data_directory") or ctx.strategy.data_dir())
+        return backups.pgbackrest_conf(backups.STANZA, data_dir, c.pg_port, c.pgbackrest_repo,
+                                       c.backup_keep)
 
+    @staticmethod
+    def _pgbackrest_plan(ctx: HostContext, *, conf_differs: bool) -> tuple[list[str], list[str]]:
+        """(root shell lines, what they do) for the repository, the stanza and the first
+        full backup; ([], []) when all are in place."""
+        c, pb = ctx.config, ctx.state.pgbackrest
+        if pb is None:
+            raise StepFailed("backup=pgbackrest, but its state was not read")
+        if not pb.installed and ctx.strategy.pgbackrest_package is None:
+            raise StepFailed(f"pgBackRest is not in {ctx.facts.pretty_name}'s package "
+                             "repositories: install it yourself (pgbackrest in PATH), or set "
+                             "backup=pg_dump")
+        repo = c.pgbackrest_repo
+        lines = [f"install -d -o postgres -g postgres -m 0750 {sh(repo)}"]
+        todo = []
+        if not pb.installed:
+            todo.append("install pgbackrest")
+        if not pb.stanza or conf_differs:
+            lines += [STANZA_SCRIPT, pgbackrest_run("check")]
+            todo.append(f"create stanza {backups.STANZA} in {repo}" if not pb.stanza
+                        else f"check stanza {backups.STANZA}")
+        if not pb.labels:
+            lines.append("runuser -u postgres -- " + " ".join(
+                sh(a) for a in backups.pgbackrest_job(repo).argv[:-1]) + " full")
+            todo.append("take the first full backup")
+        return (lines, todo) if todo else ([], [])
+
+    @staticmethod
+    def _install_pgbackrest(ctx: HostContext) -> None:
+        package = ctx.strategy.pgbackrest_package or "pgbackrest"
+        ctx.root(ctx.strategy.install_script([package]), f"installing {package}",
+                 timeout=1800)
+
+    @staticmethod
+    def _count(ctx: HostContext) -> str:
+        pb = ctx.state.pgbackrest
+        if pb is None:
+            return ""
+        full = sum(1 for label in pb.labels if label.endswith("F"))
+        return f"; {len(pb.labels)} backups ({full} full) in the repository"
 
 
 # -- chatalot-db backup / backups / restore ------------------------------------------------
@@ -157,20 +252,39 @@ def _require_database(ctx: HostContext) -> None:
 
 
 class TakeBackup(Step):
-    """`chatalot-db backup`: one pg_dump now, next to the scheduled ones."""
+    """`chatalot-db backup`: one backup now, next to the scheduled ones: a pg_dump, or with
+    backup=pgbackrest a pgBackRest backup (`kind`: auto, full, diff or incr)."""
 
     name = "take a backup"
 
+    def __init__(self, kind: str = "auto") -> None:
+        self.kind = kind
+
     def run(self, ctx: HostContext) -> StepResult:
         _require_database(ctx)
-        path, size = take_backup(ctx, backups.MANUAL)
-        return changed(f"backup {path} ({backups.size_text(size)})")
+        c = ctx.config
+        if c.backup != "pgbackrest":
+            path, size = take_backup(ctx, backups.MANUAL)
+            return changed(f"backup {path} ({backups.size_text(size)})")
+        argv = [*backups.pgbackrest_job(c.pgbackrest_repo).argv[:-1], self.kind]
+        r = ctx.t.run("cd / && " + sh(*argv), become="postgres", timeout=None)
+        words = next((ln.split() for ln in r.stdout.splitlines() if ln.startswith("label ")),
+                     [])
+        if not r.ok or len(words) != 3:
+            said = " / ".join(ln for ln in (r.stderr or r.stdout).strip().splitlines()[-3:])
+            raise StepFailed(f"pgBackRest backup of stanza {backups.STANZA} into "
+                             f"{c.pgbackrest_repo} failed: {said or 'no output'}; the earlier "
+                             "backups untouched (has apply set backup=pgbackrest up?)")
+        found = [f for f in list_backups(ctx) if f.path == words[1]]
+        stored = f" ({backups.size_text(found[0].size)} in the repository)" if found else ""
+        return changed(f"pgBackRest {words[2]} backup {words[1]}{stored}")
 
 
 def list_backups(ctx: HostContext) -> list[backups.BackupFile]:
     c = ctx.config
-    r = ctx.root(backups.listing_script(c.backup_dir, c.db_name), "listing the backups")
-    return backups.parse_listing(r.stdout, c.db_name)
+    stanza = backups.stanza_of(c.backup)
+    r = ctx.root(backups.listing_script(c.backup_dir, c.db_name, stanza), "listing the backups")
+    return backups.parse_listing(r.stdout, c.db_name, stanza)
 
 
 class ListBackups(Step):
@@ -241,22 +355,77 @@ def pick_backup(files: list[backups.BackupFile], source: str, backup_dir: str,
 class RestoreBackup(Step):
     """`chatalot-db restore`: a backup into a new database, checked; with `in_place`, the
     live database then replaced by it (a dump of the live one first, and the live one kept
-    under another name)."""
+    under another name). A pgBackRest backup (or `target_time`, a point in time) is first
+    restored into a cluster of its own beside the live one, and its copy of the app
+    database taken from there."""
 
     name = "restore a backup"
 
     def __init__(self, source: str, *, to_db: str | None = None, in_place: bool = False,
-                 stamp: str = "") -> None:
+                 stamp: str = "", target_time: str | None = None) -> None:
         self.source, self.to_db, self.in_place = source, to_db, in_place
-        self.stamp = stamp
+        self.stamp, self.target_time = stamp, target_time
 
     def run(self, ctx: HostContext) -> StepResult:
         c = ctx.config
         _require_database(ctx)
-        chosen = pick_backup(list_backups(ctx), self.source, c.backup_dir, c.db_name)
-        name = chosen.path.rsplit("/", 1)[1]
+        files = list_backups(ctx)
+        if self.target_time is not None and c.backup != "pgbackrest":
+            raise StepFailed(f"--time needs backup=pgbackrest (WAL archiving); this host has "
+                             f"backup={c.backup}: restore one of its backups with --from")
+        if self.target_time is not None and self.source == "latest":
+            chosen = None
+        else:
+            chosen = pick_backup(files if self.target_time is None else
+                                 [f for f in files if f.kind.startswith("pgbackrest")],
+                                 self.source, c.backup_dir, c.db_name)
+        if chosen is None or chosen.kind.startswith("pgbackrest"):
+            workdir = f"{c.backup_dir.rstrip('/')}/restore-{self.stamp}"
+            try:
+                dump, what = self._from_pgbackrest(ctx, chosen, workdir)
+                return self._restore(ctx, dump, what)
+            finally:
+                ctx.t.run(f"rm -rf {sh(workdir)}", become="root", timeout=600)
+        return self._restore(ctx, chosen.path, f"{chosen.path.rsplit('/', 1)[1]} "
+                             f"({chosen.kind})")
+
+    def _from_pgbackrest(self, ctx: HostContext, chosen: backups.BackupFile | None,
+                         workdir: str) -> tuple[str, str]:
+        """(dump path, words for messages) of the app database as the pgBackRest backup
+        (or the point in time) has it."""
+        c = ctx.config
+        names = ", ".join(quote_literal(n) for n in backups.RECOVERY_MINIMUMS)
+        live = ctx.psql(f"SELECT name || '=' || setting FROM pg_settings WHERE name IN "
+                        f"({names});", "reading the settings a restore needs")
+        minimums = dict(ln.split("=", 1) for ln in live.stdout.splitlines() if "=" in ln)
+        script = backups.pgbackrest_restore_script(
+            workdir=workdir, stanza=backups.STANZA, db_name=c.db_name, port=c.pg_port,
+            label=chosen.path if chosen is not None else None, target_time=self.target_time,
+            pg_ctl=ctx.strategy.client("pg_ctl"), pg_dump=ctx.strategy.client("pg_dump"),
+            minimums=minimums)
+        r = ctx.t.run(script, become="root", timeout=None)
+        dump = next((ln[5:] for ln in r.stdout.splitlines() if ln.startswith("dump ")), "")
+        if not r.ok or not dump:
+            said = " / ".join(ln for ln in (r.stderr or r.stdout).strip().splitlines()[-6:])
+            raise StepFailed(f"restoring pgBackRest backup "
+                             f"{chosen.path if chosen else '(for ' + str(self.target_time) + ')'}"
+                             f" failed: {said or 'no output'}; nothing was changed (the live "
+                             f"database {c.db_name} untouched)")
+        stopped = [ln[4:] for ln in r.stdout.splitlines() if ln.startswith("log ")]
+        what = (f"pgBackRest backup {chosen.path} ({chosen.kind})" if chosen is not None
+                else "pgBackRest")
+        if self.target_time is not None:
+            what += f" recovered to {self.target_time}"
+            hint = next((ln for ln in stopped if "recovery stopping" in ln), "")
+            if hint:
+                what += f" ({hint.split('LOG:', 1)[-1].strip()})"
+        return dump, what
+
+    def _restore(self, ctx: HostContext, path: str, what: str) -> StepResult:
+        c = ctx.config
+        name = path.rsplit("/", 1)[1]
         psql, restore = ctx.strategy.psql(), ctx.strategy.client("pg_restore")
-        readable = ctx.t.run(f"cd / && {sh(restore)} --list {sh(chosen.path)} >/dev/null",
+        readable = ctx.t.run(f"cd / && {sh(restore)} --list {sh(path)} >/dev/null",
                              become="postgres", timeout=600)
         if not readable.ok:
             raise StepFailed(f"{name} cannot be read to its end (truncated or corrupt): "
@@ -276,7 +445,7 @@ class RestoreBackup(Step):
                  f"granting on database {target}")
         r = ctx.t.run(f"cd / && {sh(restore)} --no-owner --role={sh(c.db_user)} "
                       f"--exit-on-error --single-transaction -p {c.pg_port} -d {sh(target)} "
-                      f"{sh(chosen.path)}", become="postgres", timeout=None)
+                      f"{sh(path)}", become="postgres", timeout=None)
         if not r.ok:
             ctx.psql(f"DROP DATABASE IF EXISTS {qt};", f"dropping {target} again")
             raise StepFailed(f"pg_restore of {name} into {target} failed: "
@@ -287,7 +456,6 @@ class RestoreBackup(Step):
                           stdin=CHECK_SQL, timeout=600)
         ledger, rows = parse_checks(out.stdout)
         checked = f"{ledger}; rows: " + (", ".join(f"{t} {n}" for t, n in rows) or "no tables")
-        what = f"{name} ({chosen.kind})"
         if not self.in_place:
             return changed(f"restored {what} into database {target}: {checked}; the live "
                            f"database {c.db_name} untouched")

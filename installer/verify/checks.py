@@ -484,7 +484,7 @@ def backup_schedule_problems(backup: str, db_name: str, pid1: str, present: Iter
     if pid1 == "systemd":
         missing = [p for p in (service, timer) if p not in have]
         if missing:
-            return [f"no backups are scheduled: {_list(missing)} not exist (backup=pg_dump; "
+            return [f"no backups are scheduled: {_list(missing)} not exist (backup={backup}; "
                     "apply writes the timer)"]
         problems = []
         if timer_state != "enabled active":
@@ -494,7 +494,7 @@ def backup_schedule_problems(backup: str, db_name: str, pid1: str, present: Iter
         if cron in have:
             problems.append(f"{cron} exists too: where systemd is PID 1 the timer schedules "
                             "the backups (apply removes the cron entry)")
-        return problems + _script_problems(have)
+        return problems + _script_problems(have, backup)
     if not cron_running:
         text = ("no backups are scheduled: no systemd and no cron daemon; run cron, or set "
                 "backup=none")
@@ -502,16 +502,32 @@ def backup_schedule_problems(backup: str, db_name: str, pid1: str, present: Iter
             text += f" ({cron} is in place, but nothing runs it)"
         return [text]
     if cron not in have:
-        return [f"no backups are scheduled: {cron} does not exist (backup=pg_dump; apply "
+        return [f"no backups are scheduled: {cron} does not exist (backup={backup}; apply "
                 "writes it where a cron daemon runs)"]
-    return _script_problems(have)
+    return _script_problems(have, backup)
 
 
-def _script_problems(have: set[str]) -> list[str]:
-    if backups.SCRIPT_PATH in have:
-        return []
-    return [f"the backup script {backups.SCRIPT_PATH} does not exist: every scheduled run "
-            "fails (apply writes it)"]
+def _script_problems(have: set[str], backup: str) -> list[str]:
+    needed = ((backups.PGBR_SCRIPT, backups.PGBR_CONF) if backup == "pgbackrest"
+              else (backups.SCRIPT_PATH,))
+    return [f"the backup {'script' if p.endswith('backup') else 'configuration'} {p} does "
+            "not exist: every scheduled run fails (apply writes it)"
+            for p in needed if p not in have]
+
+
+def pgbackrest_problems(info_json: str | None, stanza: str) -> list[str]:
+    """backup=pgbackrest: pgBackRest reads the stanza and calls it ok (its repository and
+    WAL archive in order, no backup failing right now)."""
+    if info_json is None:
+        return ["pgbackrest is not installed (backup=pgbackrest; apply installs it)"]
+    info = backups.parse_pgbackrest_info(info_json, stanza)
+    if info.status is None:
+        return [f"pgBackRest's info on stanza {stanza} could not be read: {info.error}"]
+    code, message = info.status
+    if code != 0:
+        return [f"pgBackRest says stanza {stanza} is not in order: {message} (code {code}; "
+                f"`pgbackrest --stanza={stanza} check` as postgres says more)"]
+    return []
 
 
 def backup_age_problems(newest: BackupFile | None, now: int, schedule_mtime: int | None,

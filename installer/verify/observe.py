@@ -154,8 +154,10 @@ class Observed:
     backup_timer: str = ""
     #: whether a cron daemon runs (asked only where systemd is not PID 1)
     cron_running: bool | None = None
-    #: the app database's dumps in backup_dir, newest first
+    #: the app database's dumps in backup_dir (and pgBackRest's backups), newest first
     backups: list[BackupFile] = field(default_factory=list)
+    #: backup=pgbackrest: `pgbackrest info --output=json` (None: not read)
+    pgbackrest_info: str | None = None
     backup_stat: BackupStat = field(default_factory=BackupStat)
 
     @property
@@ -175,7 +177,8 @@ def observe(t: Transport, name: str, config: HostConfig) -> Observed:
     s.section("sockets", "if command -v ss >/dev/null 2>&1; then echo ss; ss -ltnp; "
               "else echo proc; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; fi")
     backup_sections(s, config, systemd=facts.systemd)
-    s.section("backup-list", backups.listing_script(config.backup_dir, config.db_name))
+    s.section("backup-list", backups.listing_script(config.backup_dir, config.db_name,
+                                                            backups.stanza_of(config.backup)))
     s.section("backup-stat", backup_stat_section(config))
     s.section("sql", sql_section(config.pg_port, verify_sql(config, names), strategy.psql()))
     s.section("login", applogin.probe_section(config.env_file, strategy.psql()))
@@ -198,7 +201,9 @@ def observe(t: Transport, name: str, config: HostConfig) -> Observed:
         backup_files=backup_file_texts(sections, config),
         backup_timer=timer_state(sections.get("backup-timer", "")),
         cron_running=parse_cron(sections.get("cron", "")),
-        backups=backups.parse_listing(sections.get("backup-list", ""), config.db_name),
+        backups=backups.parse_listing(sections.get("backup-list", ""), config.db_name,
+                                      backups.stanza_of(config.backup)),
+        pgbackrest_info=backups.pgbackrest_info_line(sections.get("backup-list", "")),
         backup_stat=parse_backup_stat(sections.get("backup-stat", ""), config),
     )
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from installer.desired import backups
 from installer.errors import ChatalotError
 from installer.sqlx.rules import Migration, load_migrations
 from installer.verify import checks
@@ -140,6 +141,13 @@ def test_backups_are_scheduled_as_configured(chatalot: Observed) -> None:
     present = [path for path, text in chatalot.backup_files.items() if text is not None]
     expect(checks.backup_schedule_problems(c.backup, c.db_name, chatalot.facts.pid1, present,
                                            chatalot.backup_timer, chatalot.cron_running))
+
+
+def test_pgbackrest_stanza_is_in_order(chatalot: Observed) -> None:
+    """backup=pgbackrest: pgBackRest's own view of the stanza (repository, archive) is ok."""
+    if chatalot.config.backup != "pgbackrest":
+        pytest.skip(f"backup={chatalot.config.backup}: no pgBackRest stanza")
+    expect(checks.pgbackrest_problems(chatalot.pgbackrest_info, backups.STANZA))
 
 
 def test_newest_backup_is_recent(chatalot: Observed) -> None:

@@ -41,6 +41,8 @@ def old_bin(major: int) -> str:
 class ArchStrategy(DataDirStrategy):
     ids: ClassVar[frozenset[str]] = frozenset({"arch", "manjaro", "endeavouros"})
     family: ClassVar[str] = "arch"
+    #: pgBackRest is in the AUR only
+    pgbackrest_package: ClassVar[str | None] = None
     label: ClassVar[str] = "Arch"
 
     def packages(self) -> list[str]:

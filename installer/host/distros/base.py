@@ -218,6 +218,9 @@ class Strategy(ABC):
     #: whether install_script can keep the package from starting the server it installs
     can_hold_start: bool = False
 
+    #: backup=pgbackrest: the distribution's package of pgBackRest (None: it has none)
+    pgbackrest_package: ClassVar[str | None] = "pgbackrest"
+
     def repair_script(self) -> str:
         """Shell that finishes an interrupted package run."""
         return "true"
