@@ -140,18 +140,22 @@ class Job:
     argv: list[str]
     #: path -> text of the scripts the command runs
     scripts: dict[str, str]
-    #: for messages and unit descriptions: "pg_dump of database chatalot"
+    #: for messages: "pg_dump of chatalot"
     what: str
+    #: for the units' Description: "pg_dump of database chatalot"
+    description: str
 
 
 def pg_dump_job(db_name: str, port: int, backup_dir: str, keep_days: int, pgbin: str) -> Job:
     argv = command(db_name, port, backup_dir, keep_days, pgbin or '""')
-    return Job("pg_dump", argv, {SCRIPT_PATH: SCRIPT}, f"pg_dump of database {db_name}")
+    return Job("pg_dump", argv, {SCRIPT_PATH: SCRIPT}, f"pg_dump of {db_name}",
+               f"pg_dump of database {db_name}")
 
 
 def pgbackrest_job(repo: str, stanza: str = STANZA) -> Job:
     return Job("pgbackrest", [PGBR_SCRIPT, stanza, repo, "auto"], {PGBR_SCRIPT: PGBR_SCRIPT_TEXT},
-               f"pgBackRest backup of stanza {stanza} (full weekly, differential daily)")
+               f"pgBackRest backups of stanza {stanza} (full weekly, differential daily)",
+               f"pgBackRest backup of stanza {stanza}")
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,7 @@ def systemd_schedule(db_name: str, job: Job, on_calendar: str, after_unit: str) 
     head = f"# Written by chatalot-db apply (backup={job.kind}); changes are overwritten.\n"
     unit = (
         head + "[Unit]\n"
-        f"Description=chatalot-db: {job.what}\n"
+        f"Description=chatalot-db: {job.description}\n"
         f"After={after_unit}\n\n"
         "[Service]\n"
         "Type=oneshot\n"
@@ -199,7 +203,7 @@ def systemd_schedule(db_name: str, job: Job, on_calendar: str, after_unit: str) 
     )
     tim = (
         head + "[Unit]\n"
-        f"Description=chatalot-db: nightly {job.what}\n\n"
+        f"Description=chatalot-db: nightly {job.description}\n\n"
         "[Timer]\n"
         f"OnCalendar={on_calendar}\n"
         f"RandomizedDelaySec={JITTER}\n"
@@ -336,7 +340,7 @@ def parse_pgbackrest_info(text: str, stanza: str) -> PgbackrestInfo:
         try:
             kind = PGBR_KINDS.get(str(b["type"]), f"pgbackrest-{b['type']}")
             stop = int(b["timestamp"]["stop"])
-            size = int((b.get("info") or {}).get("repository", {}).get("size", 0))
+            size = int((b.get("info") or {}).get("repository", {}).get("delta", 0))
             files.append(BackupFile(str(b["label"]), kind, stop, size))
         except (KeyError, TypeError, ValueError):
             continue
@@ -398,10 +402,10 @@ def check_time(text: str) -> str:
 def restore_conf(workdir: str, port: int, minimums: dict[str, str]) -> str:
     """The configuration a pgBackRest restore is started with (pgbackrest_restore_script):
     no TCP, its socket in `workdir`, no WAL archiving (it must never push into the
-    stanza's archive), no connections until recovery has ended, times in UTC."""
+    stanza's archive), times in UTC."""
     lines = ["listen_addresses = ''", f"port = {port}",
              f"unix_socket_directories = '{workdir}'", "archive_mode = off",
-             "hot_standby = off", "shared_buffers = 128MB", "timezone = 'UTC'",
+             "shared_buffers = 128MB", "timezone = 'UTC'",
              "logging_collector = off", "max_wal_size = 1GB"]
     lines += [f"{name} = {int(minimums[name])}" for name in RECOVERY_MINIMUMS
               if minimums.get(name, "").isdigit()]
@@ -410,10 +414,11 @@ def restore_conf(workdir: str, port: int, minimums: dict[str, str]) -> str:
 
 def pgbackrest_restore_script(*, workdir: str, stanza: str, db_name: str, port: int,
                               label: str | None, target_time: str | None, pg_ctl: str,
-                              pg_dump: str, minimums: dict[str, str]) -> str:
+                              pg_dump: str, psql: str, minimums: dict[str, str]) -> str:
     """Root shell: the pgBackRest backup `label` (None: the one pgBackRest picks for
     `target_time`) restored into `workdir`/cluster (only `db_name` of the user databases),
-    recovered to the end of that backup or to `target_time` and promoted, started on a
+    recovered to the end of that backup or to `target_time` (the live server's current WAL
+    switched and archived first, by `pgbackrest check`) and promoted, started on a
     socket in `workdir` only, and `db_name` dumped to `workdir`/restored.dump; the
     cluster then stopped and removed (on failure, `workdir` entirely). Prints
     `dump PATH`. Pure."""
@@ -440,6 +445,8 @@ def pgbackrest_restore_script(*, workdir: str, stanza: str, db_name: str, port: 
         "if [ $rc != 0 ]; then rm -rf \"$w\"; else rm -rf \"$w/cluster\"; fi; }",
         "trap finish EXIT",
         f"{as_pg} mkdir -m 0700 \"$w\" \"$w/cluster\"",
+        *([f"{as_pg} pgbackrest --stanza={sh(stanza)} --log-level-console=warn check"]
+          if target_time is not None else []),  # the live WAL up to now, switched and archived
         f"{as_pg} pgbackrest {sh(*opts)} restore",
     ]
     for path, text in files.items():
@@ -451,6 +458,12 @@ def pgbackrest_restore_script(*, workdir: str, stanza: str, db_name: str, port: 
         f"-o {sh(start_opts)} start >/dev/null; then "
         "echo 'the restored cluster did not start: its log says:' >&2; "
         "tail -n 8 \"$w/restore.log\" >&2; exit 1; fi",
+        # started means consistent, not recovered: wait for the promotion (or its failure)
+        f"until [ \"$({as_pg} {sh(psql)} -XAt -h \"$w\" -p {port} -d postgres "
+        "-c 'SELECT pg_is_in_recovery()' 2>/dev/null)\" = f ]; do "
+        f"if ! {as_pg} {sh(pg_ctl)} -D \"$w/cluster\" status >/dev/null 2>&1; then "
+        "echo 'the restored cluster stopped while recovering: its log says:' >&2; "
+        "tail -n 8 \"$w/restore.log\" >&2; exit 1; fi; sleep 0.2; done",
         f"{as_pg} {sh(pg_dump)} --format=custom -h \"$w\" -p {port} -d {sh(db_name)} "
         f"-f {sh(dump)}",
         f"{as_pg} {sh(pg_ctl)} -D \"$w/cluster\" -m fast -w stop >/dev/null",

@@ -103,15 +103,15 @@ class ScheduleBackups(Step):
             ours = [p for p in have if p not in _KEPT]
             if not ours:
                 return ok("backup=none: no schedule")
+            kept = f"the dumps in {c.backup_dir} stay" + (
+                " (and the pgBackRest repository)" if backups.PGBR_CONF in have else "")
             if ctx.check:
-                return changed(f"would remove the backup schedule ({', '.join(ours)}); the "
-                               f"backups in {c.backup_dir} stay")
+                return changed(f"would remove the backup schedule ({', '.join(ours)}); {kept}")
             ctx.root(install_script({}, ours, None, c.backup_dir, systemd=systemd,
                                     stale_timer=timer if timer_path in have else None),
                      "removing the backup schedule")
             ctx.invalidate()
-            return changed(f"removed the backup schedule ({', '.join(ours)}); the backups in "
-                           f"{c.backup_dir} stay")
+            return changed(f"removed the backup schedule ({', '.join(ours)}); {kept}")
         want = wanted_schedule(ctx)
         if want is None:
             return skipped(
@@ -302,7 +302,7 @@ class ListBackups(Step):
             return ok(f"no backups of {ctx.config.db_name} in {ctx.config.backup_dir}")
         newest = files[0]
         return ok(f"{len(files)} backup(s) of {ctx.config.db_name} in {ctx.config.backup_dir}; "
-                  f"newest {newest.path.rsplit('/', 1)[1]} ({newest.kind}, "
+                  f"newest {newest.path.rsplit('/', 1)[-1]} ({newest.kind}, "
                   f"{backups.size_text(newest.size)})")
 
 
@@ -346,7 +346,7 @@ def pick_backup(files: list[backups.BackupFile], source: str, backup_dir: str,
     if source == "latest":
         return files[0]
     for f in files:
-        if source in (f.path, f.path.rsplit("/", 1)[1]):
+        if source in (f.path, f.path.rsplit("/", 1)[-1]):
             return f
     raise StepFailed(f"{source} is not one of the {len(files)} backups of {db_name} in "
                      f"{backup_dir} (`chatalot-db backups` lists them; or --from latest)")
@@ -402,23 +402,27 @@ class RestoreBackup(Step):
             workdir=workdir, stanza=backups.STANZA, db_name=c.db_name, port=c.pg_port,
             label=chosen.path if chosen is not None else None, target_time=self.target_time,
             pg_ctl=ctx.strategy.client("pg_ctl"), pg_dump=ctx.strategy.client("pg_dump"),
-            minimums=minimums)
+            psql=ctx.strategy.psql(), minimums=minimums)
         r = ctx.t.run(script, become="root", timeout=None)
         dump = next((ln[5:] for ln in r.stdout.splitlines() if ln.startswith("dump ")), "")
         if not r.ok or not dump:
             said = " / ".join(ln for ln in (r.stderr or r.stdout).strip().splitlines()[-6:])
+            if "recovery ended before configured recovery target" in said:
+                said = (f"the archived WAL ends before {self.target_time} (UTC unless it "
+                        "names an offset): nothing was written after the last archived "
+                        f"transaction, or the time is in the future. The server said: {said}")
             raise StepFailed(f"restoring pgBackRest backup "
                              f"{chosen.path if chosen else '(for ' + str(self.target_time) + ')'}"
                              f" failed: {said or 'no output'}; nothing was changed (the live "
                              f"database {c.db_name} untouched)")
         stopped = [ln[4:] for ln in r.stdout.splitlines() if ln.startswith("log ")]
         what = (f"pgBackRest backup {chosen.path} ({chosen.kind})" if chosen is not None
-                else "pgBackRest")
+                else "")
         if self.target_time is not None:
-            what += f" recovered to {self.target_time}"
-            hint = next((ln for ln in stopped if "recovery stopping" in ln), "")
-            if hint:
-                what += f" ({hint.split('LOG:', 1)[-1].strip()})"
+            hint = next((ln.split("LOG:", 1)[-1].strip() for ln in stopped
+                         if "recovery stopping" in ln), "")
+            what = (f"the state of {self.target_time}" + (f" from {what}" if what else "")
+                    + f" (pgBackRest and the archived WAL{': ' + hint if hint else ''})")
         return dump, what
 
     def _restore(self, ctx: HostContext, path: str, what: str) -> StepResult:
