@@ -91,6 +91,16 @@ def _directives(text: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+def setting_names(text: str | None) -> list[str]:
+    """The names a postgresql.conf-style file sets (`name = value` / `name value`), in order."""
+    names = []
+    for line in _directives(text or ""):
+        m = re.match(r"([A-Za-z_][A-Za-z0-9_.]*)\s*(?:=|\s)", line)
+        if m and m[1] not in ("include", "include_dir", "include_if_exists"):
+            names.append(m[1])
+    return names
+
+
 def includes_conf_d_last(text: str) -> bool:
     """Whether the last directive of postgresql.conf reads conf.d (or our drop-in in it)."""
     directives = _directives(text)

@@ -55,13 +55,15 @@ def database_fragment(config: HostConfig) -> Fragment:
 
 def settings_fragment(names: Sequence[str]) -> Fragment:
     """name -> {value (current_setting), unit, context, pending_restart, source, sourcefile,
-    sourceline} of these settings (unknown names are left out)."""
+    sourceline} of these settings (unknown names are left out), and of every setting
+    waiting for a restart (one taken out of our drop-in, archive_mode when backup leaves
+    pgbackrest, keeps its old value until then: the settings step restarts for it)."""
     listed = ", ".join(quote_literal(n) for n in names) or "NULL"
     return "settings", f"""(SELECT coalesce(jsonb_object_agg(name, jsonb_build_object(
       'value', current_setting(name), 'unit', unit, 'context', context,
       'pending_restart', pending_restart, 'source', source, 'sourcefile', sourcefile,
       'sourceline', sourceline)), '{{}}')
-      FROM pg_settings WHERE name IN ({listed}))"""
+      FROM pg_settings WHERE name IN ({listed}) OR pending_restart)"""
 
 
 #: the values this server accepts for the settings whose choices differ between versions

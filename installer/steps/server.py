@@ -187,7 +187,9 @@ class ConfigureSettings(Step):
         if still:
             raise StepFailed("settings written but not in force (overridden later, e.g. by "
                              "ALTER SYSTEM in postgresql.auto.conf?): " + ", ".join(still))
-        names = ", ".join(differing) or "file only"
+        removed = [n for n in pgconf.setting_names(previous) if n not in wanted]
+        names = ", ".join([*differing, *(f"{n} (back to its default)" for n in removed)]) \
+            or "file only"
         generated = f"; {cert}" if cert else ""
         return changed(f"set {names}; PostgreSQL {action}{included}{generated}", diff or None)
 
