@@ -267,14 +267,21 @@ class TakeBackup(Step):
             path, size = take_backup(ctx, backups.MANUAL)
             return changed(f"backup {path} ({backups.size_text(size)})")
         argv = [*backups.pgbackrest_job(c.pgbackrest_repo).argv[:-1], self.kind]
-        r = ctx.t.run("cd / && " + sh(*argv), become="postgres", timeout=None)
+        # on failure, the repository's free space too (pgBackRest's write errors omit it)
+        r = ctx.t.run(f"cd / && {sh(*argv)} || {{ rc=$?; df -Pk {sh(c.pgbackrest_repo)} | "
+                      "awk 'NR == 2 { print \"the repository file system has \" $4 \" kB "
+                      "free\" }' >&2; exit $rc; }", become="postgres", timeout=None)
         words = next((ln.split() for ln in r.stdout.splitlines() if ln.startswith("label ")),
                      [])
         if not r.ok or len(words) != 3:
-            said = " / ".join(ln for ln in (r.stderr or r.stdout).strip().splitlines()[-3:])
+            text = (r.stderr or r.stdout).strip()
+            said = " / ".join(" ".join(ln.split()) for ln in text.splitlines()[-8:])
+            hint = ""
+            if "missing stanza" in text or "not found" in text:
+                hint = " (has apply set backup=pgbackrest up on this host?)"
             raise StepFailed(f"pgBackRest backup of stanza {backups.STANZA} into "
                              f"{c.pgbackrest_repo} failed: {said or 'no output'}; the earlier "
-                             "backups untouched (has apply set backup=pgbackrest up?)")
+                             f"backups untouched{hint}")
         found = [f for f in list_backups(ctx) if f.path == words[1]]
         stored = f" ({backups.size_text(found[0].size)} in the repository)" if found else ""
         return changed(f"pgBackRest {words[2]} backup {words[1]}{stored}")
