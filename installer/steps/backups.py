@@ -81,8 +81,10 @@ def pgbackrest_run(*args: str) -> str:
 #: stanza-create, or stanza-upgrade where the cluster is a newer major's than the stanza's
 #: (after `chatalot-db upgrade`: pgBackRest then says to run stanza-upgrade)
 STANZA_SCRIPT = (
+    "upgraded=\n"
     f"if ! out=$({pgbackrest_run('stanza-create')} 2>&1); then case $out in "
-    f"*stanza-upgrade*) {pgbackrest_run('stanza-upgrade')} ;; "
+    f"*stanza-upgrade*) {pgbackrest_run('stanza-upgrade')}; upgraded=yes; "
+    "echo stanza-upgraded ;; "
     "*) echo \"$out\" >&2; exit 1 ;; esac; fi"
 )
 
@@ -152,7 +154,11 @@ class ScheduleBackups(Step):
         ctx.invalidate()
         label = next((ln.split()[1] for ln in r.stdout.splitlines()
                       if ln.startswith("label ") and len(ln.split()) > 1), None)
-        if label is not None:
+        if "stanza-upgraded" in r.stdout.split():
+            done = done.replace(f"check stanza {backups.STANZA}", f"upgraded stanza "
+                                f"{backups.STANZA} to PostgreSQL {ctx.major}, then took its "
+                                f"first full backup ({label})")
+        elif label is not None:
             done = done.replace("take the first full backup", f"took the first full backup "
                                 f"({label})")
         done = (done.replace("install ", "installed ").replace("create stanza", "created stanza")
@@ -186,10 +192,15 @@ class ScheduleBackups(Step):
             lines += [STANZA_SCRIPT, pgbackrest_run("check")]
             todo.append(f"create stanza {backups.STANZA} in {repo}" if not pb.stanza
                         else f"check stanza {backups.STANZA}")
+        full = "runuser -u postgres -- " + " ".join(
+            sh(a) for a in backups.pgbackrest_job(repo).argv[:-1]) + " full"
         if not pb.labels:
-            lines.append("runuser -u postgres -- " + " ".join(
-                sh(a) for a in backups.pgbackrest_job(repo).argv[:-1]) + " full")
+            lines.append(full)
             todo.append("take the first full backup")
+        elif not pb.stanza or conf_differs:
+            # after stanza-upgrade (a new major), the new cluster's first full backup now:
+            # the old major's backups cannot bring it back to a point in time
+            lines.append(f'if [ -n "$upgraded" ]; then {full}; fi')
         return (lines, todo) if todo else ([], [])
 
     @staticmethod

@@ -22,6 +22,11 @@ untouched. Then `backup=pg_dump`: WAL archiving off again (a restart), the night
 scheduled instead, the repository and its configuration kept; `--check --diff` back to
 pgbackrest shows the files it would write and writes none.
 
+A major upgrade (debian13 with bookworm's PostgreSQL 15, as a host upgraded from Debian 12
+keeps it): `chatalot-db upgrade --to 17` rewrites our stanza's configuration for the new
+cluster, runs `stanza-upgrade` and takes the new cluster's first full backup; a point in
+time after the upgrade then restores on 17.
+
 Needs root and the test bed: CI runs it.
 """
 
@@ -34,7 +39,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import host_of_kind
-from tests.integration.helpers import cli, inventory, run_apply, run_reported
+from tests.integration.helpers import BOOKWORM_SOURCE, cli, inventory, run_apply, run_reported
 
 pytestmark = pytest.mark.testbed
 
@@ -281,3 +286,65 @@ def test_check_diff_back_to_pgbackrest_writes_nothing(drill: dict[str, Any]) -> 
     units = drill["seen"]["after-to-dump"].split()[-1]
     assert drill["seen"]["after-check"].split() == [units, "off"]
     json.dumps(step)  # the report is JSON as written
+
+
+@pytest.fixture(scope="module")
+def upgraded(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("pgbackrest-upgrade")
+    host = host_of_kind(bed, "debian13")
+    bed.reset(host)
+    out: dict[str, Any] = {"host": host, "runs": {}, "seen": {}}
+    runs, seen = out["runs"], out["seen"]
+
+    def sh(command: str) -> str:
+        return str(bed.ssh(host, "cd / && " + command, check=True).stdout)
+
+    try:
+        sh(BOOKWORM_SOURCE)
+        pinned = inventory(bed, tmp / "pinned.ini", {host: "root"}, pg_version="15",
+                           backup="pgbackrest")
+        inv = inventory(bed, tmp / "plain.ini", {host: "root"}, backup="pgbackrest")
+        runs["provision"] = run_apply(pinned, tmp / "provision.json")
+        sh(APP + f'-c "{ROWS}"')
+        runs["upgrade"] = run_reported("upgrade", inv, tmp / "upgrade.json", "--to", "17")
+        seen["info"] = sh("runuser -u postgres -- pgbackrest --stanza=chatalot info")
+        sh(APP + f'-c "{MORE}"')
+        seen["time"] = sh(APP + f'-c "{NOW}"').strip()
+        sh("sleep 1.1; " + APP + f'-c "{DAMAGE}"')
+        runs["pitr"] = run_reported("restore", inv, tmp / "pitr.json", host, "--from",
+                                    "latest", "--time", seen["time"], "--to-db", "chatalot_pitr")
+        seen["pitr"] = sh("runuser -u postgres -- psql -XAt -p 5432 -d chatalot_pitr "
+                          "-c 'SHOW server_version_num' " + READ)
+        seventeen = inventory(bed, tmp / "seventeen.ini", {host: "root"}, pg_version="17",
+                              backup="pgbackrest")
+        runs["rerun"] = run_apply(seventeen, tmp / "rerun.json")
+        yield out
+    finally:
+        bed.reset(host)
+
+
+def test_an_upgrade_upgrades_the_stanza_and_takes_a_full_backup(upgraded: dict[str, Any]
+                                                                 ) -> None:
+    for run in ("provision", "upgrade"):
+        p, _ = upgraded["runs"][run]
+        assert p.returncode == 0, p.stdout + p.stderr
+    _, doc = upgraded["runs"]["upgrade"]
+    steps = {s["name"]: s for s in doc["hosts"][upgraded["host"]]["steps"]}
+    reason = steps["schedule backups"]["reason"]
+    assert reason.startswith("upgraded stanza chatalot to PostgreSQL 17, then took its first "
+                             "full backup (20"), reason
+    info = upgraded["seen"]["info"]
+    assert "status: ok" in info and "db (current)" in info, info
+    assert info.count("full backup: ") == 2, info  # 15's first one, and 17's
+
+
+def test_a_point_in_time_after_the_upgrade_restores_on_17(upgraded: dict[str, Any]) -> None:
+    p, doc = upgraded["runs"]["pitr"]
+    assert p.returncode == 0, p.stdout + p.stderr
+    version, notes, keys = upgraded["seen"]["pitr"].split()
+    assert version.startswith("17") and (notes, keys) == ("50", "5")
+    p, doc = upgraded["runs"]["rerun"]
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert doc["hosts"][upgraded["host"]]["changed"] == 0, [
+        (s["name"], s["reason"]) for s in doc["hosts"][upgraded["host"]]["steps"]
+        if s["status"] != "ok"]
