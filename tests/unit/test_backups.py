@@ -6,6 +6,7 @@ is tests/integration/test_testbed_backups.py."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import subprocess
 
 import pytest
@@ -28,8 +29,9 @@ SERVICE, TIMER, CRON = backups.schedule_paths("chatalot")
 
 
 @pytest.mark.parametrize(("hostvars", "message"), [
-    ({"backup": "pgbackrest"}, "backup=pgbackrest is not available in this version"),
-    ({"backup": "tape"}, "backup must be one of pg_dump, none, got 'tape'"),
+    ({"backup": "tape"}, "backup must be one of pg_dump, pgbackrest, none, got 'tape'"),
+    ({"backup": "pgbackrest2"}, "backup must be one of pg_dump, pgbackrest, none, got "
+                                "'pgbackrest2'"),
     ({"backup_keep": "0"}, "backup_keep must be between 1 and 3650, got 0"),
     ({"backup_on_calendar": "03:00; rm -rf /"}, "backup_on_calendar must be a systemd"),
     ({"backup_on_calendar": "$(reboot)"}, "backup_on_calendar must be a systemd"),
@@ -41,7 +43,9 @@ def test_bad_backup_variables_are_refused(hostvars: dict[str, str], message: str
 
 @pytest.mark.parametrize(("value", "kind"), [(None, "pg_dump"), ("", "pg_dump"),
                                              ("pg_dump", "pg_dump"), ("none", "none"),
-                                             ("NONE", "none"), (False, "none"), ("no", "none")])
+                                             ("NONE", "none"), (False, "none"), ("no", "none"),
+                                             ("pgbackrest", "pgbackrest"),
+                                             (" PgBackRest ", "pgbackrest")])
 def test_backup_kinds(value: object, kind: str) -> None:
     assert HostConfig.from_vars({"backup": value}).backup == kind
 
@@ -70,10 +74,23 @@ def test_the_spread_differs_between_machines_and_is_stable() -> None:
     assert backups.cron_time("03:00", "m1") == backups.cron_time("03:00", "m1")
 
 
+def _pg_dump_systemd(db_name: str, port: int, backup_dir: str, keep_days: int, pgbin: str,
+                     on_calendar: str, after_unit: str) -> backups.Schedule:
+    """backup=pg_dump's systemd schedule (the arguments systemd_schedule took before jobs)."""
+    job = backups.pg_dump_job(db_name, port, backup_dir, keep_days, pgbin)
+    return backups.systemd_schedule(db_name, job, on_calendar, after_unit)
+
+
+def _pg_dump_cron(db_name: str, port: int, backup_dir: str, keep_days: int, pgbin: str,
+                  on_calendar: str, spread_key: str) -> backups.Schedule:
+    """backup=pg_dump's cron entry (the arguments cron_schedule took before jobs)."""
+    job = backups.pg_dump_job(db_name, port, backup_dir, keep_days, pgbin)
+    return backups.cron_schedule(db_name, job, on_calendar, spread_key)
+
+
 def test_systemd_schedule_files() -> None:
-    s = backups.systemd_schedule("chatalot", 5433, "/srv/dumps", 9,
-                                 "/usr/lib/postgresql/15/bin", "*-*-* 04:30:00",
-                                 "postgresql@15-main.service")
+    s = _pg_dump_systemd("chatalot", 5433, "/srv/dumps", 9, "/usr/lib/postgresql/15/bin",
+                         "*-*-* 04:30:00", "postgresql@15-main.service")
     assert set(s.files) == {backups.SCRIPT_PATH, SERVICE, TIMER}
     unit = s.files[SERVICE]
     assert "User=postgres\n" in unit and "Type=oneshot\n" in unit
@@ -88,13 +105,13 @@ def test_systemd_schedule_files() -> None:
 
 
 def test_an_empty_pgbin_is_an_empty_argument() -> None:
-    s = backups.systemd_schedule("chat", 5432, "/d", 7, "", "daily", "postgresql.service")
+    s = _pg_dump_systemd("chat", 5432, "/d", 7, "", "daily", "postgresql.service")
     assert 'ExecStart=/usr/local/lib/chatalot-db/backup chat 5432 /d 7 "" scheduled' in \
         s.files[backups.schedule_paths("chat")[0]]
 
 
 def test_cron_schedule() -> None:
-    s = backups.cron_schedule("chatalot", 5432, "/var/backups/chatalot", 7, "", "03:00", "k")
+    s = _pg_dump_cron("chatalot", 5432, "/var/backups/chatalot", 7, "", "03:00", "k")
     entry = s.files[CRON]
     at = backups.cron_time("03:00", "k")
     assert at is not None
@@ -102,7 +119,83 @@ def test_cron_schedule() -> None:
             '/var/backups/chatalot 7 "" scheduled\n') in entry
     assert s.timer is None
     with pytest.raises(ValueError, match="is no daily time"):
-        backups.cron_schedule("c", 5432, "/d", 7, "", "Mon 03:00", "k")
+        _pg_dump_cron("c", 5432, "/d", 7, "", "Mon 03:00", "k")
+
+
+#: backup=pg_dump's files as they were before backup=pgbackrest came (a pg_dump host's
+#: schedule must not change, or every such host would be rewritten by the next apply)
+PG_DUMP_SERVICE = """\
+# Written by chatalot-db apply (backup=pg_dump); changes are overwritten.
+[Unit]
+Description=chatalot-db: pg_dump of database chatalot
+After=postgresql@15-main.service
+
+[Service]
+Type=oneshot
+User=postgres
+Group=postgres
+ExecStart=/usr/local/lib/chatalot-db/backup chatalot 5433 /srv/dumps 9 \
+/usr/lib/postgresql/15/bin scheduled
+Nice=10
+IOSchedulingClass=idle
+"""
+PG_DUMP_TIMER = """\
+# Written by chatalot-db apply (backup=pg_dump); changes are overwritten.
+[Unit]
+Description=chatalot-db: nightly pg_dump of database chatalot
+
+[Timer]
+OnCalendar=*-*-* 04:30:00
+RandomizedDelaySec=1h
+FixedRandomDelay=true
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+"""
+PG_DUMP_CRON = """\
+# Written by chatalot-db apply (backup=pg_dump); changes are overwritten.
+SHELL=/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+26 3 * * * postgres /usr/local/lib/chatalot-db/backup chatalot 5432 /var/backups/chatalot 7 \
+"" scheduled
+"""
+#: sha256 of backups.SCRIPT as pg_dump hosts have it installed
+PG_DUMP_SCRIPT_SHA256 = "1692b4204c5e990632459d3182ccfef6b58fa4c0163daef58235b110ad297cf0"
+
+
+def test_pg_dump_schedules_render_byte_for_byte_as_before() -> None:
+    s = _pg_dump_systemd("chatalot", 5433, "/srv/dumps", 9, "/usr/lib/postgresql/15/bin",
+                         "*-*-* 04:30:00", "postgresql@15-main.service")
+    assert s.files == {backups.SCRIPT_PATH: backups.SCRIPT, SERVICE: PG_DUMP_SERVICE,
+                       TIMER: PG_DUMP_TIMER}
+    assert s.timer == "chatalot-db-backup-chatalot.timer"
+    assert s.when == ("*-*-* 04:30:00 (+ up to 1h, fixed per host), systemd timer "
+                      "chatalot-db-backup-chatalot.timer")
+    c = _pg_dump_cron("chatalot", 5432, "/var/backups/chatalot", 7, "", "03:00", "k")
+    assert c.files == {backups.SCRIPT_PATH: backups.SCRIPT, CRON: PG_DUMP_CRON}
+    assert (c.timer, c.when) == (None, "daily at 03:26 (cron, spread by machine-id)")
+    assert hashlib.sha256(backups.SCRIPT.encode()).hexdigest() == PG_DUMP_SCRIPT_SHA256, \
+        "the pg_dump script changed: every pg_dump host gets it rewritten by the next apply"
+
+
+def test_a_pgbackrest_schedule_runs_its_script_on_the_same_timer() -> None:
+    job = backups.pgbackrest_job("/srv/repo")
+    s = backups.systemd_schedule("chatalot", job, "*-*-* 04:30:00", "postgresql.service")
+    assert set(s.files) == {backups.PGBR_SCRIPT, SERVICE, TIMER}
+    assert s.files[backups.PGBR_SCRIPT] == backups.PGBR_SCRIPT_TEXT
+    unit, timer = s.files[SERVICE], s.files[TIMER]
+    assert unit.startswith("# Written by chatalot-db apply (backup=pgbackrest);")
+    assert ("ExecStart=/usr/local/lib/chatalot-db/pgbackrest-backup chatalot /srv/repo auto\n"
+            in unit)
+    assert "User=postgres\n" in unit and "After=postgresql.service\n" in unit
+    assert "Description=chatalot-db: nightly pgBackRest backup of stanza chatalot\n" in timer
+    assert "OnCalendar=*-*-* 04:30:00\n" in timer
+    c = backups.cron_schedule("chatalot", job, "03:00", "k")
+    assert set(c.files) == {backups.PGBR_SCRIPT, CRON}
+    assert ("26 3 * * * postgres /usr/local/lib/chatalot-db/pgbackrest-backup chatalot "
+            "/srv/repo auto\n") in c.files[CRON]
+    assert backups.SCRIPT_PATH not in s.files and backups.SCRIPT_PATH not in c.files
 
 
 def test_the_backup_script_parses_and_guards_its_output() -> None:
@@ -202,9 +295,9 @@ def _files(schedule: backups.Schedule | None) -> dict[str, str | None]:
 
 
 def _wanted_systemd() -> backups.Schedule:
-    return backups.systemd_schedule("chatalot", 5432, "/var/backups/chatalot", 7,
-                                    "/usr/lib/postgresql/15/bin", "*-*-* 03:00:00",
-                                    "postgresql@15-main.service")
+    return _pg_dump_systemd("chatalot", 5432, "/var/backups/chatalot", 7,
+                            "/usr/lib/postgresql/15/bin", "*-*-* 03:00:00",
+                            "postgresql@15-main.service")
 
 
 def _state(files: dict[str, str | None], timer: str = "", cron: bool | None = None

@@ -208,8 +208,10 @@ def _section_names(systemd: bool | None) -> list[str]:
     (None, ["backup-timer", "cron"]),  # status: PID 1 is read in the same script
 ])
 def test_backup_sections(systemd: bool | None, names: list[str]) -> None:
-    assert _section_names(systemd) == [f"backup {p}" for p in (SCRIPT, SERVICE, TIMER, CRON)] \
-        + names
+    # the pgBackRest script and our stanza's configuration are read whatever `backup` is:
+    # apply keeps them when `backup` changes, and verify checks them with backup=pgbackrest
+    paths = (SCRIPT, backups.PGBR_SCRIPT, SERVICE, TIMER, CRON, backups.PGBR_CONF)
+    assert _section_names(systemd) == [f"backup {p}" for p in paths] + names
 
 
 def _run(script: str) -> str:
