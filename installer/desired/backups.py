@@ -340,7 +340,7 @@ def parse_pgbackrest_info(text: str, stanza: str) -> PgbackrestInfo:
         try:
             kind = PGBR_KINDS.get(str(b["type"]), f"pgbackrest-{b['type']}")
             stop = int(b["timestamp"]["stop"])
-            size = int((b.get("info") or {}).get("repository", {}).get("delta", 0))
+            size = int(((b.get("info") or {}).get("repository") or {}).get("delta") or 0)
             files.append(BackupFile(str(b["label"]), kind, stop, size))
         except (KeyError, TypeError, ValueError):
             continue
@@ -396,15 +396,20 @@ def check_time(text: str) -> str:
     if not _TIME.match(t):
         raise ValueError(f"--time must be 'YYYY-MM-DD HH:MM:SS' (UTC, or with an offset such "
                          f"as +02:00), got {text!r}")
-    return t.replace("T", " ", 1) if "T" in t[10:11] else t
+    t = t.replace("T", " ", 1) if "T" in t[10:11] else t
+    if t.endswith("Z"):  # ISO's Z, which recovery_target_time does not take
+        t = t[:-1].rstrip() + "+00"
+    return t
 
 
 def restore_conf(workdir: str, port: int, minimums: dict[str, str]) -> str:
     """The configuration a pgBackRest restore is started with (pgbackrest_restore_script):
-    no TCP, its socket in `workdir`, no WAL archiving (it must never push into the
-    stanza's archive), times in UTC."""
+    no TCP (its socket directory, and archive_mode = off once more, are given on the
+    command line), no WAL archiving (it must never push into the stanza's archive), times
+    in UTC."""
+    del workdir  # (its folder: the restore script writes the file there)
     lines = ["listen_addresses = ''", f"port = {port}",
-             f"unix_socket_directories = '{workdir}'", "archive_mode = off",
+             "archive_mode = off",
              "shared_buffers = 128MB", "timezone = 'UTC'",
              "logging_collector = off", "max_wal_size = 1GB"]
     lines += [f"{name} = {int(minimums[name])}" for name in RECOVERY_MINIMUMS
@@ -419,7 +424,7 @@ def pgbackrest_restore_script(*, workdir: str, stanza: str, db_name: str, port: 
     `target_time`) restored into `workdir`/cluster (only `db_name` of the user databases),
     recovered to the end of that backup or to `target_time` (the live server's current WAL
     switched and archived first, by `pgbackrest check`) and promoted, started on a
-    socket in `workdir` only, and `db_name` dumped to `workdir`/restored.dump; the
+    socket in a folder of its own only, and `db_name` dumped to `workdir`/restored.dump; the
     cluster then stopped and removed (on failure, `workdir` entirely). Prints
     `dump PATH`. Pure."""
     w = sh(workdir)
@@ -433,18 +438,24 @@ def pgbackrest_restore_script(*, workdir: str, stanza: str, db_name: str, port: 
     conf = restore_conf(workdir, port, minimums)
     files = {f"{workdir}/restore.conf": conf, f"{workdir}/restore.hba": "local all postgres peer\n",
              f"{workdir}/restore.ident": ""}
-    start_opts = (f"-c config_file={workdir}/restore.conf -c hba_file={workdir}/restore.hba "
-                  f"-c ident_file={workdir}/restore.ident")
+    # on the command line, each word quoted for the shell pg_ctl runs postgres with:
+    # these win over postgresql.auto.conf (a user's ALTER SYSTEM archive_mode included)
+    start_opts = " ".join(f"-c {sh(o)}" for o in (
+        f"config_file={workdir}/restore.conf", f"hba_file={workdir}/restore.hba",
+        f"ident_file={workdir}/restore.ident", "archive_mode=off"))
     as_pg = "runuser -u postgres --"
     lines = [
         "set -eu", "cd /", "umask 077",
         f"w={w}",
-        "started=",
+        "started= sock=",
         "finish() { rc=$?; if [ -n \"$started\" ]; then "
         f"{as_pg} {sh(pg_ctl)} -D \"$w/cluster\" -m immediate -w stop >/dev/null 2>&1 || true; fi; "
+        "if [ -n \"$sock\" ]; then rm -rf \"$sock\"; fi; "
         "if [ $rc != 0 ]; then rm -rf \"$w\"; else rm -rf \"$w/cluster\"; fi; }",
         "trap finish EXIT",
         f"{as_pg} mkdir -m 0700 \"$w\" \"$w/cluster\"",
+        # the socket in a short folder of its own (a socket path has at most 107 bytes)
+        f"sock=$({as_pg} mktemp -d /tmp/chatalot-db-restore.XXXXXX)",
         *([f"{as_pg} pgbackrest --stanza={sh(stanza)} --log-level-console=warn check"]
           if target_time is not None else []),  # the live WAL up to now, switched and archived
         f"{as_pg} pgbackrest {sh(*opts)} restore",
@@ -453,18 +464,19 @@ def pgbackrest_restore_script(*, workdir: str, stanza: str, db_name: str, port: 
         lines.append(f"{as_pg} sh -c 'cat > \"$1\"' restore {sh(path)} <<'CHATALOT_EOF'\n"
                      f"{text}CHATALOT_EOF")
     lines += [
+        f"opts={sh(start_opts)}\" -c unix_socket_directories=$sock\"",
         "started=yes",
         f"if ! {as_pg} {sh(pg_ctl)} -D \"$w/cluster\" -l \"$w/restore.log\" -w -t 86400 "
-        f"-o {sh(start_opts)} start >/dev/null; then "
+        '-o "$opts" start >/dev/null; then '
         "echo 'the restored cluster did not start: its log says:' >&2; "
         "tail -n 8 \"$w/restore.log\" >&2; exit 1; fi",
         # started means consistent, not recovered: wait for the promotion (or its failure)
-        f"until [ \"$({as_pg} {sh(psql)} -XAt -h \"$w\" -p {port} -d postgres "
+        f"until [ \"$({as_pg} {sh(psql)} -XAt -h \"$sock\" -p {port} -d postgres "
         "-c 'SELECT pg_is_in_recovery()' 2>/dev/null)\" = f ]; do "
         f"if ! {as_pg} {sh(pg_ctl)} -D \"$w/cluster\" status >/dev/null 2>&1; then "
         "echo 'the restored cluster stopped while recovering: its log says:' >&2; "
         "tail -n 8 \"$w/restore.log\" >&2; exit 1; fi; sleep 0.2; done",
-        f"{as_pg} {sh(pg_dump)} --format=custom -h \"$w\" -p {port} -d {sh(db_name)} "
+        f"{as_pg} {sh(pg_dump)} --format=custom -h \"$sock\" -p {port} -d {sh(db_name)} "
         f"-f {sh(dump)}",
         f"{as_pg} {sh(pg_ctl)} -D \"$w/cluster\" -m fast -w stop >/dev/null",
         "started=",

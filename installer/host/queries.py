@@ -66,6 +66,12 @@ def settings_fragment(names: Sequence[str]) -> Fragment:
       FROM pg_settings WHERE name IN ({listed}) OR pending_restart)"""
 
 
+#: WAL archiving (backup=pgbackrest): whether the last try failed after the last success
+ARCHIVER: Fragment = ("archiver", """(SELECT jsonb_build_object(
+      'archived', archived_count, 'failed', failed_count, 'last_failed_wal', last_failed_wal,
+      'failing', coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false))
+      FROM pg_stat_archiver)""")
+
 #: the values this server accepts for the settings whose choices differ between versions
 CAPS: Fragment = ("caps", """(SELECT jsonb_object_agg(name, enumvals) FROM pg_settings
       WHERE name IN ('wal_compression', 'io_method'))""")

@@ -78,15 +78,29 @@ def pgbackrest_run(*args: str) -> str:
             + " --log-level-console=warn " + sh(*args))
 
 
-#: stanza-create, or stanza-upgrade where the cluster is a newer major's than the stanza's
-#: (after `chatalot-db upgrade`: pgBackRest then says to run stanza-upgrade)
-STANZA_SCRIPT = (
-    "upgraded=\n"
-    f"if ! out=$({pgbackrest_run('stanza-create')} 2>&1); then case $out in "
-    f"*stanza-upgrade*) {pgbackrest_run('stanza-upgrade')}; upgraded=yes; "
-    "echo stanza-upgraded ;; "
-    "*) echo \"$out\" >&2; exit 1 ;; esac; fi"
-)
+def stanza_script(major: int) -> str:
+    """stanza-create; or stanza-upgrade where the stanza's newest database is another major
+    than the cluster's (`chatalot-db upgrade` ran: pgBackRest then says to run
+    stanza-upgrade). The same message for the same major means another cluster (a
+    re-initialised one, or another host's in a shared repository): refused, never adopted.
+    Prints `stanza-upgraded` when it upgraded."""
+    info = ("runuser -u postgres -- pgbackrest " + sh(f"--stanza={backups.STANZA}")
+            + " --output=json info 2>/dev/null | grep -o '\"version\":\"[0-9]*\"' | "
+            "tail -n 1 | tr -dc 0-9")
+    return (
+        "upgraded=\n"
+        f"if ! out=$({pgbackrest_run('stanza-create')} 2>&1); then\n"
+        "  case $out in\n"
+        f"  *stanza-upgrade*) was=$({info})\n"
+        f"    if [ \"$was\" = {major} ]; then echo \"$out\" >&2; echo \"stanza "
+        f"{backups.STANZA} holds another PostgreSQL {major} cluster's backups (a "
+        "re-initialised cluster, or another host's in a shared repository): not taken over; "
+        "give this cluster a repository of its own (pgbackrest_repo_path)\" >&2; exit 1; fi\n"
+        f"    {pgbackrest_run('stanza-upgrade')}; upgraded=yes; echo stanza-upgraded ;;\n"
+        "  *) echo \"$out\" >&2; exit 1 ;;\n"
+        "  esac\n"
+        "fi"
+    )
 
 
 class ScheduleBackups(Step):
@@ -189,7 +203,7 @@ class ScheduleBackups(Step):
         if not pb.installed:
             todo.append("install pgbackrest")
         if not pb.stanza or conf_differs:
-            lines += [STANZA_SCRIPT, pgbackrest_run("check")]
+            lines += [stanza_script(ctx.major), pgbackrest_run("check")]
             todo.append(f"create stanza {backups.STANZA} in {repo}" if not pb.stanza
                         else f"check stanza {backups.STANZA}")
         full = "runuser -u postgres -- " + " ".join(

@@ -71,6 +71,15 @@ class Preflight(Step):
                                          and answering == major)
         if in_the_way is not None:
             raise StepFailed(in_the_way)
+        pb = st.pgbackrest
+        if c.backup == "pgbackrest" and ctx.strategy.pgbackrest_package is None \
+                and pb is not None and not pb.installed:
+            # before archive_command names a program that is not there (every WAL segment
+            # would then stay in pg_wal until the disk is full)
+            raise StepFailed(f"backup=pgbackrest, and pgBackRest is not in "
+                             f"{ctx.facts.pretty_name}'s package repositories: install it "
+                             "(pgbackrest in PATH; on Arch Linux from the AUR), or set "
+                             "backup=pg_dump. Nothing was changed")
         if sql is not None and major is not None and answering not in (0, major):
             raise StepFailed(
                 f"port {c.pg_port} (pg_port) is answered by PostgreSQL {answering}, and this "

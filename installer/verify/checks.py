@@ -515,6 +515,19 @@ def _script_problems(have: set[str], backup: str) -> list[str]:
             for p in needed if p not in have]
 
 
+def archiver_problems(archiver: Mapping[str, Any] | None) -> list[str]:
+    """backup=pgbackrest: WAL archiving works (pg_stat_archiver: no failure since the last
+    segment archived). A failing archive_command keeps every WAL segment in pg_wal."""
+    if not archiver:
+        return ["pg_stat_archiver could not be read"]
+    if archiver.get("failing"):
+        return [f"WAL archiving fails: the last try ({archiver.get('last_failed_wal')}) failed "
+                f"after the last success ({archiver.get('failed')} failures, "
+                f"{archiver.get('archived')} archived); every WAL segment stays in pg_wal "
+                "until it works (see the server log, and `pgbackrest check` as postgres)"]
+    return []
+
+
 def pgbackrest_problems(info_json: str | None, stanza: str) -> list[str]:
     """backup=pgbackrest: pgBackRest reads the stanza and calls it ok (its repository and
     WAL archive in order, no backup failing right now)."""

@@ -74,7 +74,7 @@ def verify_sql(config: HostConfig, setting_names: list[str]) -> str:
         config,
         [q.setting_fragment("server_version"), q.setting_fragment(LISTEN_SETTING),
          q.role_fragment(config), q.database_fragment(config),
-         q.settings_fragment(setting_names), q.CAPS, q.HBA_RULES],
+         q.settings_fragment(setting_names), q.CAPS, q.HBA_RULES, q.ARCHIVER],
         [q.schema_privileges_fragment(config), q.unreadable_tables_fragment(config)],
         ledger=True)
 

@@ -150,6 +150,14 @@ def test_pgbackrest_stanza_is_in_order(chatalot: Observed) -> None:
     expect(checks.pgbackrest_problems(chatalot.pgbackrest_info, backups.STANZA))
 
 
+def test_wal_archiving_works(chatalot: Observed) -> None:
+    """backup=pgbackrest: archive_command succeeds (no failure since the last success)."""
+    if chatalot.config.backup != "pgbackrest":
+        pytest.skip(f"backup={chatalot.config.backup}: no WAL archiving")
+    _needs_server(chatalot)
+    expect(checks.archiver_problems((chatalot.sql or {}).get("archiver")))
+
+
 def test_newest_backup_is_recent(chatalot: Observed) -> None:
     c = chatalot.config
     if c.backup == "none":

@@ -199,7 +199,7 @@ MIGRATING = HostConfig(migrations_source=migrations_dir())
      ["schema_privileges", "schema_owner", "public_tables"]),
     (verify_sql(HostConfig(), ["work_mem"]),
      ["server_version", "listen_addresses", "role", "database", "settings", "caps",
-      "hba_rules"],
+      "hba_rules", "archiver"],
      ["schema_privileges", "unreadable_tables"]),
     (status_sql(MIGRATING),
      ["server_version", "uptime_seconds", "connections", "max_connections", "database_size"],
