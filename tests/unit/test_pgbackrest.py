@@ -32,6 +32,7 @@ from installer.host.state import (
 )
 from installer.steps.backups import ScheduleBackups, pgbackrest_run, stanza_script
 from installer.steps.base import StepFailed
+from installer.steps.preflight import Preflight
 from installer.verify import checks
 from tests.unit.stepkit import OK, FakeHost, facts, harness, out, state
 
@@ -1031,6 +1032,25 @@ def test_no_pgbackrest_package_and_none_installed_fails() -> None:
     with pytest.raises(StepFailed, match="pgBackRest is not in Arch Linux's package "
                                          "repositories: install it yourself"):
         h.run(ScheduleBackups())
+    assert h.host.ran() == []
+
+
+@pytest.mark.parametrize(("distro", "installed", "refused"), [
+    ("arch", False, True),  # AUR only: archive_command would name a missing program
+    ("arch", True, False),  # installed by hand: used
+    ("debian12", False, False),  # the schedule step installs Debian's package
+])
+def test_preflight_refuses_pgbackrest_that_cannot_be_installed(distro: str, installed: bool,
+                                                                refused: bool) -> None:
+    h = harness(distro, before=dataclasses.replace(
+        state(), pgbackrest=PgbackrestState(installed, False, ())), config=PGBR_CONFIG)
+    if refused:
+        with pytest.raises(StepFailed, match=r"backup=pgbackrest, and pgBackRest is not in "
+                                             r"Arch Linux's package repositories.*Nothing was "
+                                             r"changed"):
+            h.run(Preflight())
+    else:
+        assert str(h.run(Preflight()).status) == "ok"
     assert h.host.ran() == []
 
 
