@@ -408,3 +408,35 @@ def control_side_lines(control: list[dict[str, Any]], cores: int, hosts: int = 1
                      f"{hosts:,} hosts: {total:,.0f} CPU s, at least {total / cores:,.0f} s "
                      "wall whatever --forks")
     return lines
+
+
+def forks_lines(figures: Figures, control: list[dict[str, Any]], cores: int,
+                fleets: Sequence[int], rtts: Sequence[int], hosts: int = 1000,
+                default_forks: int = 5) -> list[str]:
+    """Our no-op on `hosts` hosts, from the measured figures: at the default --forks, the
+    hosts go in waves of `default_forks`, each as long as one host's no-op (the smallest
+    fleet's wall time at that RTT); with more forks the waves shorten until this machine's
+    cores are busy with our own CPU per host (measured on the largest fleet): the forks
+    where that happens is the most that helps here. A model, said as one."""
+    cpu_rows = [c for c in control if c["tool"] == "ours" and c["kind"] == "noop"]
+    if not cpu_rows or "ours" not in figures:
+        return []
+    cpu = max(cpu_rows, key=lambda c: c["fleet"])
+    per_host_cpu = float(cpu["cpu_per_host"])
+    floor = hosts * per_host_cpu / cores
+    lines = [f"ours, no-op on {hosts:,} hosts (a model from the figures: waves of --forks "
+             f"hosts, each one {min(fleets)}-host no-op long; our CPU "
+             f"{per_host_cpu:.3f} s per host on {cores} core{'s' if cores != 1 else ''}):"]
+    for rtt in rtts:
+        wall = figures["ours"].get(f"noop_{min(fleets)}{at(rtt)}")
+        if not wall:
+            continue
+        waves = -(-hosts // default_forks)
+        best = max(default_forks, round(cores * wall / per_host_cpu)) if per_host_cpu else hosts
+        tuned = max(-(-hosts // best) * wall, floor)
+        lines.append(f"  at {rtt:>3} ms: --forks {default_forks} (the default) "
+                     f"{max(waves * wall, floor):,.0f} s; --forks {best} {tuned:,.0f} s "
+                     "(beyond it the "
+                     f"cores are busy: at least {floor:,.0f} s)")
+    return lines
+

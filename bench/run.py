@@ -448,10 +448,14 @@ class Bench:
                 print("\n".join(report.round_trip_lines(round_trips)))
         control = report.control_side(self.runs, self.tools)
         data["control_side"] = control
+        forks_model = report.forks_lines(figures, control, os.cpu_count() or 1, self.fleets,
+                                         rtts)
+        data["forks_model"] = forks_model
         json_path.write_text(json.dumps(data, indent=2) + "\n")
         if control:
             print()
             print("\n".join(report.control_side_lines(control, os.cpu_count() or 1)))
+            print("\n".join(forks_model))
         print()
         print("ratios are ours / other: below 1 means chatalot-db took less time")
         for t in targets:

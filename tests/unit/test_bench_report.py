@@ -84,3 +84,19 @@ def test_control_side_is_each_tools_median_cpu_per_host_at_0_ms() -> None:
                         "at least 62 s wall whatever --forks")
     assert lines[2].startswith("  ansible  fresh  1 host   40.000 s/host  -> 1,000 hosts: "
                                "40,000 CPU s, at least 20,000 s wall")
+
+
+def test_forks_lines_model_waves_until_the_cores_are_busy() -> None:
+    figures = {"ours": {"noop_1": 0.5, "noop_1@50ms": 1.2}}
+    control = [{"tool": "ours", "kind": "noop", "fleet": 1, "cpu_per_host": 0.3},
+               {"tool": "ours", "kind": "noop", "fleet": 32, "cpu_per_host": 0.05},
+               {"tool": "ansible", "kind": "noop", "fleet": 32, "cpu_per_host": 2.0}]
+    lines = report.forks_lines(figures, control, cores=2, fleets=[1, 32], rtts=[0, 50])
+    assert "our CPU 0.050 s per host on 2 cores" in lines[0]  # the largest fleet's
+    # 0 ms: 200 waves of 0.5 s; 2 cores x 0.5 s / 0.05 s = 20 forks, 50 waves = 25 s, CPU 25 s
+    assert lines[1] == ("  at   0 ms: --forks 5 (the default) 100 s; --forks 20 25 s (beyond "
+                        "it the cores are busy: at least 25 s)")
+    # 50 ms: 200 waves of 1.2 s; 48 forks, 21 waves = 25 s
+    assert lines[2] == ("  at  50 ms: --forks 5 (the default) 240 s; --forks 48 25 s (beyond "
+                        "it the cores are busy: at least 25 s)")
+    assert report.forks_lines(figures, [], cores=2, fleets=[1], rtts=[0]) == []
