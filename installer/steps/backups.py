@@ -138,7 +138,7 @@ class ScheduleBackups(Step):
         where = c.pgbackrest_repo if job.kind == "pgbackrest" else c.backup_dir
         what = f"{job.what} {want.when}, kept {c.backup_keep} days in {where}"
         files = dict(want.files)
-        todo: list[str] = []  # what the pgBackRest part does, for the message
+        todo: list[tuple[str, str]] = []  # the pgBackRest part: (would do, done) for messages
         then: list[str] = []
         if job.kind == "pgbackrest":
             files[backups.PGBR_CONF] = self._pgbackrest_conf(ctx)
@@ -154,7 +154,7 @@ class ScheduleBackups(Step):
         diff = None
         if ctx.diff:
             diff = "".join(unified_diff(p, have.get(p), text) for p, text in differ.items())
-        done = "; ".join(todo)
+        done = "; ".join(future for future, _ in todo)
         if ctx.check:
             return changed((f"would {done}; " if todo else "") + f"would have {what}"
                            + (" (none yet)" if first else ""), diff)
@@ -168,15 +168,16 @@ class ScheduleBackups(Step):
         ctx.invalidate()
         label = next((ln.split()[1] for ln in r.stdout.splitlines()
                       if ln.startswith("label ") and len(ln.split()) > 1), None)
-        if "stanza-upgraded" in r.stdout.split():
-            done = done.replace(f"check stanza {backups.STANZA}", f"upgraded stanza "
-                                f"{backups.STANZA} to PostgreSQL {ctx.major}, then took its "
-                                f"first full backup ({label})")
-        elif label is not None:
-            done = done.replace("take the first full backup", f"took the first full backup "
-                                f"({label})")
-        done = (done.replace("install ", "installed ").replace("create stanza", "created stanza")
-                .replace("check ", "checked "))
+        upgraded = "stanza-upgraded" in r.stdout.split()
+        said = []
+        for _, past in todo:
+            if past.startswith("checked stanza") and upgraded:
+                past = (f"upgraded stanza {backups.STANZA} to PostgreSQL {ctx.major}, then took "
+                        f"its first full backup ({label})")
+            elif past == "took the first full backup" and label is not None:
+                past += f" ({label})"
+            said.append(past)
+        done = "; ".join(said)
         return changed((f"{done}; " if todo else "") + f"{verb} {what}", diff)
 
     @staticmethod
@@ -187,7 +188,8 @@ class ScheduleBackups(Step):
                                        c.backup_keep)
 
     @staticmethod
-    def _pgbackrest_plan(ctx: HostContext, *, conf_differs: bool) -> tuple[list[str], list[str]]:
+    def _pgbackrest_plan(ctx: HostContext, *, conf_differs: bool
+                         ) -> tuple[list[str], list[tuple[str, str]]]:
         """(root shell lines, what they do) for the repository, the stanza and the first
         full backup; ([], []) when all are in place."""
         c, pb = ctx.config, ctx.state.pgbackrest
@@ -201,16 +203,18 @@ class ScheduleBackups(Step):
         lines = [f"install -d -o postgres -g postgres -m 0750 {sh(repo)}"]
         todo = []
         if not pb.installed:
-            todo.append("install pgbackrest")
+            todo.append(("install pgbackrest", "installed pgbackrest"))
         if not pb.stanza or conf_differs:
             lines += [stanza_script(ctx.major), pgbackrest_run("check")]
-            todo.append(f"create stanza {backups.STANZA} in {repo}" if not pb.stanza
-                        else f"check stanza {backups.STANZA}")
+            todo.append((f"create stanza {backups.STANZA} in {repo}",
+                         f"created stanza {backups.STANZA} in {repo}") if not pb.stanza
+                        else (f"check stanza {backups.STANZA}",
+                              f"checked stanza {backups.STANZA}"))
         full = "runuser -u postgres -- " + " ".join(
             sh(a) for a in backups.pgbackrest_job(repo).argv[:-1]) + " full"
         if not pb.labels:
             lines.append(full)
-            todo.append("take the first full backup")
+            todo.append(("take the first full backup", "took the first full backup"))
         elif not pb.stanza or conf_differs:
             # after stanza-upgrade (a new major), the new cluster's first full backup now:
             # the old major's backups cannot bring it back to a point in time
