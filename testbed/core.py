@@ -172,6 +172,7 @@ class Testbed:
             else:
                 self._teardown(also=names)
             try:
+                self._raise_inotify_limit(len(names) + (len(self.hosts) if add else 0))
                 self._start(names)
             except BaseException as exc:
                 if add:
@@ -561,6 +562,21 @@ class Testbed:
     def _host_dir(self, name: str) -> Path:
         return self.state_dir / "hosts" / name
 
+    def _raise_inotify_limit(self, hosts: int) -> None:
+        """Each host's systemd takes several inotify instances of the machine's root user,
+        whose default limit (128) leaves hosts beyond a dozen or so without (their sshd
+        then never starts): raise it for `hosts` hosts, never lower it."""
+        path = Path("/proc/sys/fs/inotify/max_user_instances")
+        try:
+            have = int(path.read_text().strip())
+        except (OSError, ValueError):
+            return
+        want = inotify_instances_needed(hosts)
+        if want > have:
+            path.write_text(f"{want}\n")
+            self._report(f"fs.inotify.max_user_instances raised from {have} to {want} "
+                         f"for {hosts} hosts")
+
     def _log_path(self, name: str) -> Path:
         return self.state_dir / "logs" / f"{name}.log"
 
@@ -624,3 +640,11 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def inotify_instances_needed(hosts: int) -> int:
+    """fs.inotify.max_user_instances for `hosts` test-bed hosts beside the machine's own
+    use: 16 per host (a booted host's systemd, journald, udev and logind take about 10),
+    and 128 (the kernel's default) for the rest."""
+    return 128 + 16 * hosts
+

@@ -138,3 +138,10 @@ def test_resolv_conf_falls_back_to_resolved_upstreams(tmp_path: Path) -> None:
     upstream.write_text("nameserver ::1\n")
     with pytest.raises(TestbedError, match="no usable name server"):
         hostfs.resolv_conf(tmp_path)
+
+
+def test_inotify_instances_grow_with_the_hosts() -> None:
+    from testbed.core import inotify_instances_needed
+    assert inotify_instances_needed(1) == 144
+    # 32 hosts took more than the kernel's default 128: 11 of them never started sshd
+    assert inotify_instances_needed(32) == 640 > 32 * 10 + 128
