@@ -167,11 +167,14 @@ class BenchBed:
     """The benchmark's hosts, in its own state dir (never another test bed's)."""
 
     def __init__(self, state_dir: Path, names: Sequence[str],
-                 report: Callable[[str], None]) -> None:
+                 report: Callable[[str], None], *, upper_on_disk: bool = False) -> None:
         self.state_dir = state_dir
         self.names = list(names)
         self.report = report
-        self.bed = Testbed(state_dir, report=report)
+        # each provisioned host writes about 0.7 GB into its writable layer: on tmpfs, 32
+        # hosts took this 24 GB machine's memory (the kernel's OOM killer then stepped in)
+        self.bed = Testbed(state_dir, report=report,
+                           tmpfs_size=None if upper_on_disk else "4g")
         #: the tools' way to hosts that are not reached at their address (relays)
         self.endpoints: dict[str, Endpoint] = {}
         self.routed_known_hosts: Path | None = None
@@ -360,3 +363,14 @@ def expected_problems(found: Mapping[str, Any], ledger_rows: str, migrations: in
     if found.get("login") != "1":
         problems.append(f"DATABASE_URL login: {found.get('login')}")
     return problems
+
+
+#: a provisioned host's writable layer (PostgreSQL, its cluster, apt's lists, the journal)
+UPPER_GB_PER_HOST = 0.7
+
+
+def upper_on_disk(hosts: int, memory_gb: float) -> bool:
+    """Whether `hosts` hosts' writable layers go on disk: when on tmpfs they would take
+    more than half of the machine's memory (the hosts' own processes need the rest)."""
+    return hosts * UPPER_GB_PER_HOST > memory_gb / 2
+

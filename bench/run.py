@@ -44,7 +44,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import report, venv  # noqa: E402
-from bench.hosts import BenchBed, Endpoint, expected_problems  # noqa: E402
+from bench.hosts import (  # noqa: E402
+    UPPER_GB_PER_HOST,
+    BenchBed,
+    Endpoint,
+    expected_problems,
+    upper_on_disk,
+)
 from bench.relay import LatencyRelay, RelayStats  # noqa: E402
 from bench.tools import Ansible, Floor, Job, Ours, Tool  # noqa: E402
 from installer.desired import scram  # noqa: E402
@@ -105,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--venv-cache", type=Path, default=venv.DEFAULT_CACHE,
                    help=f"where bench/.venv really lives (default {venv.DEFAULT_CACHE})")
     p.add_argument("--no-chart", action="store_true", help="no PNG")
+    p.add_argument("--upper-on-disk", action="store_true",
+                   help="keep each host's writable layer on disk (default: on tmpfs, unless "
+                   "the fleet would take more than half of the memory that way)")
     p.add_argument("--keep-hosts", action="store_true",
                    help="leave the hosts running at the end (default: down)")
     return p
@@ -312,7 +321,13 @@ class Bench:
         others = machine_testbeds(self.state_dir)
         self.say(f"other test beds' hosts running on this machine: {len(others)} "
                  f"({', '.join(others) or 'none'}); load {report.loadavg():.2f}")
-        bed = BenchBed(self.state_dir, self.names, self.say)
+        memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        on_disk = self.args.upper_on_disk or upper_on_disk(len(self.names), memory_gb)
+        if on_disk:
+            self.say(f"the hosts' writable layers on disk, in {self.state_dir} "
+                     f"({len(self.names)} hosts x about {UPPER_GB_PER_HOST} GB would take "
+                     f"more than half of this machine's {memory_gb:.0f} GB on tmpfs)")
+        bed = BenchBed(self.state_dir, self.names, self.say, upper_on_disk=on_disk)
         exit_code = 1
         try:
             bed.up()

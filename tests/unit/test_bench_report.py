@@ -100,3 +100,12 @@ def test_forks_lines_model_waves_until_the_cores_are_busy() -> None:
     assert lines[2] == ("  at  50 ms: --forks 5 (the default) 240 s; --forks 48 25 s (beyond "
                         "it the cores are busy: at least 25 s)")
     assert report.forks_lines(figures, [], cores=2, fleets=[1], rtts=[0]) == []
+
+
+@pytest.mark.parametrize(("hosts", "memory_gb", "on_disk"), [
+    (1, 24, False), (8, 24, False), (17, 24, False), (18, 24, True), (32, 24, True),
+    (8, 8, True), (32, 64, False)])
+def test_writable_layers_go_on_disk_when_tmpfs_would_take_half_the_memory(
+        hosts: int, memory_gb: float, on_disk: bool) -> None:
+    from bench.hosts import upper_on_disk
+    assert upper_on_disk(hosts, memory_gb) is on_disk
