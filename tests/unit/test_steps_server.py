@@ -551,3 +551,23 @@ def test_alter_system_over_an_access_setting_stops_before_any_change() -> None:
                                          + re.escape(AUTO) + r" line 3\)"):
         h.run(ConfigureSettings())
     assert h.host.calls == []
+
+
+def test_a_setting_taken_out_of_the_dropin_is_named_and_its_pending_restart_done(
+        sleeps: list[float]) -> None:
+    """backup=pgbackrest -> pg_dump: archive_mode and archive_command leave our drop-in;
+    after the reload archive_mode (postmaster) still waits for a restart, which it gets."""
+    h = settings_harness(after=0, dropin=True)
+    old = rendered(h) + ("archive_mode = on\n"
+                         "archive_command = 'pgbackrest --stanza=chatalot archive-push %p'\n")
+    h.ctx.set_state(up(h, dropin=old))
+    waiting = up(h)
+    assert waiting.sql is not None
+    waiting.sql["settings"]["archive_mode"] = {  # read: pending_restart rows are read too
+        "value": "on", "unit": None, "context": "postmaster", "pending_restart": True}
+    h.probes.states += [waiting, up(h), up(h)]
+    h.host.on("systemctl restart postgresql@15-main")
+    assert h.run(ConfigureSettings()).reason == (
+        "set archive_mode (back to its default), archive_command (back to its default); "
+        "PostgreSQL restarted")
+    assert h.host.calls[-1].command == "systemctl restart postgresql@15-main"
