@@ -40,29 +40,27 @@ import pytest
 
 from tests.integration.conftest import host_of_kind
 from tests.integration.helpers import BOOKWORM_SOURCE, cli, inventory, run_apply, run_reported
+from tests.integration.test_testbed_backups import (
+    APP,
+    DAMAGE,
+    DATABASES,
+    DIR,
+    READ,
+    ROWS,
+    SERVICE,
+    TIMER,
+)
 
 pytestmark = pytest.mark.testbed
 
-APP = 'set -a; . /etc/chatalot/database.env; psql "$DATABASE_URL" -X -At -v ON_ERROR_STOP=1 '
-ROWS = ("CREATE TABLE app_notes (id int PRIMARY KEY, body text); "
-        "INSERT INTO app_notes SELECT g, 'note ' || g FROM generate_series(1, 40) g; "
-        "CREATE TABLE app_keys (id int PRIMARY KEY); "
-        "INSERT INTO app_keys SELECT generate_series(1, 5);")
 MORE = "INSERT INTO app_notes SELECT g, 'later ' || g FROM generate_series(41, 50) g;"
 NOW = "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
-DAMAGE = "DELETE FROM app_notes WHERE id > 30; DROP TABLE app_keys;"
-READ = "-c 'SELECT count(*) FROM app_notes' -c 'SELECT count(*) FROM app_keys'"
-DIR = "/var/backups/chatalot"
 REPO = f"{DIR}/pgbackrest"
-TIMER = "chatalot-db-backup-chatalot.timer"
-SERVICE = "chatalot-db-backup-chatalot.service"
 CONF = "/etc/pgbackrest/conf.d/chatalot-db.conf"
 LABELS = f"ls {REPO}/backup/chatalot | grep -E '^[0-9]{{8}}-[0-9]{{6}}F' || true"
 #: the backups pgBackRest itself counts (complete ones)
 INFO = ("runuser -u postgres -- pgbackrest --stanza=chatalot info | "
         "grep -E '(full|diff|incr) backup: ' || true")
-DATABASES = ("runuser -u postgres -- psql -XAt -d postgres "
-             "-c 'SELECT datname FROM pg_database ORDER BY 1'")
 SETTING = "runuser -u postgres -- psql -XAt -d postgres -c 'SHOW {}'"
 
 
