@@ -419,14 +419,20 @@ def restore_conf(workdir: str, port: int, minimums: dict[str, str]) -> str:
 
 def pgbackrest_restore_script(*, workdir: str, stanza: str, db_name: str, port: int,
                               label: str | None, target_time: str | None, pg_ctl: str,
-                              pg_dump: str, psql: str, minimums: dict[str, str]) -> str:
+                              pg_dump: str, psql: str, minimums: dict[str, str],
+                              live_major: int | None = None,
+                              other_bindirs: tuple[str, ...] = (),
+                              other_package: str = "") -> str:
     """Root shell: the pgBackRest backup `label` (None: the one pgBackRest picks for
     `target_time`) restored into `workdir`/cluster (only `db_name` of the user databases),
     recovered to the end of that backup or to `target_time` (the live server's current WAL
     switched and archived first, by `pgbackrest check`) and promoted, started on a
     socket in a folder of its own only, and `db_name` dumped to `workdir`/restored.dump; the
     cluster then stopped and removed (on failure, `workdir` entirely). Prints
-    `dump PATH`. Pure."""
+    `dump PATH`. A backup of another major than `live_major` (taken before a major
+    upgrade) is started with that major's pg_ctl, the first found in `other_bindirs`
+    (`{major}` standing for it; install `other_package` says how to get it when none is
+    there); `pg_dump` and `psql` stay the live major's, which read older servers. Pure."""
     w = sh(workdir)
     cluster, dump = f"{workdir}/cluster", f"{workdir}/restored.dump"
     opts = [f"--stanza={stanza}", "--log-level-console=warn", f"--pg1-path={cluster}",
@@ -448,8 +454,9 @@ def pgbackrest_restore_script(*, workdir: str, stanza: str, db_name: str, port: 
         "set -eu", "cd /", "umask 077",
         f"w={w}",
         "started= sock=",
+        f"ctl={sh(pg_ctl)}",
         "finish() { rc=$?; if [ -n \"$started\" ]; then "
-        f"{as_pg} {sh(pg_ctl)} -D \"$w/cluster\" -m immediate -w stop >/dev/null 2>&1 || true; fi; "
+        f"{as_pg} \"$ctl\" -D \"$w/cluster\" -m immediate -w stop >/dev/null 2>&1 || true; fi; "
         "if [ -n \"$sock\" ]; then rm -rf \"$sock\"; fi; "
         "if [ $rc != 0 ]; then rm -rf \"$w\"; else rm -rf \"$w/cluster\"; fi; }",
         "trap finish EXIT",
@@ -459,6 +466,7 @@ def pgbackrest_restore_script(*, workdir: str, stanza: str, db_name: str, port: 
         *([f"{as_pg} pgbackrest --stanza={sh(stanza)} --log-level-console=warn check"]
           if target_time is not None else []),  # the live WAL up to now, switched and archived
         f"{as_pg} pgbackrest {sh(*opts)} restore",
+        *_other_major_lines(live_major, other_bindirs, other_package),
     ]
     for path, text in files.items():
         lines.append(f"{as_pg} sh -c 'cat > \"$1\"' restore {sh(path)} <<'CHATALOT_EOF'\n"
@@ -466,25 +474,51 @@ def pgbackrest_restore_script(*, workdir: str, stanza: str, db_name: str, port: 
     lines += [
         f"opts={sh(start_opts)}\" -c unix_socket_directories=$sock\"",
         "started=yes",
-        f"if ! {as_pg} {sh(pg_ctl)} -D \"$w/cluster\" -l \"$w/restore.log\" -w -t 86400 "
+        f"if ! {as_pg} \"$ctl\" -D \"$w/cluster\" -l \"$w/restore.log\" -w -t 86400 "
         '-o "$opts" start >/dev/null; then '
         "echo 'the restored cluster did not start: its log says:' >&2; "
         "tail -n 8 \"$w/restore.log\" >&2; exit 1; fi",
         # started means consistent, not recovered: wait for the promotion (or its failure)
         f"until [ \"$({as_pg} {sh(psql)} -XAt -h \"$sock\" -p {port} -d postgres "
         "-c 'SELECT pg_is_in_recovery()' 2>/dev/null)\" = f ]; do "
-        f"if ! {as_pg} {sh(pg_ctl)} -D \"$w/cluster\" status >/dev/null 2>&1; then "
+        f"if ! {as_pg} \"$ctl\" -D \"$w/cluster\" status >/dev/null 2>&1; then "
         "echo 'the restored cluster stopped while recovering: its log says:' >&2; "
         "tail -n 8 \"$w/restore.log\" >&2; exit 1; fi; sleep 0.2; done",
         f"{as_pg} {sh(pg_dump)} --format=custom -h \"$sock\" -p {port} -d {sh(db_name)} "
         f"-f {sh(dump)}",
-        f"{as_pg} {sh(pg_ctl)} -D \"$w/cluster\" -m fast -w stop >/dev/null",
+        f"{as_pg} \"$ctl\" -D \"$w/cluster\" -m fast -w stop >/dev/null",
         "started=",
         "grep -h -E 'recovery stopping|last completed transaction|redo done' "
         "\"$w/restore.log\" | sed 's/^/log /' || true",
         f"echo dump {sh(dump)}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _with_major(text: str) -> str:
+    """`text` as one shell word, each `{major}` in it the restored cluster's ($v)."""
+    return '"$v"'.join(sh(part) if part else "" for part in text.split("{major}"))
+
+
+def _other_major_lines(live_major: int | None, bindirs: tuple[str, ...],
+                       package: str) -> list[str]:
+    """Shell (pgbackrest_restore_script): `ctl` set to the pg_ctl of the restored
+    cluster's major when it is not `live_major`."""
+    if live_major is None or not bindirs:
+        return []
+    looked = ", ".join(bindirs)
+    missing = (f"the backup is of PostgreSQL {{major}} (this host's server is {live_major}): "
+               f"its restore needs {{major}}'s pg_ctl, which is not in {looked}; install "
+               f"{package or 'that major'} and restore again. Nothing was changed")
+    dirs = " ".join(_with_major(b) for b in bindirs)
+    return [
+        'v=$(cat "$w/cluster/PG_VERSION")',
+        'case "$v" in ""|*[!0-9]*) echo "the restored cluster has no PG_VERSION" >&2; '
+        "exit 1;; esac",
+        f'if [ "$v" != {int(live_major)} ]; then ctl=; for b in {dirs}; do '
+        'if [ -x "$b/pg_ctl" ]; then ctl=$b/pg_ctl; break; fi; done; '
+        f'if [ -z "$ctl" ]; then echo {_with_major(missing)} >&2; exit 1; fi; fi',
+    ]
 
 
 def size_text(n: int) -> str:

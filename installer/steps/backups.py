@@ -438,7 +438,9 @@ class RestoreBackup(Step):
             workdir=workdir, stanza=backups.STANZA, db_name=c.db_name, port=c.pg_port,
             label=chosen.path if chosen is not None else None, target_time=self.target_time,
             pg_ctl=ctx.strategy.client("pg_ctl"), pg_dump=ctx.strategy.client("pg_dump"),
-            psql=ctx.strategy.psql(), minimums=minimums)
+            psql=ctx.strategy.psql(), minimums=minimums, live_major=ctx.strategy.major,
+            other_bindirs=ctx.strategy.other_major_bindirs,
+            other_package=ctx.strategy.other_major_package)
         r = ctx.t.run(script, become="root", timeout=None)
         dump = next((ln[5:] for ln in r.stdout.splitlines() if ln.startswith("dump ")), "")
         if not r.ok or not dump:

@@ -24,8 +24,9 @@ pgbackrest shows the files it would write and writes none.
 
 A major upgrade (debian13 with bookworm's PostgreSQL 15, as a host upgraded from Debian 12
 keeps it): `chatalot-db upgrade --to 17` rewrites our stanza's configuration for the new
-cluster, runs `stanza-upgrade` and takes the new cluster's first full backup; a point in
-time after the upgrade then restores on 17.
+cluster, runs `stanza-upgrade` and takes the new cluster's first full backup; a backup
+taken on 15 before the upgrade restores (its cluster started with 15's programs) into a
+database of the live 17, and a point in time after the upgrade restores on 17.
 
 Needs root and the test bed: CI runs it.
 """
@@ -304,6 +305,8 @@ def upgraded(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
         inv = inventory(bed, tmp / "plain.ini", {host: "root"}, backup="pgbackrest")
         runs["provision"] = run_apply(pinned, tmp / "provision.json")
         sh(APP + f'-c "{ROWS}"')
+        runs["backup-15"] = run_reported("backup", pinned, tmp / "backup-15.json")
+        seen["label-15"] = sh(f"readlink {REPO}/backup/chatalot/latest").strip()
         runs["upgrade"] = run_reported("upgrade", inv, tmp / "upgrade.json", "--to", "17")
         seen["info"] = sh("runuser -u postgres -- pgbackrest --stanza=chatalot info")
         sh(APP + f'-c "{MORE}"')
@@ -313,6 +316,11 @@ def upgraded(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
                                     "latest", "--time", seen["time"], "--to-db", "chatalot_pitr")
         seen["pitr"] = sh("runuser -u postgres -- psql -XAt -p 5432 -d chatalot_pitr "
                           "-c 'SHOW server_version_num' " + READ)
+        # a backup from before the upgrade: its cluster starts with 15's programs
+        runs["before"] = run_reported("restore", inv, tmp / "before.json", host, "--from",
+                                      seen["label-15"], "--to-db", "chatalot_before")
+        seen["before"] = sh("runuser -u postgres -- psql -XAt -p 5432 -d chatalot_before "
+                            "-c 'SHOW server_version_num' " + READ)
         seventeen = inventory(bed, tmp / "seventeen.ini", {host: "root"}, pg_version="17",
                               backup="pgbackrest")
         runs["rerun"] = run_apply(seventeen, tmp / "rerun.json")
@@ -334,6 +342,18 @@ def test_an_upgrade_upgrades_the_stanza_and_takes_a_full_backup(upgraded: dict[s
     info = upgraded["seen"]["info"]
     assert "status: ok" in info and "db (current)" in info, info
     assert info.count("full backup: ") == 2, info  # 15's first one, and 17's
+
+
+def test_a_backup_from_before_the_upgrade_restores_into_17(upgraded: dict[str, Any]) -> None:
+    p, _ = upgraded["runs"]["backup-15"]
+    assert p.returncode == 0, p.stdout + p.stderr
+    p, doc = upgraded["runs"]["before"]
+    assert p.returncode == 0, p.stdout + p.stderr
+    reason = {s["name"]: s for s in doc["hosts"][upgraded["host"]]["steps"]}[
+        "restore a backup"]["reason"]
+    assert upgraded["seen"]["label-15"] in reason, reason
+    version, notes, keys = upgraded["seen"]["before"].split()
+    assert version.startswith("17") and (notes, keys) == ("40", "5")
 
 
 def test_a_point_in_time_after_the_upgrade_restores_on_17(upgraded: dict[str, Any]) -> None:

@@ -391,12 +391,15 @@ def test_restore_conf(minimums: dict[str, str], expected: dict[str, str]) -> Non
 
 
 def _restore_script(label: str | None, target_time: str | None, workdir: str = WORKDIR,
+                    live_major: int | None = None, other_bindirs: tuple[str, ...] = (),
                     **programs: str) -> str:
     return backups.pgbackrest_restore_script(
         workdir=workdir, stanza=STANZA, db_name=DB, port=5499, label=label,
         target_time=target_time, pg_ctl=programs.get("pg_ctl", "/usr/lib/postgresql/15/bin/pg_ctl"),
         pg_dump=programs.get("pg_dump", "/usr/lib/postgresql/15/bin/pg_dump"),
-        psql=programs.get("psql", "/usr/lib/postgresql/15/bin/psql"), minimums=MINIMUMS)
+        psql=programs.get("psql", "/usr/lib/postgresql/15/bin/psql"), minimums=MINIMUMS,
+        live_major=live_major, other_bindirs=other_bindirs,
+        other_package="postgresql-{major}" if other_bindirs else "")
 
 
 def _restore_argv(script: str) -> list[str]:
@@ -469,7 +472,7 @@ backup)
         *) label=20261202-030000F_20261203-030000I ;; esac
     mkdir -p "$d/$label"; ln -sfn "$label" "$d/latest" ;;
 restore) [ "${FAKE_RESTORE_RC:-0}" = 0 ] || exit "$FAKE_RESTORE_RC"
-    echo 15 > "$pg/PG_VERSION" ;;
+    echo "${FAKE_PG_VERSION:-15}" > "$pg/PG_VERSION" ;;
 info) printf '%s\\n' "$FAKE_INFO" ;;
 esac""",
         "pg_ctl": """\
@@ -570,6 +573,47 @@ def test_a_restore_failing_once_started_stops_the_cluster(tmp_path: Path,
     assert pg_ctl == ["start", "stop"]  # started, then stopped (immediate) by the trap
     (stop,) = [c for c in _calls(tmp_path) if c.startswith("pg_ctl") and c.endswith(" stop")]
     assert "-m immediate" in stop
+
+
+OTHER_MAJOR_CASES = {
+    # (the restored cluster's major, whether the other major's pg_ctl is installed,
+    #  which pg_ctl starts and stops it: None when the restore stops before starting)
+    "the live major: its own pg_ctl": ("17", False, "pg_ctl"),
+    "a backup from before the upgrade: 15's pg_ctl": ("15", True, "pg_ctl15"),
+    "15's programs removed: a clear error, nothing started": ("15", False, None),
+}
+
+
+@pytest.mark.parametrize(("version", "installed", "used"), OTHER_MAJOR_CASES.values(),
+                         ids=OTHER_MAJOR_CASES.keys())
+def test_a_backup_of_another_major_starts_with_that_majors_pg_ctl(
+        tmp_path: Path, version: str, installed: bool, used: str | None) -> None:
+    bin_dir = _fake_bin(tmp_path)
+    pattern = f"{tmp_path}/old dirs/{{major}}/bin"
+    if installed:  # the fake pg_ctl, logging under another name
+        old = Path(pattern.format(major=version))
+        old.mkdir(parents=True)
+        (old / "pg_ctl").write_text((bin_dir / "pg_ctl").read_text().replace(
+            'echo "pg_ctl ', 'echo "pg_ctl15 ', 1))
+        (old / "pg_ctl").chmod(0o755)
+    work = tmp_path / "restore-x"
+    script = _restore_script(FULL, None, str(work), live_major=17,
+                             other_bindirs=("/nonexistent/{major}", pattern),
+                             pg_ctl=str(bin_dir / "pg_ctl"), pg_dump=str(bin_dir / "pg_dump"),
+                             psql=str(bin_dir / "psql"))
+    r = _run_sh(script, _env(tmp_path, bin_dir, FAKE_PG_VERSION=version))
+    ctls = [c.split()[0] for c in _calls(tmp_path) if c.startswith("pg_ctl")]
+    if used is None:
+        assert r.returncode != 0 and "dump " not in r.stdout
+        assert r.stderr.strip() == (
+            "the backup is of PostgreSQL 15 (this host's server is 17): its restore needs "
+            f"15's pg_ctl, which is not in /nonexistent/15, {pattern.format(major=15)}; install "
+            "postgresql-15 and restore again. Nothing was changed")
+        assert ctls == [] and not work.exists()
+        return
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == f"dump {work}/restored.dump"
+    assert set(ctls) == {used} and len(ctls) >= 2  # started and stopped by the same one
 
 
 # -- the scheduled backup script -------------------------------------------------------------------

@@ -43,6 +43,8 @@ class ArchStrategy(DataDirStrategy):
     family: ClassVar[str] = "arch"
     #: pgBackRest is in the AUR only
     pgbackrest_package: ClassVar[str | None] = None
+    other_major_bindirs: ClassVar[tuple[str, ...]] = ("/opt/pgsql-{major}/bin",)
+    other_major_package: ClassVar[str] = "postgresql-old-upgrade (the previous major only)"
     label: ClassVar[str] = "Arch"
 
     def packages(self) -> list[str]:

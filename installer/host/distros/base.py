@@ -248,6 +248,12 @@ class Strategy(ABC):
         """A client program of the managed major (vacuumdb, pg_dump), as psql() is."""
         return program
 
+    #: where another major's server programs (pg_ctl) may be, `{major}` standing for it, and
+    #: the package that brings them: for a cluster restored from a backup taken before a
+    #: major upgrade
+    other_major_bindirs: ClassVar[tuple[str, ...]] = ()
+    other_major_package: ClassVar[str] = "that major's server package"
+
     def upgrade_plan(self, old: Cluster, to: int, *, link: bool) -> UpgradePlan:
         """The plan that moves `old` (the cluster holding the app's database) to major
         `to`; `link`: pg_upgrade's --link (no copy: the old cluster cannot start again

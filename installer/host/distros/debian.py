@@ -132,6 +132,9 @@ class DebianStrategy(Strategy):
     def client(self, program: str) -> str:
         return f"/usr/lib/postgresql/{self.major}/bin/{program}" if self.major else program
 
+    other_major_bindirs: ClassVar[tuple[str, ...]] = ("/usr/lib/postgresql/{major}/bin",)
+    other_major_package: ClassVar[str] = "postgresql-{major}"
+
     # layout --------------------------------------------------------------
     @property
     def conf_dir(self) -> str:

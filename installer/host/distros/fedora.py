@@ -72,6 +72,11 @@ class FedoraStrategy(DataDirStrategy):
     ids: ClassVar[frozenset[str]] = frozenset({"fedora", *EL_IDS})
     family: ClassVar[str] = "fedora"
     label: ClassVar[str] = "Fedora/RHEL"
+    other_major_bindirs: ClassVar[tuple[str, ...]] = (
+        "/usr/pgsql-{major}/bin", "/usr/lib64/pgsql/postgresql-{major}/bin",
+        "/usr/lib/pgsql/postgresql-{major}/bin")
+    other_major_package: ClassVar[str] = ("postgresql{major}-server (PGDG), or postgresql-upgrade "
+                                          "(the previous major only)")
 
     # -- which release -------------------------------------------------------
     def release(self) -> int | None:
