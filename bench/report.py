@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from installer.fleet.rollout import DEFAULT_FORKS
+
 TOOLS = ("ours", "ansible", "floor")
 Figures = dict[str, dict[str, Any]]
 
@@ -412,7 +414,7 @@ def control_side_lines(control: list[dict[str, Any]], cores: int, hosts: int = 1
 
 def forks_lines(figures: Figures, control: list[dict[str, Any]], cores: int,
                 fleets: Sequence[int], rtts: Sequence[int], hosts: int = 1000,
-                default_forks: int = 5) -> list[str]:
+                default_forks: int = DEFAULT_FORKS) -> list[str]:
     """Our no-op on `hosts` hosts, from the measured figures: at the default --forks, the
     hosts go in waves of `default_forks`, each as long as one host's no-op (the smallest
     fleet's wall time at that RTT); with more forks the waves shorten until this machine's

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from installer.fleet.inventory.vault import VaultSecret
-from installer.fleet.rollout import SerialItem
+from installer.fleet.rollout import DEFAULT_FORKS, SerialItem
 from installer.fleet.vaultpass import read_vault_secrets
 
 INVENTORY_HELP = ("Ansible inventory (INI, or YAML: .yml/.yaml/.json), with its group_vars/ and "
@@ -39,8 +39,8 @@ def add_target_options(p: argparse.ArgumentParser, *, inventory: str = INVENTORY
                        help=f"{scope}print the hosts the run would work on, in run order (its "
                        "--serial batches too), and exit; no host is contacted")
     if forks is not None:
-        p.add_argument("-f", "--forks", type=int, default=5, metavar="N",
-                       help=f"{scope}hosts {forks} at once (default: 5)")
+        p.add_argument("-f", "--forks", type=int, default=DEFAULT_FORKS, metavar="N",
+                       help=f"{scope}hosts {forks} at once (default: {DEFAULT_FORKS})")
     if json is not None:
         p.add_argument("--json", metavar="FILE", help=f"{scope}{json}")
     p.add_argument("--accept-new-host-keys", action="store_true",

@@ -11,6 +11,7 @@ from typing import Any
 
 from installer.errors import ChatalotError, UnreachableError, UsageError
 from installer.fleet.inventory.vault import VaultSecret
+from installer.fleet.rollout import DEFAULT_FORKS
 from installer.fleet.runner import RunOptions, make_transport
 from installer.transport.base import Transport
 
@@ -130,7 +131,7 @@ class Connection:
 
 
 def connect_all(hosts: Mapping[str, dict[str, Any]], *, accept_new_host_keys: bool,
-                forks: int = 5, become_password: str | None = None) -> list[Connection]:
+                forks: int = DEFAULT_FORKS, become_password: str | None = None) -> list[Connection]:
     """Connect to every host at once (at most `forks` at a time), in inventory order;
     `become_password` goes to sudo as apply's (-K)."""
     opts = RunOptions(accept_new_host_keys=accept_new_host_keys,

@@ -39,7 +39,7 @@ from installer.fleet.report import (
     HostReport,
     StepRecord,
 )
-from installer.fleet.rollout import SerialItem, StopPolicy, split_batches
+from installer.fleet.rollout import DEFAULT_FORKS, SerialItem, StopPolicy, split_batches
 from installer.steps.base import HostContext, MachineClaims, Status, Step, StepResult
 from installer.transport.base import Transport
 from installer.transport.local import LocalTransport
@@ -55,7 +55,7 @@ HOST_LOCK = "/run/lock/chatalot-db.lock"
 class RunOptions:
     check: bool = False
     diff: bool = False
-    forks: int = 5
+    forks: int = DEFAULT_FORKS
     accept_new_host_keys: bool = False
     become_password: str | None = None
     connect_timeout: float = 15.0

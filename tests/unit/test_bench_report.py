@@ -91,7 +91,8 @@ def test_forks_lines_model_waves_until_the_cores_are_busy() -> None:
     control = [{"tool": "ours", "kind": "noop", "fleet": 1, "cpu_per_host": 0.3},
                {"tool": "ours", "kind": "noop", "fleet": 32, "cpu_per_host": 0.05},
                {"tool": "ansible", "kind": "noop", "fleet": 32, "cpu_per_host": 2.0}]
-    lines = report.forks_lines(figures, control, cores=2, fleets=[1, 32], rtts=[0, 50])
+    lines = report.forks_lines(figures, control, cores=2, fleets=[1, 32], rtts=[0, 50],
+                               default_forks=5)
     assert "our CPU 0.050 s per host on 2 cores" in lines[0]  # the largest fleet's
     # 0 ms: 200 waves of 0.5 s; 2 cores x 0.5 s / 0.05 s = 20 forks, 50 waves = 25 s, CPU 25 s
     assert lines[1] == ("  at   0 ms: --forks 5 (the default) 100 s; --forks 20 25 s (beyond "

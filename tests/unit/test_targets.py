@@ -82,10 +82,10 @@ def test_every_host_command_lists_the_shared_options(
 
 
 def test_forks_help_says_what_each_command_does_at_once() -> None:
-    assert _helps(["apply"])["-f"] == "hosts provisioned at once (default: 5)"
-    assert _helps(["verify"])["-f"] == "hosts connected to at once (default: 5)"
-    assert _helps(["status"])["-f"] == "hosts read at once (default: 5)"
-    assert _helps(["migrate", "run"])["-f"] == "with -i: hosts worked on at once (default: 5)"
+    assert _helps(["apply"])["-f"] == "hosts provisioned at once (default: 20)"
+    assert _helps(["verify"])["-f"] == "hosts connected to at once (default: 20)"
+    assert _helps(["status"])["-f"] == "hosts read at once (default: 20)"
+    assert _helps(["migrate", "run"])["-f"] == "with -i: hosts worked on at once (default: 20)"
     assert _helps(["apply"])["-i"] == _helps(["verify"])["-i"] == _helps(["psql"])["-i"] \
         == targets.INVENTORY_HELP
 
