@@ -91,3 +91,27 @@ def test_bench_smoke_writes_every_figure_and_every_run_succeeds(tmp_path: Path) 
     for kind in ("fresh", "noop"):
         steps = data["ours_steps"][kind]
         assert steps and all(isinstance(s["seconds"], float | int) for s in steps)
+
+
+def test_the_chart_draws_every_fleet_and_the_latency_runs_dashed(tmp_path: Path) -> None:
+    """bench/chart.py (matplotlib, in bench/.venv: built or taken from its cache here) on a
+    run of two fleets at 0 and 50 ms: the no-op panel has a dashed line per tool at 50 ms,
+    the fresh panel (fresh runs at 0 ms only) none."""
+    from bench.venv import ensure_venv
+
+    python = ensure_venv(ROOT / "bench", Path("/var/cache/chatalot-bench"), print) / "bin/python"
+    figures = {tool: {"fresh_1": 10.0 + i, "fresh_8": 40.0 + i, "noop_1": 0.5 + i,
+                      "noop_8": 1.0 + i, "noop_1@50ms": 1.0 + i, "noop_8@50ms": 1.5 + i}
+               for i, tool in enumerate(TOOLS)}
+    data = {"config": {"fleets": [1, 8], "rtts_ms": [0, 50]}, "figures": figures,
+            "started": "2026-12-03T00:00:00", "load": {}}
+    src, png = tmp_path / "run.json", tmp_path / "run.png"
+    src.write_text(json.dumps(data))
+    done = subprocess.run([str(python), str(ROOT / "bench" / "chart.py"), str(src), str(png)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "fresh: chatalot-db", "fresh: Ansible", "fresh: shell floor",
+        "noop: chatalot-db", "noop: chatalot-db, 50 ms RTT", "noop: Ansible",
+        "noop: Ansible, 50 ms RTT", "noop: shell floor", "noop: shell floor, 50 ms RTT"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
