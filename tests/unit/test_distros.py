@@ -452,6 +452,18 @@ def test_psql_is_the_servers_own_binary(sample: str, pg_version: int | None, sys
     assert s.psql() == psql
 
 
+@pytest.mark.parametrize(("sample", "pg_version", "pg_ctl"), [
+    ("debian12", None, "/usr/lib/postgresql/15/bin/pg_ctl"),
+    ("debian12", 17, "/usr/lib/postgresql/17/bin/pg_ctl"),
+    ("fedora40", None, "pg_ctl"),  # /usr/bin, in PATH (the backup units name no folder)
+    ("rocky9", 16, "/usr/pgsql-16/bin/pg_ctl"),  # PGDG: not in PATH, never linked there
+    ("arch", None, "pg_ctl"),
+])
+def test_client_programs_of_the_managed_major(sample: str, pg_version: int | None,
+                                              pg_ctl: str) -> None:
+    assert strategy(sample, pg_version=pg_version).client("pg_ctl") == pg_ctl
+
+
 def test_debian_psql_before_the_major_is_known_is_the_one_in_path() -> None:
     s = strategy("debian12")
     s.major = None

@@ -33,6 +33,12 @@ class DataDirStrategy(Strategy):
     def psql(self) -> str:
         return f"{self.bindir()}/psql"
 
+    def client(self, program: str) -> str:
+        # PGDG's /usr/pgsql-N/bin is not in PATH (pg_ctl is never linked into /usr/bin); the
+        # distribution's /usr/bin is, and stays PATH's (the backup units name no folder)
+        b = self.bindir()
+        return program if b == "/usr/bin" else f"{b}/{program}"
+
     def hba_path(self) -> str:
         return f"{self.data_dir()}/pg_hba.conf"
 
