@@ -6,9 +6,11 @@ the `backup` variable)."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from installer.commands.rollout import add_rollout_options, run_rollout
 from installer.commands.targets import (
@@ -25,7 +27,7 @@ from installer.fleet.report import exit_code, write_json
 from installer.fleet.runner import RunOptions, run_fleet
 from installer.sqltext import validate_identifier
 from installer.steps.access import AppDatabase, LoginCheck, SchemaGrants
-from installer.steps.backups import ListBackups, RestoreBackup, TakeBackup
+from installer.steps.backups import FetchBackups, ListBackups, RestoreBackup, TakeBackup
 from installer.steps.base import Step
 from installer.steps.host import GatherFacts
 
@@ -41,8 +43,24 @@ backup=pgbackrest: a pgBackRest backup into the stanza's repository (--type: ful
 diff, incr; auto, the default, as the schedule chooses: full when there is none from the
 last 6.5 days, else differential); pgBackRest's retention then applies.
 
-Backups on the host's disk die with it: copy backup_dir off the host (rsync, restic,
-borg) on a schedule of your own.
+Backups on the host's disk die with it: copy them off the host, with `chatalot-db
+backups --fetch DIR` (from a schedule of your own) or rsync, restic, borg.
+"""
+
+_BACKUPS = """\
+List the backups of the app database on each host, newest first: time, age, size, kind,
+and path (or pgBackRest label). The dumps in backup_dir (scheduled, manual,
+before-migration, before-upgrade, before-restore, uploaded) and, with backup=pgbackrest,
+the stanza's backups (pgbackrest-full, -diff, -incr; size in the repository).
+
+--fetch DIR copies the dumps off the hosts, to DIR/HOST/ on this machine, over the run's
+SSH connection: each written to a hidden .partial file, its sha256 checked against the
+host's, then named (0600, in 0700 folders). A dump already there is not copied again, a
+different file of the same name is left alone, and nothing is removed, here or on the
+host: run it from cron as often as you like, and prune DIR yourself. A pgBackRest
+repository is not copied file by file (use pgBackRest's own repo options, or rsync).
+`restore HOST --upload DIR/HOST/FILE` restores one of these on any host, the same one or
+a new one that replaces it.
 """
 
 _RESTORE = """\
@@ -53,6 +71,12 @@ live database is not touched. With --in-place, that restored copy then replaces 
 database: after a dump of the live one (DB-TIME-before-restore.dump), the app's sessions
 are ended, the live database is renamed to DB_replaced_TIME (kept) and the copy takes its
 name. A backup that cannot be read to its end fails before anything is created.
+
+--upload FILE restores a custom-format dump from this machine instead, such as one that
+`backups --fetch` copied off a host that is gone: it is sent over the SSH connection into
+backup_dir as DB-TIME-uploaded.dump (checked by sha256 and read to its end by pg_restore
+before it takes that name; kept afterwards, listed by `backups`), then restored as above.
+On a new host, run `apply` first: it creates the empty database a restore replaces.
 
 With backup=pgbackrest, --from names a pgBackRest backup by its label (or latest), and
 --time 'YYYY-MM-DD HH:MM:SS' (UTC unless an offset such as +02:00 is given) restores the
@@ -73,22 +97,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_rollout_options(b)
     b.set_defaults(func=cmd_backup)
 
-    ls = sub.add_parser("backups", help="list the app database's backups on each host",
-                        description="List the backups of the app database on each host, "
-                        "newest first: time, age, size, kind, and path (or pgBackRest label). "
-                        "The dumps in backup_dir (scheduled, manual, before-migration, "
-                        "before-upgrade, before-restore) and, with backup=pgbackrest, the "
-                        "stanza's backups (pgbackrest-full, -diff, -incr; size in the "
-                        "repository).")
+    ls = sub.add_parser("backups", help="list the app database's backups on each host "
+                        "(--fetch: copy them to this machine)", description=_BACKUPS,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_target_options(ls, forks="read", json="write a machine-readable report to FILE")
+    ls.add_argument("--fetch", metavar="DIR", type=Path,
+                    help="copy each host's dumps to DIR/HOST/ on this machine (only those "
+                    "not there yet; checked by sha256)")
     ls.set_defaults(func=cmd_backups)
 
     r = sub.add_parser("restore", help="restore a backup (into a new database by default)",
                        description=_RESTORE, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("host", metavar="HOST", help="an inventory host (localhost without -i)")
     add_target_options(r, limit=False, json="write a machine-readable report to FILE")
-    r.add_argument("--from", dest="source", required=True, metavar="BACKUP",
-                   help="`latest`, or a backup's file name (or path) in backup_dir")
+    source = r.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from", dest="source", metavar="BACKUP",
+                        help="`latest`, or a backup's file name (or path) in backup_dir")
+    source.add_argument("--upload", metavar="FILE", type=Path,
+                        help="a dump on this machine (`backups --fetch` copied it, say): "
+                        "sent into the host's backup_dir as DB-TIME-uploaded.dump, checked, "
+                        "then restored")
     where = r.add_mutually_exclusive_group()
     where.add_argument("--to-db", metavar="NAME",
                        help="the new database to restore into (default: DB_restored_TIME)")
@@ -118,6 +146,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_backups(args: argparse.Namespace) -> int:
     if args.forks < 1:
         raise UsageError("--forks must be at least 1")
+    if args.fetch is not None and args.fetch.exists() and not args.fetch.is_dir():
+        raise UsageError(f"--fetch {args.fetch}: not a directory")
     if args.list_hosts:
         return list_hosts(args, "backups")
     become = become_password(args)
@@ -125,7 +155,8 @@ def cmd_backups(args: argparse.Namespace) -> int:
     found: dict[str, list[backups.BackupFile]] = {}
     display = Display(multi_host=len(hosts) > 1)
     reports = run_fleet(hosts, _options(args, become), display,
-                        steps=lambda: [GatherFacts(), ListBackups(found)])
+                        steps=lambda: [GatherFacts(), ListBackups(found)] + (
+                            [FetchBackups(found, args.fetch)] if args.fetch else []))
     for report in reports:
         report.notes.clear()
     now = time.time()
@@ -150,9 +181,35 @@ def listing(host: str, files: list[backups.BackupFile], now: float) -> str:
     return "\n".join(lines)
 
 
+def dump_to_upload(path: Path) -> str:
+    """The sha256 of `path`, a custom-format dump on this machine to send to a host;
+    UsageError (before any host is contacted) when it is not one."""
+    try:
+        with path.open("rb") as f:
+            if f.read(len(backups.DUMP_MAGIC)) != backups.DUMP_MAGIC:
+                raise UsageError(f"--upload {path}: not a custom-format pg_dump archive "
+                                 "(chatalot-db's dumps are; a plain SQL dump restores with "
+                                 "psql)")
+            digest = hashlib.sha256(backups.DUMP_MAGIC)
+            while data := f.read(1 << 20):
+                digest.update(data)
+    except IsADirectoryError:
+        raise UsageError(f"--upload {path}: a directory, not a dump file") from None
+    except OSError as e:
+        raise UsageError(f"--upload {path}: {e.strerror or e}") from None
+    return digest.hexdigest()
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     if args.to_db is not None:
         validate_identifier(args.to_db, "--to-db")
+    upload = None
+    if args.upload is not None:
+        if args.time is not None:
+            raise UsageError("--time restores from pgBackRest's archive on the host: it "
+                             "does not go with --upload")
+        upload = (args.upload, dump_to_upload(args.upload))
+        args.source = str(args.upload)
     if args.in_place and not args.yes and not sys.stdin.isatty():
         raise UsageError("--in-place replaces the live database: confirm with --yes "
                          "(stdin is not a terminal to ask on)")
@@ -170,7 +227,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         restore: list[Step] = [GatherFacts(), RestoreBackup(args.source, to_db=args.to_db,
                                                             in_place=args.in_place,
                                                             stamp=stamp,
-                                                            target_time=args.time)]
+                                                            target_time=args.time,
+                                                            upload=upload)]
         if args.in_place:  # the new live database as apply wants it, and the app's login
             restore += [AppDatabase(), SchemaGrants(), LoginCheck()]
         return restore

@@ -48,6 +48,10 @@ CRON_DIR = "/etc/cron.d"
 
 #: the dump kinds in a backup file's name: `DB-YYYYmmddTHHMMSSZ-KIND.dump`
 SCHEDULED, MANUAL, BEFORE_RESTORE = "scheduled", "manual", "before-restore"
+#: a dump sent from the control machine by `restore --upload` (never rotated)
+UPLOADED = "uploaded"
+#: what every custom-format pg_dump archive starts with
+DUMP_MAGIC = b"PGDMP"
 
 SCRIPT = """\
 #!/bin/sh
@@ -263,7 +267,8 @@ class BackupFile:
     """One dump in backup_dir, from its name and `stat`."""
 
     path: str
-    kind: str  # scheduled, manual, before-restore, before-migration, before-upgrade
+    kind: str  # scheduled, manual, before-restore, before-migration, before-upgrade,
+    # uploaded; or pgbackrest-full/-diff/-incr (path: the label)
     mtime: int
     size: int
 
@@ -277,13 +282,89 @@ def kind_of(name: str, db_name: str) -> str | None:
     if m is None or m["db"] != db_name:
         return None
     what = m["what"]
-    if what in (SCHEDULED, MANUAL, BEFORE_RESTORE):
+    if what in (SCHEDULED, MANUAL, BEFORE_RESTORE, UPLOADED):
         return what
     if what.startswith("before-upgrade-"):
         return "before-upgrade"
     if what.startswith("before-"):
         return "before-migration"
     return None
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    """What `backups --fetch` copies from one host: the dumps not yet on this machine;
+    those already there (same name and size: a dump never changes once it has its name);
+    those whose name is there with another size (left alone, never overwritten); and
+    the pgBackRest backups listed (a repository, not files to copy one by one)."""
+
+    fetch: list[BackupFile]
+    present: list[BackupFile]
+    differs: list[BackupFile]
+    pgbackrest: int
+
+
+def fetch_plan(files: list[BackupFile], local_sizes: dict[str, int]) -> FetchPlan:
+    """The plan for a host's `files` against the sizes of the dumps already in its local
+    folder, by file name. Pure."""
+    fetch: list[BackupFile] = []
+    present: list[BackupFile] = []
+    differs: list[BackupFile] = []
+    pgbr = 0
+    for f in files:
+        if f.kind.startswith("pgbackrest"):
+            pgbr += 1
+            continue
+        have = local_sizes.get(f.path.rsplit("/", 1)[-1])
+        (fetch if have is None else present if have == f.size else differs).append(f)
+    return FetchPlan(fetch, present, differs, pgbr)
+
+
+#: how a fetch's stderr carries the host's checksum of the file it sent
+_SHA_LINE = re.compile(r"^([0-9a-f]{64})  ", re.M)
+
+
+def fetch_command(path: str) -> str:
+    """Root shell: the dump's bytes on stdout, then its sha256 on stderr (fetch_sha)."""
+    q = sh(path)
+    return f"cd / && cat -- {q} && sha256sum -- {q} >&2"
+
+
+def fetch_sha(stderr: str) -> str | None:
+    """The sha256 fetch_command printed, or None. Pure."""
+    found = _SHA_LINE.findall(stderr)
+    return found[-1] if found else None
+
+
+def uploaded_name(db_name: str, stamp: str) -> str:
+    """The name `restore --upload` gives the dump it sends (a kind `backups` lists)."""
+    return f"{db_name}-{stamp}-{UPLOADED}.dump"
+
+
+def upload_script(backup_dir: str, name: str, sha256: str, pg_restore: str) -> str:
+    """Root shell, one round trip: stdin written to NAME.partial in backup_dir (made 0700,
+    postgres, if missing), its sha256 checked against what was sent, then read to its end
+    by pg_restore as postgres, and only then named NAME (0600, postgres): a cut or corrupt
+    upload never takes a dump's name. Prints `uploaded PATH SIZE`."""
+    d = backup_dir.rstrip("/") or "/"
+    final = f"{d}/{name}"
+    return "\n".join([
+        "set -eu", "cd /", "umask 077",
+        f"dir={sh(d)} final={sh(final)} part={sh(final + '.partial')} want={sh(sha256)}",
+        'if [ ! -d "$dir" ]; then mkdir -p "$dir"; chown postgres:postgres "$dir"; '
+        'chmod 0700 "$dir"; fi',
+        'if [ -e "$final" ]; then echo "$final exists already" >&2; exit 1; fi',
+        """trap 'rm -f -- "$part"' EXIT""",
+        'cat > "$part"',
+        'sum=$(sha256sum < "$part"); sum=${sum%% *}',
+        'if [ "$sum" != "$want" ]; then echo "the copy on the host has sha256 $sum, not '
+        '$want as sent: the transfer was cut short" >&2; exit 1; fi',
+        'chown postgres:postgres "$part"; chmod 0600 "$part"',
+        f'if ! runuser -u postgres -- {sh(pg_restore)} --list "$part" >/dev/null; then '
+        "echo 'pg_restore cannot read it to its end' >&2; exit 1; fi",
+        'mv "$part" "$final"', "trap - EXIT",
+        'echo "uploaded $final $(stat -c %s "$final")"',
+    ]) + "\n"
 
 
 #: the prefix of listing_script's line holding `pgbackrest info --output=json`

@@ -3,6 +3,10 @@ timer (or the cron entry) and backup_dir; or, with backup=none, no schedule."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
 from installer.desired import backups
 from installer.host.state import psql_command
 from installer.sqltext import quote_ident, quote_literal
@@ -277,7 +281,8 @@ def _require_database(ctx: HostContext) -> None:
     sql = ctx.server_answers()
     if not (sql or {}).get("database"):
         raise StepFailed(f"no database {ctx.config.db_name} on this host (port "
-                         f"{ctx.config.pg_port}): nothing to back up or restore")
+                         f"{ctx.config.pg_port}): nothing to back up or restore (a new host: run "
+                         "`chatalot-db apply` first, it creates the database)")
 
 
 class TakeBackup(Step):
@@ -342,6 +347,109 @@ class ListBackups(Step):
                   f"{backups.size_text(newest.size)})")
 
 
+class FetchBackups(Step):
+    """`chatalot-db backups --fetch DIR`: the host's dumps (as ListBackups found them)
+    copied to DIR/HOST/ on this machine, over the run's SSH connection. Each is written to
+    a hidden .partial file (0600, in 0700 folders), its sha256 compared with the host's,
+    and only then named; one already there (same name and size) is not copied again, one
+    of that name with another size is left alone, and nothing is ever removed."""
+
+    name = "fetch backups"
+
+    def __init__(self, found: dict[str, list[backups.BackupFile]], to: Path) -> None:
+        self.found, self.to = found, to
+
+    def run(self, ctx: HostContext) -> StepResult:
+        if "/" in ctx.name or ctx.name in (".", ".."):
+            raise StepFailed(f"{ctx.name!r} cannot name a folder in {self.to}")
+        dest = self.to / ctx.name
+        have = ({p.name: p.stat().st_size for p in dest.iterdir() if p.is_file()}
+                if dest.is_dir() else {})
+        plan = backups.fetch_plan(self.found.get(ctx.name, []), have)
+        notes = []
+        if plan.differs:
+            notes.append(f"left alone, another file of that name is in {dest}: "
+                         + ", ".join(_base(f.path) for f in plan.differs))
+        if plan.pgbackrest:
+            notes.append(f"the {plan.pgbackrest} pgBackRest backup(s) stay in the repository "
+                         f"{ctx.config.pgbackrest_repo} (copy it with pgBackRest's own "
+                         "repo options or rsync)")
+        if not plan.fetch:
+            what = (f"all {len(plan.present)} dump(s) already in {dest}" if plan.present
+                    else f"no dumps of {ctx.config.db_name} to fetch")
+            return ok("; ".join([what, *notes]))
+        _private_dirs(self.to, dest)
+        fetched, failed, total = [], [], 0
+        for f in plan.fetch:
+            try:
+                total += _fetch_one(ctx, f.path, dest / _base(f.path))
+                fetched.append(_base(f.path))
+            except StepFailed as e:
+                failed.append(str(e))
+        done = (f"fetched {len(fetched)} dump(s) ({backups.size_text(total)}) to {dest}"
+                + (f": {', '.join(fetched)}" if len(fetched) <= 3 else "")
+                + (f"; {len(plan.present)} already there" if plan.present else ""))
+        if failed:
+            raise StepFailed("; ".join([*failed, done, *notes]))
+        return changed("; ".join([done, *notes]))
+
+
+def _base(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _private_dirs(top: Path, dest: Path) -> None:
+    """`top` and `dest` made if missing, mode 0700 (the dumps hold the app's data)."""
+    for d in (top, dest):
+        if not d.is_dir():
+            d.mkdir(mode=0o700, parents=True)
+            d.chmod(0o700)
+
+
+def _fetch_one(ctx: HostContext, path: str, final: Path) -> int:
+    """One dump copied to `final` through a hidden .partial file, checked by sha256;
+    its size. StepFailed (nothing left behind) otherwise."""
+    part = final.with_name(f".{final.name}.partial")
+    digest, size = hashlib.sha256(), 0
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            def sink(data: bytes) -> None:
+                nonlocal size
+                out.write(data)
+                digest.update(data)
+                size += len(data)
+            r = ctx.t.stream(backups.fetch_command(path), sink=sink, become="root")
+        theirs = backups.fetch_sha(r.stderr)
+        if not r.ok or theirs is None:
+            raise StepFailed(f"{_base(path)} could not be read on the host: "
+                             f"{r.stderr.strip()[-300:] or 'no output'}")
+        if theirs != digest.hexdigest():
+            raise StepFailed(f"{_base(path)} arrived with sha256 {digest.hexdigest()}, the "
+                             f"host's is {theirs}: not kept")
+        os.replace(part, final)
+        return size
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def upload_dump(ctx: HostContext, local: Path, sha256: str, stamp: str) -> str:
+    """`local` (a custom-format dump on this machine) sent into backup_dir as
+    DB-STAMP-uploaded.dump, checked on the host (upload_script); its path there."""
+    c = ctx.config
+    name = backups.uploaded_name(c.db_name, stamp)
+    script = backups.upload_script(c.backup_dir, name, sha256,
+                                   ctx.strategy.client("pg_restore"))
+    with local.open("rb") as source:
+        r = ctx.t.stream(script, sink=lambda _: None, become="root", source=source)
+    # the sink drops stdout: the path is known, and the script says nothing else there
+    if not r.ok:
+        raise StepFailed(f"sending {local} to {c.backup_dir} failed: "
+                         f"{' / '.join(r.stderr.strip().splitlines()[-3:]) or 'no output'}; "
+                         "nothing was changed (no file left there)")
+    return f"{c.backup_dir.rstrip('/')}/{name}"
+
+
 #: the restored database's checks: statistics made (a restore has none), the ledger, then
 #: the exact rows of the five tables with the most rows
 CHECK_SQL = """\
@@ -398,13 +506,20 @@ class RestoreBackup(Step):
     name = "restore a backup"
 
     def __init__(self, source: str, *, to_db: str | None = None, in_place: bool = False,
-                 stamp: str = "", target_time: str | None = None) -> None:
+                 stamp: str = "", target_time: str | None = None,
+                 upload: tuple[Path, str] | None = None) -> None:
         self.source, self.to_db, self.in_place = source, to_db, in_place
         self.stamp, self.target_time = stamp, target_time
+        #: a dump on this machine and its sha256, sent to the host first
+        self.upload = upload
 
     def run(self, ctx: HostContext) -> StepResult:
         c = ctx.config
         _require_database(ctx)
+        if self.upload is not None:
+            local, sha256 = self.upload
+            path = upload_dump(ctx, local, sha256, self.stamp.upper())
+            return self._restore(ctx, path, f"{_base(path)} (uploaded from {local})")
         files = list_backups(ctx)
         if self.target_time is not None and c.backup != "pgbackrest":
             raise StepFailed(f"--time needs backup=pgbackrest (WAL archiving); this host has "
@@ -542,6 +657,7 @@ def swap_sql(live: str, restored: str, kept: str) -> str:
 
 __all__ = [
     "CHECK_SQL",
+    "FetchBackups",
     "ListBackups",
     "RestoreBackup",
     "ScheduleBackups",
@@ -550,5 +666,6 @@ __all__ = [
     "parse_checks",
     "pick_backup",
     "swap_sql",
+    "upload_dump",
     "wanted_schedule",
 ]

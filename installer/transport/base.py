@@ -13,9 +13,10 @@ import posixpath
 import shlex
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from installer.errors import CommandError, HostLockError
 from installer.transport.shell import sh
@@ -34,6 +35,22 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+
+#: the size of the pieces a stream reads and sends
+CHUNK = 1 << 16
+
+
+def chunks(preamble: bytes, source: BinaryIO | None) -> Iterator[bytes]:
+    """`preamble` (a sudo password's line, or nothing), then `source` read to its end in
+    CHUNK pieces: what a stream sends on stdin, never whole in memory."""
+    if preamble:
+        yield preamble
+    while source is not None:
+        data = source.read(CHUNK)
+        if not data:
+            return
+        yield data
 
 
 #: the host lock's exit codes (lock_script): cannot open the file; gave up waiting
@@ -157,6 +174,12 @@ class Transport(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection (if any)."""
 
+    def _stream(self, command: str, stdin: Iterable[bytes], sink: Callable[[bytes], None],
+                timeout: float | None) -> Result:
+        """Like `_exec`, stdin sent piece by piece and stdout's bytes handed to `sink` as
+        they arrive (Result.stdout stays empty)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot stream")
+
     def _spawn(self, command: str, stdin: bytes) -> HeldCommand:
         """Start `command` with /bin/sh -c, write `stdin` to it and keep its stdin open."""
         raise NotImplementedError(f"{type(self).__name__} cannot hold a long-running command")
@@ -210,6 +233,24 @@ class Transport(ABC):
         self.commands_run += 1
         log.debug("%s: run%s: %s", self.name, f" as {become}" if become else "", command)
         return self._exec(real, data, timeout)
+
+    def stream(
+        self,
+        command: str,
+        *,
+        sink: Callable[[bytes], None],
+        become: str | None = None,
+        source: BinaryIO | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        """Run a shell command whose stdout is binary and of any size (a dump fetched from
+        the host): its bytes go to `sink` as they come, and stdin is `source` read in
+        pieces (a dump sent to the host). Result.stdout is empty; never raises on a
+        non-zero exit."""
+        real, preamble = self.wrap(command, become)
+        self.commands_run += 1
+        log.debug("%s: stream%s: %s", self.name, f" as {become}" if become else "", command)
+        return self._stream(real, chunks(preamble, source), sink, timeout)
 
     def check(
         self,

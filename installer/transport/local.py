@@ -7,7 +7,10 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable, Iterable
+from typing import IO
 
 from installer.transport.base import HeldCommand, Result, Transport
 
@@ -34,6 +37,42 @@ class LocalTransport(Transport):
         except subprocess.TimeoutExpired as e:
             return Result(124, _text(e.stdout), _text(e.stderr) + f"\ntimed out after {timeout}s")
         return Result(p.returncode, _text(p.stdout), _text(p.stderr))
+
+    def _stream(self, command: str, stdin: Iterable[bytes], sink: Callable[[bytes], None],
+                timeout: float | None) -> Result:
+        p = subprocess.Popen(
+            ["/bin/sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
+        )
+        assert p.stdin is not None and p.stdout is not None and p.stderr is not None
+        err: list[bytes] = []
+        feeder = threading.Thread(target=_feed, args=(p.stdin, stdin), daemon=True)
+        drainer = threading.Thread(target=_drain, args=(p.stderr, err), daemon=True)
+        feeder.start()
+        drainer.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        fd = p.stdout.fileno()
+        try:
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    os.killpg(p.pid, signal.SIGTERM)
+                    p.wait()
+                    drainer.join(5)
+                    return Result(124, "", _text(b"".join(err)) + f"\ntimed out after {timeout}s")
+                ready, _, _ = select.select([fd], [], [], left)
+                if not ready:
+                    continue
+                data = os.read(fd, 1 << 16)
+                if not data:
+                    break
+                sink(data)
+            code = p.wait()
+            drainer.join()
+            return Result(code, "", _text(b"".join(err)))
+        finally:
+            p.stdout.close()
+            p.stderr.close()
 
     def _spawn(self, command: str, stdin: bytes) -> HeldCommand:
         p = subprocess.Popen(
@@ -97,6 +136,21 @@ class _LocalHeld(HeldCommand):
         for f in (self.p.stdout, self.p.stderr):
             if f is not None:
                 f.close()
+
+
+def _feed(pipe: IO[bytes], pieces: Iterable[bytes]) -> None:
+    """Write `pieces` to a command's stdin, then close it (it ended early: stop)."""
+    try:
+        for piece in pieces:
+            pipe.write(piece)
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        pipe.close()
+
+
+def _drain(pipe: IO[bytes], into: list[bytes]) -> None:
+    into.append(pipe.read())
 
 
 def _text(b: bytes | str | None) -> str:

@@ -16,7 +16,7 @@ import shlex
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -234,10 +234,26 @@ class SSHTransport(Transport):
         finally:
             chan.close()
 
-    def _drive(self, chan: paramiko.Channel, command: str, stdin: bytes | None,
-               timeout: float | None) -> Result:
+    def _stream(self, command: str, stdin: Iterable[bytes], sink: Callable[[bytes], None],
+                timeout: float | None) -> Result:
+        transport = self.conn.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise UnreachableError(f"connection to {self.name} is closed")
+        chan = self._open_session(transport)
+        try:
+            return self._drive(chan, command, stdin, timeout, sink)
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise UnreachableError(f"connection to {self.name} lost: {e}") from None
+        finally:
+            chan.close()
+
+    def _drive(self, chan: paramiko.Channel, command: str,
+               stdin: bytes | Iterable[bytes] | None, timeout: float | None,
+               sink: Callable[[bytes], None] | None = None) -> Result:
+        """Run `command` on `chan`: stdin (bytes, or pieces sent as they come) fed from a
+        thread, stdout collected (or handed to `sink` piece by piece), stderr drained."""
         chan.exec_command(f"/bin/sh -c {shlex.quote(command)}")
-        if stdin:
+        if stdin is not None and (not isinstance(stdin, bytes) or stdin):
             writer = threading.Thread(target=self._feed, args=(chan, stdin), daemon=True)
             writer.start()
         else:
@@ -267,7 +283,10 @@ class SSHTransport(Transport):
                     continue
                 if not data:
                     break  # EOF: all of stdout is in
-                out.append(data)
+                if sink is None:
+                    out.append(data)
+                else:
+                    sink(data)
         finally:
             done.set()
             drainer.join(5)
@@ -313,12 +332,14 @@ class SSHTransport(Transport):
             raise UnreachableError(f"connection to {self.name} lost: {e}") from None
 
     @staticmethod
-    def _feed(chan: paramiko.Channel, data: bytes) -> None:
+    def _feed(chan: paramiko.Channel, data: bytes | Iterable[bytes]) -> None:
         try:
-            chan.sendall(data)
-            chan.shutdown_write()
+            for piece in (data,) if isinstance(data, bytes) else data:
+                chan.sendall(piece)
         except (OSError, paramiko.SSHException, EOFError):
-            pass
+            pass  # the command sees its stdin end early (an upload's checksum then fails)
+        with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+            chan.shutdown_write()
 
     def close(self) -> None:
         with contextlib.suppress(OSError, paramiko.SSHException):

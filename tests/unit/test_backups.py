@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -214,6 +215,7 @@ def test_the_backup_script_parses_and_guards_its_output() -> None:
     ("chatalot-20261202T030000Z-before-restore.dump", "before-restore"),
     ("chatalot-20261202T030000Z-before-12.dump", "before-migration"),
     ("chatalot-20261202T030000Z-before-upgrade-15-to-17.dump", "before-upgrade"),
+    ("chatalot-20261202T030000Z-uploaded.dump", "uploaded"),
     ("chatalot_prod-20261202T030000Z-manual.dump", None),
     ("chatalot-20261202T030000Z-manual.dump.partial", None),
     ("chatalot-latest.dump", None),
@@ -260,6 +262,71 @@ def test_pick_backup_refuses(files: list[backups.BackupFile], source: str,
                              message: str) -> None:
     with pytest.raises(StepFailed, match=message.replace("(", r"\(")):
         pick_backup(files, source, "/d", "c")
+
+
+def _f(name: str, size: int, kind: str = "manual") -> backups.BackupFile:
+    return backups.BackupFile(f"/var/backups/chatalot/{name}", kind, 1, size)
+
+
+@pytest.mark.parametrize(("files", "local", "fetch", "present", "differs", "pgbr"), [
+    ([], {}, [], [], [], 0),
+    ([_f("a.dump", 10), _f("b.dump", 20)], {}, ["a.dump", "b.dump"], [], [], 0),
+    ([_f("a.dump", 10), _f("b.dump", 20)], {"a.dump": 10}, ["b.dump"], ["a.dump"], [], 0),
+    ([_f("a.dump", 10)], {"a.dump": 10, "z.dump": 5}, [], ["a.dump"], [], 0),
+    # another file of that name here: left alone, never overwritten
+    ([_f("a.dump", 10), _f("b.dump", 20)], {"a.dump": 11}, ["b.dump"], [], ["a.dump"], 0),
+    # a hidden .partial of an earlier cut fetch is not the dump: fetched again
+    ([_f("a.dump", 10)], {".a.dump.partial": 4}, ["a.dump"], [], [], 0),
+    # pgBackRest backups are a repository, not files to fetch
+    ([_f("20261202-030000F", 99, "pgbackrest-full"), _f("a.dump", 10)], {}, ["a.dump"], [],
+     [], 1),
+])
+def test_fetch_plan(files: list[backups.BackupFile], local: dict[str, int], fetch: list[str],
+                    present: list[str], differs: list[str], pgbr: int) -> None:
+    plan = backups.fetch_plan(files, local)
+    names = [[f.path.rsplit("/", 1)[1] for f in part]
+             for part in (plan.fetch, plan.present, plan.differs)]
+    assert names == [fetch, present, differs] and plan.pgbackrest == pgbr
+
+
+@pytest.mark.parametrize(("stderr", "sha"), [
+    ("a" * 64 + "  /d/x.dump\n", "a" * 64),
+    ("warning: something\n" + "0123456789abcdef" * 4 + "  /d/x y.dump\n",
+     "0123456789abcdef" * 4),
+    ("cat: /d/x.dump: No such file or directory\n", None),
+    ("A" * 64 + "  /d/x.dump\n", None),
+    ("a" * 63 + "  /d/x.dump\n", None),
+])
+def test_fetch_sha(stderr: str, sha: str | None) -> None:
+    assert backups.fetch_sha(stderr) == sha
+
+
+def test_the_fetch_command_sends_the_bytes_then_the_checksum(tmp_path: Path) -> None:
+    """Run for real on this machine: stdout is the file, stderr its sha256 (a name with a
+    space and a quote is quoted)."""
+    f = tmp_path / "it's a.dump"
+    f.write_bytes(b"PGDMP\x00\xff" * 1000)
+    r = subprocess.run(["sh", "-c", backups.fetch_command(str(f))], capture_output=True,
+                       check=False)
+    assert r.returncode == 0 and r.stdout == f.read_bytes()
+    assert backups.fetch_sha(r.stderr.decode()) == hashlib.sha256(f.read_bytes()).hexdigest()
+    r = subprocess.run(["sh", "-c", backups.fetch_command(str(tmp_path / "gone.dump"))],
+                       capture_output=True, check=False)
+    assert r.returncode != 0 and backups.fetch_sha(r.stderr.decode()) is None
+
+
+def test_the_upload_script_checks_before_the_dump_takes_its_name() -> None:
+    s = backups.upload_script("/var/backups/it's", "chatalot-20261203T000000Z-uploaded.dump",
+                              "ab" * 32, "/usr/pgsql-17/bin/pg_restore")
+    r = subprocess.run(["sh", "-n", "-c", s], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "dir='/var/backups/it'\"'\"'s'" in s
+    # an existing file is never replaced; the checksum, then pg_restore, then the name
+    assert (s.index('[ -e "$final" ]') < s.index('cat > "$part"') < s.index('"$want"')
+            < s.index("/usr/pgsql-17/bin/pg_restore --list") < s.index('mv "$part" "$final"'))
+    assert s.index("trap 'rm -f -- \"$part\"' EXIT") < s.index('cat > "$part"')
+    assert backups.kind_of(backups.uploaded_name("chatalot", "20261203T000000Z"),
+                           "chatalot") == "uploaded"
 
 
 def test_parse_checks() -> None:
@@ -369,3 +436,51 @@ def test_backup_none_removes_the_schedule_and_keeps_the_script() -> None:
     assert backups.SCRIPT_PATH not in command.split("rm -f", 1)[1]
     h = harness(before=_state(_files(None)), config=cfg)
     assert str(h.run(ScheduleBackups()).status) == "ok"
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "No such file or directory"),
+    ("dir", "a directory, not a dump file"),
+    (b"-- PostgreSQL database dump\nCREATE TABLE t ();\n", "not a custom-format pg_dump"),
+    (b"", "not a custom-format pg_dump"),
+])
+def test_restore_upload_refuses_what_is_no_dump_before_any_host_is_contacted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | str | None,
+        message: str) -> None:
+    """Exit 5, the message names the file; no inventory is even read (none exists)."""
+    from installer import cli
+    path = tmp_path / "x.dump"
+    if content == "dir":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    code = cli.main(["restore", "-i", str(tmp_path / "no-such.ini"), "db01",
+                     "--upload", str(path)])
+    assert code == 5
+    err = capsys.readouterr().err
+    assert f"--upload {path}" in err and message in err
+
+
+def test_restore_upload_takes_a_dump_and_gives_its_checksum(tmp_path: Path) -> None:
+    from installer.commands.backup import dump_to_upload
+    path = tmp_path / "x.dump"
+    path.write_bytes(b"PGDMP" + bytes(range(256)) * 5000)
+    assert dump_to_upload(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("argv", [
+    ["--upload", "x.dump", "--time", "2026-12-01 10:00:00"],
+    ["--upload", "x.dump", "--from", "latest"],
+    [],
+])
+def test_restore_takes_one_source(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    from installer import cli
+    try:
+        code = cli.main(["restore", "db01", *argv])
+    except SystemExit as e:  # argparse's own refusals
+        code = int(str(e.code))
+    assert code == 5
+    err = capsys.readouterr().err
+    assert ("--time restores from pgBackRest's archive" in err
+            or "one of the arguments --from --upload is required" in err
+            or "not allowed with argument" in err), err

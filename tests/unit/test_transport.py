@@ -47,6 +47,34 @@ def test_the_preamble_comes_first_and_leaves_the_command_as_written() -> None:
     assert real == LOCALE_PREAMBLE + "set -e\necho 'a b'" and preamble == b""
 
 
+# -- stream: binary output of any size to a sink, stdin from a file in pieces -------------
+
+
+def test_stream_carries_every_byte_both_ways_and_keeps_stderr(tmp_path: Path) -> None:
+    """What `backups --fetch` and `restore --upload` rest on: 3 MB holding every byte value
+    (NUL, newlines, invalid UTF-8) sent on stdin from a file and read back on stdout, byte
+    for byte, in pieces; stderr and the exit code as `run` gives them."""
+    blob = bytes(range(256)) * (3 * 4096) + b"\xff\xfe tail"
+    src = tmp_path / "in.bin"
+    src.write_bytes(blob)
+    got: list[bytes] = []
+    with src.open("rb") as f:
+        r = LocalTransport().stream("cat; echo done >&2; exit 3", sink=got.append, source=f)
+    assert (r.exit_code, r.stdout, r.stderr) == (3, "", "done\n")
+    assert b"".join(got) == blob
+    assert len(got) > 1  # handed over as it came, not whole at the end
+
+
+def test_stream_without_a_source_sees_stdin_end_and_times_out_cleanly() -> None:
+    got: list[bytes] = []
+    r = LocalTransport().stream("wc -c; printf 'x\\000y'", sink=got.append)
+    assert r.ok and b"".join(got) == b"0\nx\x00y"
+    started = time.monotonic()
+    r = LocalTransport().stream("sleep 30", sink=got.append, timeout=0.5)
+    assert r.exit_code == 124 and "timed out after 0.5s" in r.stderr
+    assert time.monotonic() - started < 10
+
+
 # -- tethered: a long command ends with its reader ------------------------------------------
 
 
