@@ -43,8 +43,8 @@ backup=pgbackrest: a pgBackRest backup into the stanza's repository (--type: ful
 diff, incr; auto, the default, as the schedule chooses: full when there is none from the
 last 6.5 days, else differential); pgBackRest's retention then applies.
 
-Backups on the host's disk die with it: copy them off the host, with `chatalot-db
-backups --fetch DIR` (from a schedule of your own) or rsync, restic, borg.
+Backups on the host's disk die with it: copy them off the host, with --fetch DIR here,
+`chatalot-db backups --fetch DIR` (from a schedule of your own) or rsync, restic, borg.
 """
 
 _BACKUPS = """\
@@ -94,6 +94,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b.add_argument("--type", choices=("auto", "full", "diff", "incr"), default="auto",
                    help="backup=pgbackrest: the kind of pgBackRest backup (default: auto, as "
                    "the schedule picks)")
+    b.add_argument("--fetch", metavar="DIR", type=Path,
+                   help="then copy each host's dumps (this one and those not there yet) to "
+                   "DIR/HOST/ on this machine, as `backups --fetch` does")
     add_rollout_options(b)
     b.set_defaults(func=cmd_backup)
 
@@ -139,15 +142,22 @@ def _point_in_time(text: str) -> str:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    return run_rollout(args, "backup", lambda: [GatherFacts(), TakeBackup(args.type)],
-                       check=False)
+    _fetch_dir(args.fetch)
+    found: dict[str, list[backups.BackupFile]] = {}
+    return run_rollout(args, "backup", lambda: [GatherFacts(), TakeBackup(args.type)] + (
+        [ListBackups(found), FetchBackups(found, args.fetch)] if args.fetch else []),
+        check=False)
+
+
+def _fetch_dir(path: Path | None) -> None:
+    if path is not None and path.exists() and not path.is_dir():
+        raise UsageError(f"--fetch {path}: not a directory")
 
 
 def cmd_backups(args: argparse.Namespace) -> int:
     if args.forks < 1:
         raise UsageError("--forks must be at least 1")
-    if args.fetch is not None and args.fetch.exists() and not args.fetch.is_dir():
-        raise UsageError(f"--fetch {args.fetch}: not a directory")
+    _fetch_dir(args.fetch)
     if args.list_hosts:
         return list_hosts(args, "backups")
     become = become_password(args)

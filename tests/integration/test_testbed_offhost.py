@@ -9,7 +9,8 @@ the other one and reports the old one unreachable. `restore NEW --upload FILE` f
 refuses a copy cut short (the bytes sent are fewer than the checksum says: nothing is left
 on the host, its database untouched), then puts the fetched dump in place of the new
 host's (empty) database: the app reads its 40 and 5 rows there through its own
-DATABASE_URL, and `backups` lists the dump as `uploaded`.
+DATABASE_URL, and `backups` lists the dump as `uploaded`. Last, `backup --fetch` on the
+new host takes a dump and fetches it with the other new ones in one run.
 
 Needs root and the test bed: CI runs it.
 """
@@ -92,6 +93,9 @@ def drill(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         runs["listing"] = run_reported("backups", inv, tmp / "listing.json", "-l", new)
         seen["new-uploaded"] = sh(new, f"stat -c '%a %U' {DIR}/*-uploaded.dump; "
                                   f"sha256sum {DIR}/*-uploaded.dump")
+        runs["backup-fetch"] = run_reported("backup", inv, tmp / "backup-fetch.json", "-l", new,
+                                            "--fetch", str(fetched))
+        seen["new-sums"] = sh(new, f"cd {DIR} && sha256sum *.dump")
         yield out
     finally:
         bed.reset(old)
@@ -179,3 +183,17 @@ def test_the_fetched_dump_restores_onto_the_new_host(drill: dict[str, Any]) -> N
     _ok(drill, "listing")
     p, _ = drill["runs"]["listing"]
     assert "  uploaded  " in p.stdout and "  before-restore  " in p.stdout, p.stdout
+
+
+def test_backup_fetch_takes_a_dump_then_fetches_the_new_ones(drill: dict[str, Any]) -> None:
+    _ok(drill, "backup-fetch")
+    new, fetched = drill["new"], drill["fetched"]
+    steps = {s["name"]: s for s in _host(drill, "backup-fetch", new)["steps"]}
+    taken = steps["take a backup"]["reason"].split()[1].rsplit("/", 1)[1]
+    assert taken.endswith("-manual.dump")
+    # the manual dump, the uploaded one and the dump of the live one before the restore
+    assert steps["fetch backups"]["reason"].startswith("fetched 3 dump(s) (")
+    theirs = {ln.split()[1]: ln.split()[0] for ln in drill["seen"]["new-sums"].splitlines()}
+    assert taken in theirs and len(theirs) == 3
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (fetched / new).iterdir()} == theirs
