@@ -8,9 +8,10 @@ dump's name is left alone. The old host is then switched off: a fetch still copi
 the other one and reports the old one unreachable. `restore NEW --upload FILE` first
 refuses a copy cut short (the bytes sent are fewer than the checksum says: nothing is left
 on the host, its database untouched), then puts the fetched dump in place of the new
-host's (empty) database: the app reads its 40 and 5 rows there through its own
+host's (empty) database, as a user whose sudo asks for a password (-K, the password sent
+first on the upload's stdin): the app reads its 40 and 5 rows there through its own
 DATABASE_URL, and `backups` lists the dump as `uploaded`. Last, `backup --fetch` on the
-new host takes a dump and fetches it with the other new ones in one run.
+new host (as a sudo user) takes a dump and fetches it with the other new ones in one run.
 
 Needs root and the test bed: CI runs it.
 """
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 
 from installer.desired import backups
+from testbed import OPS_USER, OPSPW_PASSWORD, OPSPW_USER
 from tests.integration.conftest import host_of_kind
 from tests.integration.helpers import inventory, run_apply, run_reported
 
@@ -87,13 +89,17 @@ def drill(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
                                          "--upload", str(truncated), "--in-place", "--yes")
         seen["new-after-bad"] = sh(new, f"ls -A {DIR} | grep -c 'uploaded\\|partial'; " + APP
                                    + "-c 'SELECT count(*) FROM _sqlx_migrations'")
-        runs["restore"] = run_reported("restore", inv, tmp / "restore.json", new,
-                                       "--upload", str(dump), "--in-place", "--yes")
+        # as a user whose sudo asks for a password: it goes first on the upload's stdin
+        pw = inventory(bed, tmp / "opspw.ini", {new: OPSPW_USER})
+        runs["restore"] = run_reported("restore", pw, tmp / "restore.json", new, "-K",
+                                       "--upload", str(dump), "--in-place", "--yes",
+                                       stdin=OPSPW_PASSWORD + "\n")
         seen["new-rows"] = sh(new, APP + READ)
         runs["listing"] = run_reported("backups", inv, tmp / "listing.json", "-l", new)
         seen["new-uploaded"] = sh(new, f"stat -c '%a %U' {DIR}/*-uploaded.dump; "
                                   f"sha256sum {DIR}/*-uploaded.dump")
-        runs["backup-fetch"] = run_reported("backup", inv, tmp / "backup-fetch.json", "-l", new,
+        ops = inventory(bed, tmp / "ops.ini", {new: OPS_USER})  # sudo without a password
+        runs["backup-fetch"] = run_reported("backup", ops, tmp / "backup-fetch.json",
                                             "--fetch", str(fetched))
         seen["new-sums"] = sh(new, f"cd {DIR} && sha256sum *.dump")
         yield out
