@@ -133,8 +133,9 @@ class HostStatus:
 
     @property
     def backup(self) -> BackupFile | None:
-        """The newest backup (None: there is none)."""
-        return self.backups[0] if self.backups else None
+        """The newest backup taken on the host (None: there is none; an uploaded dump is
+        not one)."""
+        return backups.newest_taken(self.backups)
 
 
 def read_status(name: str, t: Transport, config: HostConfig,
@@ -298,6 +299,9 @@ def format_status(st: HostStatus, now: float) -> str:
         row("backups", backup_counts(st.backups))
     elif st.backup_dir_missing:
         row("last backup", f"none ({st.backup_dir} does not exist)")
+    elif st.backups:
+        row("last backup", f"none taken on this host (only dumps uploaded to {st.backup_dir})")
+        row("backups", backup_counts(st.backups))
     else:
         row("last backup", f"none (no dump of {st.db_name} in {st.backup_dir})")
     row("schedule", schedule_text(st))

@@ -291,6 +291,12 @@ def kind_of(name: str, db_name: str) -> str | None:
     return None
 
 
+def newest_taken(files: list[BackupFile]) -> BackupFile | None:
+    """The newest backup taken on the host (`files` newest first): an uploaded dump is a
+    copy sent there, maybe days old or another host's, and never counts as one. Pure."""
+    return next((f for f in files if f.kind != UPLOADED), None)
+
+
 @dataclass(frozen=True)
 class FetchPlan:
     """What `backups --fetch` copies from one host: the dumps not yet on this machine;
@@ -341,11 +347,14 @@ def uploaded_name(db_name: str, stamp: str) -> str:
     return f"{db_name}-{stamp}-{UPLOADED}.dump"
 
 
-def upload_script(backup_dir: str, name: str, sha256: str, pg_restore: str) -> str:
+def upload_script(backup_dir: str, name: str, sha256: str, pg_restore: str,
+                  mtime: int | None = None) -> str:
     """Root shell, one round trip: stdin written to NAME.partial in backup_dir (made 0700,
     postgres, if missing), its sha256 checked against what was sent, then read to its end
     by pg_restore as postgres, and only then named NAME (0600, postgres): a cut or corrupt
-    upload never takes a dump's name. Prints `uploaded PATH SIZE`."""
+    upload never takes a dump's name. `mtime`: the time the file gets (the local copy's, so
+    that listings show when the dump was taken, not when it arrived). Prints `uploaded
+    PATH SIZE`."""
     d = backup_dir.rstrip("/") or "/"
     final = f"{d}/{name}"
     return "\n".join([
@@ -359,7 +368,8 @@ def upload_script(backup_dir: str, name: str, sha256: str, pg_restore: str) -> s
         'sum=$(sha256sum < "$part"); sum=${sum%% *}',
         'if [ "$sum" != "$want" ]; then echo "the copy on the host has sha256 $sum, not '
         '$want as sent: the transfer was cut short" >&2; exit 1; fi',
-        'chown postgres:postgres "$part"; chmod 0600 "$part"',
+        'chown postgres:postgres "$part"; chmod 0600 "$part"'
+        + (f'; touch -d @{int(mtime)} "$part"' if mtime is not None else ""),
         f'if ! runuser -u postgres -- {sh(pg_restore)} --list "$part" >/dev/null; then '
         "echo 'pg_restore cannot read it to its end' >&2; exit 1; fi",
         'mv "$part" "$final"', "trap - EXIT",

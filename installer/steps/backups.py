@@ -382,7 +382,7 @@ class FetchBackups(Step):
         fetched, failed, total = [], [], 0
         for f in plan.fetch:
             try:
-                total += _fetch_one(ctx, f.path, dest / _base(f.path))
+                total += _fetch_one(ctx, f.path, dest / _base(f.path), f.mtime)
                 fetched.append(_base(f.path))
             except StepFailed as e:
                 failed.append(str(e))
@@ -406,7 +406,7 @@ def _private_dirs(top: Path, dest: Path) -> None:
             d.chmod(0o700)
 
 
-def _fetch_one(ctx: HostContext, path: str, final: Path) -> int:
+def _fetch_one(ctx: HostContext, path: str, final: Path, mtime: int) -> int:
     """One dump copied to `final` through a hidden .partial file, checked by sha256;
     its size. StepFailed (nothing left behind) otherwise."""
     part = final.with_name(f".{final.name}.partial")
@@ -428,6 +428,7 @@ def _fetch_one(ctx: HostContext, path: str, final: Path) -> int:
             raise StepFailed(f"{_base(path)} arrived with sha256 {digest.hexdigest()}, the "
                              f"host's is {theirs}: not kept")
         os.replace(part, final)
+        os.utime(final, (mtime, mtime))  # when the dump was taken, as the host has it
         return size
     finally:
         part.unlink(missing_ok=True)
@@ -439,7 +440,8 @@ def upload_dump(ctx: HostContext, local: Path, sha256: str, stamp: str) -> str:
     c = ctx.config
     name = backups.uploaded_name(c.db_name, stamp)
     script = backups.upload_script(c.backup_dir, name, sha256,
-                                   ctx.strategy.client("pg_restore"))
+                                   ctx.strategy.client("pg_restore"),
+                                   int(local.stat().st_mtime))
     with local.open("rb") as source:
         r = ctx.t.stream(script, sink=lambda _: None, become="root", source=source)
     # the sink drops stdout: the path is known, and the script says nothing else there

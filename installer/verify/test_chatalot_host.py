@@ -164,7 +164,7 @@ def test_newest_backup_is_recent(chatalot: Observed) -> None:
         pytest.skip("backup=none: nothing schedules backups, so none is due")
     systemd = chatalot.facts.systemd
     expect(checks.backup_age_problems(
-        chatalot.backups[0] if chatalot.backups else None, chatalot.now,
+        backups.newest_taken(chatalot.backups), chatalot.now,
         chatalot.backup_stat.schedule_mtime(c.db_name, systemd), c.db_name, c.backup_dir,
         systemd=systemd))
 

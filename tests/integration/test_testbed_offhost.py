@@ -28,7 +28,7 @@ import pytest
 from installer.desired import backups
 from testbed import OPS_USER, OPSPW_PASSWORD, OPSPW_USER
 from tests.integration.conftest import host_of_kind
-from tests.integration.helpers import inventory, run_apply, run_reported
+from tests.integration.helpers import cli, inventory, run_apply, run_reported
 
 pytestmark = pytest.mark.testbed
 
@@ -60,9 +60,9 @@ def drill(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         sh(old, APP + f'-c "{ROWS}"')
         runs["backup"] = run_reported("backup", inv, tmp / "backup.json", "-l", old)
         runs["fetch"] = run_reported("backups", inv, tmp / "fetch.json", "--fetch", str(fetched))
-        seen["old-sums"] = sh(old, f"cd {DIR} && sha256sum *.dump")
+        seen["old-sums"] = sh(old, f"cd {DIR} && sha256sum *.dump && stat -c '%Y %n' *.dump")
         seen["ours"] = {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                 oct(p.stat().st_mode & 0o777))
+                                 oct(p.stat().st_mode & 0o777), int(p.stat().st_mtime))
                         for p in (fetched / old).iterdir()}
         runs["refetch"] = run_reported("backups", inv, tmp / "refetch.json",
                                        "--fetch", str(fetched))
@@ -96,8 +96,9 @@ def drill(bed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
                                        stdin=OPSPW_PASSWORD + "\n")
         seen["new-rows"] = sh(new, APP + READ)
         runs["listing"] = run_reported("backups", inv, tmp / "listing.json", "-l", new)
-        seen["new-uploaded"] = sh(new, f"stat -c '%a %U' {DIR}/*-uploaded.dump; "
+        seen["new-uploaded"] = sh(new, f"stat -c '%a %U %Y' {DIR}/*-uploaded.dump; "
                                   f"sha256sum {DIR}/*-uploaded.dump")
+        seen["status"] = cli("status", "-i", str(inv), "-l", new)
         ops = inventory(bed, tmp / "ops.ini", {new: OPS_USER})  # sudo without a password
         runs["backup-fetch"] = run_reported("backup", ops, tmp / "backup-fetch.json",
                                             "--fetch", str(fetched))
@@ -132,10 +133,14 @@ def test_fetch_copies_every_dump_byte_for_byte_into_private_folders(
     assert step["status"] == "changed"
     assert step["reason"].startswith("fetched 1 dump(s) (") and f"to {fetched / old}: chatalot-" \
         in step["reason"], step["reason"]
-    theirs = {ln.split()[1]: ln.split()[0] for ln in drill["seen"]["old-sums"].splitlines()}
+    lines = drill["seen"]["old-sums"].splitlines()
+    theirs = {ln.split()[1]: ln.split()[0] for ln in lines[:len(lines) // 2]}
+    mtimes = {ln.split()[1]: int(ln.split()[0]) for ln in lines[len(lines) // 2:]}
     ours = drill["seen"]["ours"]  # the folder right after the fetch
-    assert {name: sha for name, (sha, _) in ours.items()} == theirs and len(ours) == 1
-    assert {mode for _, mode in ours.values()} == {"0o600"}
+    assert {name: sha for name, (sha, _, _) in ours.items()} == theirs and len(ours) == 1
+    assert {mode for _, mode, _ in ours.values()} == {"0o600"}
+    # each copy carries the time the host's dump has: when it was taken
+    assert {name: mtime for name, (_, _, mtime) in ours.items()} == mtimes
     assert oct(fetched.stat().st_mode & 0o777) == oct((fetched / old).stat().st_mode & 0o777) \
         == "0o700"
     new = _step(drill, "fetch", drill["new"], "fetch backups")
@@ -184,11 +189,16 @@ def test_the_fetched_dump_restores_onto_the_new_host(drill: dict[str, Any]) -> N
     assert steps["check DATABASE_URL login"]["status"] == "ok"
     assert drill["seen"]["new-rows"].split() == ["40", "5"]
     mode, sums = drill["seen"]["new-uploaded"].split("\n", 1)
-    assert mode == "600 postgres"
+    assert mode == f"600 postgres {int(drill['dump'].stat().st_mtime)}"  # the dump's time
     assert sums.split()[0] == hashlib.sha256(drill["dump"].read_bytes()).hexdigest()
     _ok(drill, "listing")
     p, _ = drill["runs"]["listing"]
     assert "  uploaded  " in p.stdout and "  before-restore  " in p.stdout, p.stdout
+    # status: the last backup is the one taken on this host, not the (older) uploaded copy
+    status = drill["seen"]["status"]
+    assert status.returncode == 0, status.stdout + status.stderr
+    last = next(ln for ln in status.stdout.splitlines() if "last backup" in ln)
+    assert "-before-restore.dump (before-restore," in last, status.stdout
 
 
 def test_backup_fetch_takes_a_dump_then_fetches_the_new_ones(drill: dict[str, Any]) -> None:

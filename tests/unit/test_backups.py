@@ -484,3 +484,41 @@ def test_restore_takes_one_source(capsys: pytest.CaptureFixture[str], argv: list
     assert ("--time restores from pgBackRest's archive" in err
             or "one of the arguments --from --upload is required" in err
             or "not allowed with argument" in err), err
+
+
+def _at(kind: str, mtime: int) -> backups.BackupFile:
+    return backups.BackupFile(f"/d/chatalot-x-{kind}.dump", kind, mtime, 1)
+
+
+@pytest.mark.parametrize(("files", "newest"), [
+    ([], None),
+    ([_at("uploaded", 9)], None),
+    ([_at("uploaded", 9), _at("before-restore", 9), _at("scheduled", 1)], "before-restore"),
+    ([_at("uploaded", 9), _at("scheduled", 1)], "scheduled"),
+    ([_at("pgbackrest-diff", 9), _at("uploaded", 8)], "pgbackrest-diff"),
+])
+def test_an_uploaded_dump_is_never_the_newest_backup(files: list[backups.BackupFile],
+                                                     newest: str | None) -> None:
+    """What `status` shows as the last backup and what verify's age check reads: a dump
+    sent from elsewhere (maybe days old, maybe another host's) is no backup of this host."""
+    got = backups.newest_taken(files)
+    assert (got.kind if got else None) == newest
+
+
+def test_status_with_only_uploaded_dumps_says_none_was_taken_here() -> None:
+    from installer.commands import status as status_cmd
+    st = status_cmd.parse_status(
+        "db01", {"sql": "psql: error: boom\n",
+                 "backup": "1700000000 146282 /var/backups/chatalot/"
+                           "chatalot-20261203T000000Z-uploaded.dump\n"},
+        HostConfig(), None)
+    lines = status_cmd.format_status(st, now=1700000100.0).splitlines()
+    assert lines[2:4] == [
+        "  last backup  none taken on this host (only dumps uploaded to /var/backups/chatalot)",
+        "  backups      1 (1 uploaded)"], lines
+
+
+def test_the_upload_keeps_the_local_copys_time() -> None:
+    s = backups.upload_script("/d", "n.dump", "ab" * 32, "pg_restore", 1700000000)
+    assert s.index('touch -d @1700000000 "$part"') < s.index('mv "$part" "$final"')
+    assert "touch" not in backups.upload_script("/d", "n.dump", "ab" * 32, "pg_restore")
