@@ -3,6 +3,7 @@ timer (or the cron entry) and backup_dir; or, with backup=none, no schedule."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -411,15 +412,30 @@ def _fetch_one(ctx: HostContext, path: str, final: Path, mtime: int) -> int:
     its size. StepFailed (nothing left behind) otherwise."""
     part = final.with_name(f".{final.name}.partial")
     digest, size = hashlib.sha256(), 0
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    unwritten: list[OSError] = []  # this machine's disk full, say: not the host's fault
+    out = os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
     try:
-        with os.fdopen(fd, "wb") as out:
-            def sink(data: bytes) -> None:
-                nonlocal size
+        def sink(data: bytes) -> None:
+            nonlocal size
+            if unwritten:
+                return  # the rest is read and dropped: the command ends as usual
+            try:
                 out.write(data)
-                digest.update(data)
-                size += len(data)
+            except OSError as e:
+                unwritten.append(e)
+            digest.update(data)
+            size += len(data)
+        try:
             r = ctx.t.stream(backups.fetch_command(path), sink=sink, become="root")
+            out.flush()
+        except OSError as e:
+            unwritten.append(e)
+        finally:
+            with contextlib.suppress(OSError):
+                out.close()
+        if unwritten:
+            raise StepFailed(f"writing {final} on this machine failed: "
+                             f"{unwritten[0].strerror or unwritten[0]}; not kept")
         theirs = backups.fetch_sha(r.stderr)
         if not r.ok or theirs is None:
             raise StepFailed(f"{_base(path)} could not be read on the host: "

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -522,3 +525,71 @@ def test_the_upload_keeps_the_local_copys_time() -> None:
     s = backups.upload_script("/d", "n.dump", "ab" * 32, "pg_restore", 1700000000)
     assert s.index('touch -d @1700000000 "$part"') < s.index('mv "$part" "$final"')
     assert "touch" not in backups.upload_script("/d", "n.dump", "ab" * 32, "pg_restore")
+
+
+# -- FetchBackups for real: LocalTransport streams `cat` of real files into a real folder -----
+
+
+def _fetch_ctx() -> Any:
+    from installer.transport.local import LocalTransport
+    return SimpleNamespace(name="db01", config=HostConfig(), t=LocalTransport())
+
+
+def _dump_file(where: Path, name: str, size: int, mtime: int) -> backups.BackupFile:
+    path = where / name
+    path.write_bytes(b"PGDMP" + os.urandom(size - 5))
+    os.utime(path, (mtime, mtime))
+    return backups.BackupFile(str(path), "manual", mtime, size)
+
+
+def test_fetch_copies_checks_keeps_the_time_and_a_rerun_copies_nothing(tmp_path: Path) -> None:
+    from installer.steps.backups import FetchBackups
+    host = tmp_path / "host"
+    host.mkdir()
+    files = [_dump_file(host, f"chatalot-2026120{i}T030000Z-manual.dump", 70000 + i, 1700000000 + i)
+             for i in (1, 2)]
+    to = tmp_path / "fetched"
+    step = FetchBackups({"db01": files}, to)
+    r = step.run(_fetch_ctx())
+    assert r.status == "changed" and r.reason.startswith("fetched 2 dump(s) (") \
+        and str(to / "db01") in r.reason, r.reason
+    for f in files:
+        copy = to / "db01" / f.path.rsplit("/", 1)[1]
+        assert copy.read_bytes() == Path(f.path).read_bytes()
+        assert (oct(copy.stat().st_mode & 0o777), int(copy.stat().st_mtime)) == ("0o600", f.mtime)
+    assert oct(to.stat().st_mode & 0o777) == oct((to / "db01").stat().st_mode & 0o777) == "0o700"
+    assert sorted(p.name for p in (to / "db01").iterdir()) == sorted(
+        f.path.rsplit("/", 1)[1] for f in files)  # no .partial left
+    again = step.run(_fetch_ctx())
+    assert (again.status, again.reason) == ("ok", f"all 2 dump(s) already in {to / 'db01'}")
+
+
+def test_a_dump_gone_from_the_host_fails_and_leaves_nothing(tmp_path: Path) -> None:
+    from installer.steps.backups import FetchBackups
+    gone = backups.BackupFile(str(tmp_path / "chatalot-20261201T030000Z-manual.dump"),
+                              "manual", 1, 10)
+    with pytest.raises(StepFailed, match=r"chatalot-20261201T030000Z-manual\.dump could not be "
+                                         r"read on the host: cat: .*No such file"):
+        FetchBackups({"db01": [gone]}, tmp_path / "f").run(_fetch_ctx())
+    assert list((tmp_path / "f" / "db01").iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root (CI runs as root)")
+def test_this_machines_full_disk_is_said_as_such_and_leaves_nothing(tmp_path: Path) -> None:
+    """A fetch into a 64 kB tmpfs: the 200 kB dump does not fit. The step says that
+    writing here failed (not that the host is unreachable), and no partial file is left."""
+    from installer.steps.backups import FetchBackups
+    host = tmp_path / "host"
+    host.mkdir()
+    big = _dump_file(host, "chatalot-20261201T030000Z-manual.dump", 200000, 1700000000)
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        with pytest.raises(StepFailed, match=r"writing .*/small/db01/chatalot-20261201T030000Z"
+                                             r"-manual.dump on this machine failed: No space "
+                                             r"left on device; not kept"):
+            FetchBackups({"db01": [big]}, small).run(_fetch_ctx())
+        assert list((small / "db01").iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
