@@ -219,13 +219,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
             raise UsageError("--time restores from pgBackRest's archive on the host: it "
                              "does not go with --upload")
         upload = (args.upload, dump_to_upload(args.upload))
-        args.source = str(args.upload)
+    source = str(args.upload) if upload else args.source
     if args.in_place and not args.yes and not sys.stdin.isatty():
         raise UsageError("--in-place replaces the live database: confirm with --yes "
                          "(stdin is not a terminal to ask on)")
     name, hostvars = one_host(args.inventory, args.host, *inventory_inputs(args))
     if args.in_place and not args.yes:
-        answer = input(f"Replace the live database on {name} with backup {args.source}? "
+        answer = input(f"Replace the live database on {name} with backup {source}? "
                        "It is dumped first and kept under another name. [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("chatalot-db: nothing done", file=sys.stderr)
@@ -234,7 +234,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ").lower()
 
     def steps() -> list[Step]:
-        restore: list[Step] = [GatherFacts(), RestoreBackup(args.source, to_db=args.to_db,
+        restore: list[Step] = [GatherFacts(), RestoreBackup(source, to_db=args.to_db,
                                                             in_place=args.in_place,
                                                             stamp=stamp,
                                                             target_time=args.time,

@@ -353,8 +353,7 @@ def upload_script(backup_dir: str, name: str, sha256: str, pg_restore: str,
     postgres, if missing), its sha256 checked against what was sent, then read to its end
     by pg_restore as postgres, and only then named NAME (0600, postgres): a cut or corrupt
     upload never takes a dump's name. `mtime`: the time the file gets (the local copy's, so
-    that listings show when the dump was taken, not when it arrived). Prints `uploaded
-    PATH SIZE`."""
+    that listings show when the dump was taken, not when it arrived)."""
     d = backup_dir.rstrip("/") or "/"
     final = f"{d}/{name}"
     return "\n".join([
@@ -373,7 +372,6 @@ def upload_script(backup_dir: str, name: str, sha256: str, pg_restore: str,
         f'if ! runuser -u postgres -- {sh(pg_restore)} --list "$part" >/dev/null; then '
         "echo 'pg_restore cannot read it to its end' >&2; exit 1; fi",
         'mv "$part" "$final"', "trap - EXIT",
-        'echo "uploaded $final $(stat -c %s "$final")"',
     ]) + "\n"
 
 

@@ -460,7 +460,6 @@ def upload_dump(ctx: HostContext, local: Path, sha256: str, stamp: str) -> str:
                                    int(local.stat().st_mtime))
     with local.open("rb") as source:
         r = ctx.t.stream(script, sink=lambda _: None, become="root", source=source)
-    # the sink drops stdout: the path is known, and the script says nothing else there
     if not r.ok:
         raise StepFailed(f"sending {local} to {c.backup_dir} failed: "
                          f"{' / '.join(r.stderr.strip().splitlines()[-3:]) or 'no output'}; "

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import IO
 
-from installer.transport.base import HeldCommand, Result, Transport
+from installer.transport.base import CHUNK, HeldCommand, Result, Transport
 
 
 class LocalTransport(Transport):
@@ -63,7 +63,7 @@ class LocalTransport(Transport):
                 ready, _, _ = select.select([fd], [], [], left)
                 if not ready:
                     continue
-                data = os.read(fd, 1 << 16)
+                data = os.read(fd, CHUNK)
                 if not data:
                     break
                 sink(data)

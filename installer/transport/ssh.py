@@ -223,19 +223,17 @@ class SSHTransport(Transport):
 
     # -- running -------------------------------------------------------------
     def _exec(self, command: str, stdin: bytes | None, timeout: float | None) -> Result:
-        transport = self.conn.client.get_transport()
-        if transport is None or not transport.is_active():
-            raise UnreachableError(f"connection to {self.name} is closed")
-        chan = self._open_session(transport)
-        try:
-            return self._drive(chan, command, stdin, timeout)
-        except (paramiko.SSHException, OSError, EOFError) as e:
-            raise UnreachableError(f"connection to {self.name} lost: {e}") from None
-        finally:
-            chan.close()
+        return self._on_channel(command, stdin, timeout)
 
     def _stream(self, command: str, stdin: Iterable[bytes], sink: Callable[[bytes], None],
                 timeout: float | None) -> Result:
+        return self._on_channel(command, stdin, timeout, sink)
+
+    def _on_channel(self, command: str, stdin: bytes | Iterable[bytes] | None,
+                    timeout: float | None, sink: Callable[[bytes], None] | None = None
+                    ) -> Result:
+        """`command` on a session channel of its own (see _drive); a lost link is
+        UnreachableError."""
         transport = self.conn.client.get_transport()
         if transport is None or not transport.is_active():
             raise UnreachableError(f"connection to {self.name} is closed")

@@ -29,16 +29,9 @@ from installer.desired import backups
 from testbed import OPS_USER, OPSPW_PASSWORD, OPSPW_USER
 from tests.integration.conftest import host_of_kind
 from tests.integration.helpers import cli, inventory, run_apply, run_reported
+from tests.integration.test_testbed_backups import APP, DIR, READ, ROWS
 
 pytestmark = pytest.mark.testbed
-
-APP = 'set -a; . /etc/chatalot/database.env; psql "$DATABASE_URL" -X -At -v ON_ERROR_STOP=1 '
-ROWS = ("CREATE TABLE app_notes (id int PRIMARY KEY, body text); "
-        "INSERT INTO app_notes SELECT g, 'note ' || g FROM generate_series(1, 40) g; "
-        "CREATE TABLE app_keys (id int PRIMARY KEY); "
-        "INSERT INTO app_keys SELECT generate_series(1, 5);")
-READ = "-c 'SELECT count(*) FROM app_notes' -c 'SELECT count(*) FROM app_keys'"
-DIR = "/var/backups/chatalot"
 
 
 @pytest.fixture(scope="module")
